@@ -1,0 +1,1 @@
+"""forebear: verifiable, end-to-end model lineage."""
