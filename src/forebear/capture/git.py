@@ -1,0 +1,631 @@
+"""The code anchor: which commit ran, plus the exact uncommitted changes.
+
+A run's code is identified by the commit SHA and the digest of a binary patch that turns
+that commit into the working tree as it was (staged and unstaged changes to tracked files
+plus untracked files that are not ignored). ``restore`` replays both into a new directory.
+
+Capture must never fail or slow down a training run, so ``code_anchor`` answers ``None``
+outside a work tree, without git, or on a broken repository, and it calls git as little
+as possible: one ``git status`` when the tree is clean, plus ``git add`` into a throw-away
+index and object directory and one ``git diff-index`` when it is dirty. The user's index
+and object database are never written.
+
+Git is run with ``LC_ALL=C``, without repository-locating ``GIT_*`` variables, with no
+optional locks, and with every output-shaping option given explicitly, so user
+configuration cannot change the patch. Content filters (eol conversion, LFS) still apply,
+as they define what the repository's content is. Requires git >= 2.26.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    import subprocess
+
+__all__ = [
+    "DEFAULT_MAX_DIFF_BYTES",
+    "DEFAULT_MAX_UNTRACKED_FILE_BYTES",
+    "CodeAnchor",
+    "anchor_digest",
+    "code_anchor",
+    "redact_url",
+    "restore",
+]
+
+DEFAULT_MAX_DIFF_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_UNTRACKED_FILE_BYTES = 10 * 1024 * 1024
+_TIMEOUT = 10.0
+_MAX_LISTED = 100  # skipped paths kept in the record; the rest are counted in a note
+_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+_EMPTY_TREE = {
+    "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
+}
+# Variables that would point git at another repository, index or object store than the
+# one found from ``path``, or change how pathspecs and diffs are read.
+_DROPPED_ENV = frozenset(
+    {
+        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
+        "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS",
+        "GIT_ICASE_PATHSPECS", "GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_CEILING_DIRECTORIES",
+    }
+)  # fmt: skip
+_GIT_OPTS = ("-c", "core.quotepath=off", "-c", "color.ui=never", "--no-pager")
+_DIFF_ARGS = (
+    "diff-index", "--cached", "-p", "--binary", "--full-index", "--no-renames",
+    "--no-textconv", "--no-ext-diff", "--no-color", "--src-prefix=a/", "--dst-prefix=b/",
+    "--unified=3",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodeAnchor:
+    """The code a run used: commit, branch, remote and the uncommitted diff.
+
+    ``diff`` is None when the tree is clean or the patch was over the size cap;
+    ``diff_digest`` is then still the digest of the whole patch, so identity stays exact.
+    ``truncated`` says the patch cannot rebuild the tree exactly (``skipped`` untracked
+    files, a patch over the cap, or a git failure, explained in ``notes``).
+    """
+
+    commit: str | None
+    branch: str | None
+    remote: str | None
+    dirty: bool
+    diff: bytes | None = field(default=None, repr=False)
+    diff_digest: str | None = None
+    diff_size: int = 0
+    truncated: bool = False
+    skipped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    entry_point: str | None = None
+    entry_digest: str | None = None
+    root: str | None = field(default=None, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """The code artifact's identity (see `anchor_digest`)."""
+        return anchor_digest(self.to_record())
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-safe summary; the diff bytes themselves belong in a blob."""
+        return {
+            "commit": self.commit,
+            "branch": self.branch,
+            "remote": self.remote,
+            "dirty": self.dirty,
+            "diff_digest": self.diff_digest,
+            "diff_size": self.diff_size,
+            "truncated": self.truncated,
+            "skipped": list(self.skipped),
+            "notes": list(self.notes),
+            "entry_point": self.entry_point,
+            "entry_digest": self.entry_digest,
+            "root": self.root,
+        }
+
+
+def anchor_digest(record: Mapping[str, Any]) -> str:
+    """Identity of a code snapshot: ``sha256:`` of the JSON of commit and diff digest.
+
+    A dirty tree whose patch could not be made has no diff digest; ``"dirty": true`` is
+    then added so it can never pass for the clean commit.
+    """
+    ident: dict[str, Any] = {
+        "commit": record.get("commit"),
+        "diff_digest": record.get("diff_digest"),
+    }
+    if record.get("dirty") and ident["diff_digest"] is None:
+        ident["dirty"] = True
+    data = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def redact_url(url: str) -> str:
+    """Strip credentials from a remote URL.
+
+    http(s)/ftp(s): the whole userinfo goes (the "user" is often a token), and so do
+    the query and fragment. Other URLs (ssh://, git+ssh://) keep the user name, as in
+    ``ssh://git@host/x``, and lose any password. scp-like ``user@host:path`` and local
+    paths are kept, minus a ``:password`` before the ``@``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        userinfo, at, hostpath = url.partition("@")
+        if at and ":" in userinfo and "/" not in userinfo:
+            return f"{userinfo.partition(':')[0]}@{hostpath}"
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority and ":" in authority and "@" in rest:
+        # an unescaped "/" in a password (base64 tokens): rather cut too much than leak it
+        authority, _, tail = rest.partition("@")
+        authority += "@" + tail.partition("/")[0]
+        path = tail.partition("/")[2]
+        slash = "/" if "/" in tail else ""
+    userinfo, at, hostport = authority.rpartition("@")
+    if scheme.lower() in {"http", "https", "ftp", "ftps"}:
+        path = path.partition("?")[0].partition("#")[0]
+        return f"{scheme}://{hostport}{slash}{path}"
+    if at:
+        authority = f"{userinfo.partition(':')[0]}@{hostport}"
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+def code_anchor(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    entry_point: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    max_diff_bytes: int = DEFAULT_MAX_DIFF_BYTES,
+    max_untracked_file_bytes: int = DEFAULT_MAX_UNTRACKED_FILE_BYTES,
+    timeout: float = _TIMEOUT,
+) -> CodeAnchor | None:
+    """Anchor the code at ``path`` (default: the entry script's repository, else the cwd's).
+
+    ``entry_point`` defaults to the ``__main__`` script (``sys.argv[0]``) when that is a
+    file; it is recorded relative to the repository root, or absolute when outside it.
+    Returns None outside a git work tree, without git, or when git fails; never raises.
+    """
+    try:
+        env = os.environ if environ is None else environ
+        script = _entry_script(entry_point)
+        starts = [Path(path)] if path is not None else [Path.cwd()]
+        if path is None and script is not None:
+            starts.insert(0, script.parent)
+        git = next(filter(None, (_Git.find(s, env, timeout) for s in starts)), None)
+        if git is None:
+            return None
+        return _capture(git, script, max_diff_bytes, max_untracked_file_bytes)
+    except _GitFailed as exc:
+        _log().warning("forebear: could not anchor the code: %s", exc)
+    except Exception:  # a lineage tracker must never be why a training run dies
+        _log().warning("forebear: could not anchor the code", exc_info=True)
+    return None
+
+
+def restore(
+    commit: str | None,
+    diff: bytes | None,
+    dest_dir: str | os.PathLike[str],
+    *,
+    repo: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    timeout: float = 600.0,
+) -> Path:
+    """Rebuild a captured working tree: clone ``repo`` into ``dest_dir``, check out
+    ``commit`` (detached) and apply ``diff``. ``commit=None`` (a repository with no
+    commits) starts from an empty repository. ``dest_dir`` keeps its ``.git``.
+
+    Raises UsageError (no git, ``dest_dir`` not empty), InvalidInputError (not a commit
+    id), NotFoundError (repository or commit unreachable), IntegrityError (the diff does
+    not apply).
+    """
+    import shutil
+
+    exe = shutil.which("git", path=(environ or os.environ).get("PATH"))
+    if exe is None:
+        raise UsageError("git is not installed", hint="install git and put it on PATH")
+    if commit is not None and not _HEX.fullmatch(commit):
+        raise InvalidInputError(f"not a commit id: {commit!r}", hint="give the full hex SHA")
+    dest = Path(dest_dir)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest} is not an empty directory", hint="choose a new directory")
+    env = _git_env(os.environ if environ is None else environ)
+
+    def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return _run(exe, args, cwd=None, env=env, timeout=timeout, stdin=stdin)
+
+    if commit is None:
+        done = run("init", "--quiet", "--", str(dest))
+        if done.returncode:
+            raise UsageError(f"cannot create a repository in {dest}: {_err(done)}")
+    else:
+        done = run("clone", "--quiet", "--no-checkout", "--", os.fspath(repo), str(dest))
+        if done.returncode:
+            raise NotFoundError(f"cannot clone {repo}: {_err(done)}")
+        done = run("-C", str(dest), "checkout", "--quiet", "--detach", commit)
+        if done.returncode:  # not reachable from any ref: servers often still serve it
+            run("-C", str(dest), "fetch", "--quiet", "origin", commit)
+            done = run("-C", str(dest), "checkout", "--quiet", "--detach", commit)
+        if done.returncode:
+            raise NotFoundError(f"commit {commit} is not in {repo}: {_err(done)}")
+    if diff:
+        done = run("-C", str(dest), "apply", "--binary", "--whitespace=nowarn", "-", stdin=diff)
+        if done.returncode:
+            raise IntegrityError(
+                f"the diff does not apply to {commit or 'an empty repository'}: {_err(done)}",
+                hint="check that the diff belongs to this commit and is not truncated",
+            )
+    return dest
+
+
+# -- internals -------------------------------------------------------------------------
+
+
+def _log() -> Any:
+    import logging  # lazily: only on the rare failure path
+
+    return logging.getLogger(__name__)
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _err(done: subprocess.CompletedProcess[bytes]) -> str:
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else f"git exited with {done.returncode}"
+
+
+def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in environ.items() if k not in _DROPPED_ENV}
+    # LC_ALL=C: messages we parse; no optional locks: status must not rewrite the user's
+    # index (and cannot race their own git commands); never prompt for credentials.
+    env.update(LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def _run(
+    exe: str,
+    args: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str],
+    timeout: float,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    import subprocess
+
+    return subprocess.run(
+        [exe, *_GIT_OPTS, *args],
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _entry_script(given: str | os.PathLike[str] | None) -> Path | None:
+    if given is None:
+        # __main__.__file__ is absolute (3.9+), so a later chdir cannot mislead it
+        given = getattr(sys.modules.get("__main__"), "__file__", None) or (
+            sys.argv[0] if sys.argv else ""
+        )
+        if given in {"", "-c", "-m"}:
+            return None
+    candidate = Path(given).absolute()
+    return candidate if candidate.is_file() else None
+
+
+class _GitFailed(Exception):
+    """Git ran but refused (dubious ownership, corrupt repository, timeout, ...)."""
+
+
+class _Git(NamedTuple):
+    """A located work tree and how to run git on it."""
+
+    exe: str
+    root: Path
+    gitdir: Path
+    common: Path
+    env: dict[str, str]
+    timeout: float
+
+    @classmethod
+    def find(cls, start: Path, environ: Mapping[str, str], timeout: float) -> _Git | None:
+        import shutil
+
+        exe = shutil.which("git", path=environ.get("PATH"))
+        if exe is None:
+            return None
+        here = start.resolve()
+        if not here.is_dir():
+            here = here.parent
+        for root in (here, *here.parents):
+            dotgit = root / ".git"
+            if dotgit.is_dir():
+                gitdir = dotgit
+            elif dotgit.is_file():  # worktrees and submodules: "gitdir: <path>"
+                text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+                if not text.startswith("gitdir:"):
+                    return None
+                gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
+            else:
+                continue
+            commondir = gitdir / "commondir"
+            common = gitdir
+            if commondir.is_file():
+                common = (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve()
+            env = _git_env(environ)
+            if root.parent != root:  # a broken .git must not make git use a parent repo
+                env["GIT_CEILING_DIRECTORIES"] = str(root.parent)
+            return cls(exe, root, gitdir, common, env, timeout)
+        return None
+
+    def run(
+        self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        import subprocess
+
+        try:
+            return _run(
+                self.exe,
+                args,
+                cwd=self.root,
+                env=env or self.env,
+                timeout=self.timeout,
+                stdin=stdin,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise _GitFailed(f"git {args[0]} took over {self.timeout} s") from exc
+
+    def stream(self, args: Sequence[str], env: Mapping[str, str], cap: int) -> _Stream:
+        """Run git, hashing all of stdout but keeping at most ``cap`` bytes of it."""
+        import subprocess
+        import threading
+
+        cmd = [self.exe, *_GIT_OPTS, *args]
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        timer = threading.Timer(self.timeout, proc.kill)
+        timer.start()
+        hasher = hashlib.sha256()
+        chunks: list[bytes] | None = []
+        size = 0
+        try:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read(1 << 20):
+                hasher.update(chunk)
+                size += len(chunk)
+                if chunks is not None and size > cap:
+                    chunks = None
+                elif chunks is not None:
+                    chunks.append(chunk)
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        kept = None if chunks is None else b"".join(chunks)
+        return _Stream(returncode, kept, "sha256:" + hasher.hexdigest(), size)
+
+
+class _Stream(NamedTuple):
+    returncode: int
+    kept: bytes | None
+    digest: str
+    size: int
+
+
+class _Status:
+    """What one ``git status`` said. Paths are bytes, relative to the root."""
+
+    def __init__(self) -> None:
+        self.commit: str | None = None
+        self.branch: str | None = None
+        self.changed: list[bytes] = []
+        self.untracked: list[bytes] = []
+        # Deleted in the index: already right in a copy of it, and `git add` of a path
+        # in neither the index nor the tree would abort the whole add.
+        self.staged_deletions: list[bytes] = []
+
+
+def _parse_status(out: bytes) -> _Status:
+    """Parse ``git status --porcelain=v2 --branch -z``; paths are relative to the root."""
+    status = _Status()
+    records = iter(out.split(b"\0"))
+    for rec in records:
+        if rec.startswith(b"# branch.oid "):
+            oid = rec[13:].decode()
+            status.commit = oid if _HEX.fullmatch(oid) else None  # "(initial)"
+        elif rec.startswith(b"# branch.head "):
+            head = rec[14:].decode(errors="replace")
+            status.branch = None if head == "(detached)" else head
+        elif rec.startswith(b"1 "):
+            path = rec.split(b" ", 8)[8]
+            (status.staged_deletions if rec[2:3] == b"D" else status.changed).append(path)
+        elif rec.startswith(b"2 "):  # renames, in case status.renames sneaks through
+            status.changed.append(rec.split(b" ", 9)[9])
+            status.staged_deletions.append(next(records, b""))
+        elif rec.startswith(b"u "):
+            status.changed.append(rec.split(b" ", 10)[10])
+        elif rec.startswith(b"? "):
+            status.untracked.append(rec[2:])
+    return status
+
+
+def _capture(git: _Git, script: Path | None, max_diff: int, max_untracked: int) -> CodeAnchor:
+    done = git.run(
+        "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all",
+        "--no-renames", "--no-ahead-behind", "--ignore-submodules=dirty",
+    )  # fmt: skip
+    if done.returncode:
+        raise _GitFailed(f"git status failed in {git.root}: {_err(done)}")
+    status = _parse_status(done.stdout)
+    config = _read_config(git.common / "config")
+    fields: dict[str, Any] = {"dirty": False}
+    if status.changed or status.untracked:
+        try:
+            fields = _capture_diff(git, status, config, max_diff, max_untracked)
+        except (_GitFailed, OSError) as exc:  # still worth recording: commit, dirty
+            fields = {"dirty": True, "truncated": True, "notes": (f"no diff: {exc}",)}
+    entry_point = entry_digest = None
+    if script is not None:
+        try:
+            entry_point = script.resolve().relative_to(git.root).as_posix()
+        except ValueError:
+            entry_point = str(script)
+        try:
+            if script.stat().st_size <= max_diff:
+                entry_digest = _sha256(script.read_bytes())
+        except OSError:
+            pass  # unreadable or gone: the path alone is still worth keeping
+    return CodeAnchor(
+        commit=status.commit,
+        branch=status.branch,
+        remote=_remote(config),
+        entry_point=entry_point,
+        entry_digest=entry_digest,
+        root=str(git.root),
+        **fields,
+    )
+
+
+def _capture_diff(
+    git: _Git,
+    status: _Status,
+    config: list[tuple[str, str, str]],
+    max_diff: int,
+    max_untracked: int,
+) -> dict[str, Any]:
+    import shutil
+    import tempfile
+
+    notes: list[str] = []
+    skipped: list[str] = []
+    paths = list(status.changed)
+    budget = max_diff
+    for rel in status.untracked:
+        name = os.fsdecode(rel)
+        if rel.endswith(b"/"):  # a nested repository: a patch cannot hold it
+            skipped.append(name)
+            continue
+        try:
+            size = os.lstat(git.root / name).st_size
+        except OSError:
+            continue  # gone since `git status`
+        if size > max_untracked or size > budget:
+            skipped.append(name)
+            continue
+        budget -= size
+        paths.append(rel)
+    if skipped:
+        notes.append(
+            f"{len(skipped)} untracked path(s) left out of the diff (nested repositories, "
+            f"files over {max_untracked} bytes, or over the {max_diff}-byte budget)"
+        )
+    fmt = next((v for s, k, v in config if s == "extensions" and k == "objectformat"), "")
+    base = status.commit or _EMPTY_TREE.get(fmt.lower() or "sha1", _EMPTY_TREE["sha1"])
+    with tempfile.TemporaryDirectory(prefix="forebear-git-") as tmp:
+        # A throw-away index and object directory: the user's index and .git/objects
+        # stay untouched, yet diff-index sees their objects through the alternate.
+        env = dict(git.env)
+        env.update(
+            GIT_INDEX_FILE=os.path.join(tmp, "index"),
+            GIT_OBJECT_DIRECTORY=os.path.join(tmp, "objects"),
+            GIT_ALTERNATE_OBJECT_DIRECTORIES=str(git.common / "objects"),
+        )
+        os.mkdir(env["GIT_OBJECT_DIRECTORY"])
+        try:
+            shutil.copyfile(git.gitdir / "index", env["GIT_INDEX_FILE"])
+        except FileNotFoundError:
+            if status.commit is not None:
+                git.run("read-tree", status.commit, env=env)
+                paths += status.staged_deletions
+        if paths:  # never an empty pathspec list: `add -A` would then take everything
+            done = git.run(
+                "add", "-A", "--ignore-errors", "--pathspec-from-file=-", "--pathspec-file-nul",
+                stdin=b"\0".join(paths) + b"\0", env={**env, "GIT_LITERAL_PATHSPECS": "1"},
+            )  # fmt: skip
+            if done.returncode:
+                notes.append(f"git add: {_err(done)}")
+        out = git.stream([*_DIFF_ARGS, base], env, max_diff)
+    if out.returncode:
+        notes.append(f"git diff-index exited with {out.returncode}")
+        return {"dirty": True, "truncated": True, "notes": tuple(notes), **_listed(skipped)}
+    if out.size == 0 and not skipped and not notes:
+        return {"dirty": False}  # e.g. only stat changes, or reverted since `git status`
+    if out.kept is None:
+        notes.append(f"diff of {out.size} bytes is over the {max_diff}-byte cap: not kept")
+    return {
+        "dirty": True,
+        "diff": out.kept,
+        "diff_digest": out.digest,
+        "diff_size": out.size,
+        "truncated": bool(notes),
+        "notes": tuple(notes),
+        **_listed(skipped),
+    }
+
+
+def _listed(skipped: list[str]) -> dict[str, tuple[str, ...]]:
+    return {"skipped": tuple(sorted(skipped)[:_MAX_LISTED])}
+
+
+def _read_config(path: Path) -> list[tuple[str, str, str]]:
+    """(section, key, value) from a git config file, in file order; subsections are
+    kept in the section as ``remote.origin``. Includes are not followed."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    entries: list[tuple[str, str, str]] = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            m = re.match(r'\[\s*([\w.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]', line)
+            if m is None:
+                section = ""
+                continue
+            name, sub = m.group(1), m.group(2)
+            if sub is not None:
+                section = name.lower() + "." + re.sub(r"\\(.)", r"\1", sub)
+            else:  # the old [remote.origin] spelling, whose subsection is lowercased
+                section = name.lower()
+            continue
+        key, eq, value = line.partition("=")
+        entries.append((section, key.strip().lower(), _config_value(value) if eq else "true"))
+    return entries
+
+
+def _config_value(raw: str) -> str:
+    out: list[str] = []
+    quoted = False
+    chars = iter(raw.strip())
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            out.append({"n": "\n", "t": "\t", "b": "\b"}.get(nxt, nxt))
+        elif ch == '"':
+            quoted = not quoted
+        elif ch in "#;" and not quoted:
+            break
+        else:
+            out.append(ch)
+    return "".join(out).strip()
+
+
+def _remote(config: list[tuple[str, str, str]]) -> str | None:
+    urls: dict[str, str] = {}
+    for section, key, value in config:
+        if section.startswith("remote.") and key == "url":
+            urls.setdefault(section.removeprefix("remote."), value)
+    url = urls.get("origin") or next(iter(urls.values()), None)
+    return None if url is None else redact_url(url)
