@@ -1,1 +1,69 @@
+"""The ``forebear`` command: a thin adapter over the SDK and stores.
 
+Errors are one line (``error: ...``) with the exit code of the ``ForebearError``;
+``--debug`` anywhere on the command line shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from forebear.cli import capture as _capture
+from forebear.cli import journal as _journal
+
+
+def _build() -> typer.Typer:
+    app = typer.Typer(
+        name="forebear",
+        help="Verifiable, end-to-end model lineage.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.command("init")(_journal.init)
+    app.command("verify")(_journal.verify)
+    app.command("journal")(_journal.journal)
+    app.command("checkpoint")(_journal.checkpoint)
+    app.command(
+        "exec",
+        context_settings={"allow_interspersed_args": False},
+    )(_capture.exec_)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    import click
+
+    from forebear.errors import ForebearError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    app = _build()
+    try:
+        app(args=args, prog_name="forebear", standalone_mode=False)
+    except ForebearError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Journal benchmarks: durable single appends, batched appends, verify, proofs at 1M.
+
+    python benchmarks/bench_journal.py [--entries 1000000]
+
+Figures are medians of repeated runs; they go into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from forebear.store.registry import init_store, open_store
+
+
+def typical_entry(i: int) -> dict[str, Any]:
+    """A whole-run entry as the batch path sees it: one input, one output, a few params."""
+    data = "sha256:" + hashlib.sha256(b"d%d" % (i // 10)).hexdigest()
+    model = "sha256:" + hashlib.sha256(b"m%d" % i).hexdigest()
+    run_id = f"01a217de-8245-7ff6-{i >> 48 & 0xFFFF:04x}-{i & 0xFFFF_FFFF_FFFF:012x}"
+    return {
+        "type": "execution",
+        "run_id": run_id,
+        "kind": "train",
+        "name": f"train-{i % 100}",
+        "time": "2026-01-01T00:00:00.000000Z",
+        "status": "succeeded",
+        "actor": "bench",
+        "params": {"lr": 0.01, "epochs": 3, "seed": i},
+        "metrics": {"acc": 0.9},
+        "inputs": [{"id": data, "digest": data, "kind": "data", "name": "train.csv",
+                    "uri": None, "size": 1024, "role": "training_data"}],
+        "outputs": [{"id": model, "digest": model, "kind": "model", "name": "model.pkl",
+                     "uri": None, "size": 2048, "role": "model"}],
+    }
+
+
+def bench_single(store: Any, n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        store.append(typical_entry(10_000_000 + i))
+    return n / (time.perf_counter() - start)
+
+
+def bench_batch(store: Any, n: int, batch: int, offset: int) -> float:
+    entries = [typical_entry(offset + i) for i in range(n)]
+    start = time.perf_counter()
+    for i in range(0, n, batch):
+        store.append_batch(entries[i : i + batch])
+    return n / (time.perf_counter() - start)
+
+
+def run(entries: int = 1_000_000) -> dict[str, float]:
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(str(init_store(Path(tmp))))
+        results["single_durable_appends_per_s"] = statistics.median(
+            bench_single(store, 1000) for _ in range(3)
+        )
+        rates = []
+        done = 0
+        batch = 10_000
+        while done < entries:
+            chunk = min(100_000, entries - done)
+            rates.append(bench_batch(store, chunk, batch, done))
+            done += chunk
+        results["batched_appends_per_s"] = statistics.median(rates)
+        size = store.size()
+        results["journal_size"] = size
+        timings = []
+        for index in (0, size // 3, size - 1):
+            start = time.perf_counter()
+            store.inclusion_proof(index)
+            timings.append(time.perf_counter() - start)
+        results["inclusion_proof_ms"] = statistics.median(timings) * 1000
+        timings = []
+        for old in (1, size // 2, size - 7):
+            start = time.perf_counter()
+            store.consistency_proof(old)
+            timings.append(time.perf_counter() - start)
+        results["consistency_proof_ms"] = statistics.median(timings) * 1000
+        start = time.perf_counter()
+        report = store.verify()
+        elapsed = time.perf_counter() - start
+        assert report.ok, report.problems[:3]
+        results["verify_entries_per_s"] = report.entries / elapsed
+        store.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    args = parser.parse_args()
+    for key, value in run(args.entries).items():
+        print(f"{key:32} {value:,.2f}")
+
+
+if __name__ == "__main__":
+    main()

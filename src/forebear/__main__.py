@@ -1,0 +1,3 @@
+from forebear.cli import run
+
+run()

@@ -1,0 +1,38 @@
+"""Shared CLI plumbing: the ``--store``/``--json`` options, output, and store opening."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from forebear import config
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store URL or path (default: FOREBEAR_STORE, then .forebear/).",
+                 show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def settings(store: str | None, *, required: bool = True) -> config.Settings:
+    return config.resolve(store, required=required)
+
+
+def open_store(store: str | None) -> Any:
+    from forebear.store.registry import open_from
+
+    return open_from(settings(store))
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)

@@ -1,0 +1,94 @@
+"""``init``, ``verify``, ``journal``, ``checkpoint``: the journal's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, open_store
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
+    json_out: JsonOpt = False,
+) -> None:
+    """Create .forebear/ (store, blobs, signing key) in DIR."""
+    from forebear.store.registry import init_store
+
+    store_dir = init_store(directory.resolve())
+    if json_out:
+        emit_json({"store": str(store_dir)})
+    else:
+        console().print(f"Initialised an empty forebear store in {store_dir}")
+
+
+def verify(
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    blobs: Annotated[bool, typer.Option("--blobs", help="Also re-hash every blob.")] = False,
+) -> None:
+    """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
+    db = open_store(store)
+    result = db.verify()
+    payload = result.to_json()
+    if blobs:
+        from forebear.cli._blobs import verify_blobs
+
+        payload["problems"].extend(verify_blobs(store))
+        payload["ok"] = not payload["problems"]
+    if json_out:
+        emit_json(payload)
+    else:
+        out = console()
+        if payload["ok"]:
+            out.print(
+                f"[green]ok[/]: {payload['entries']} entries, root {payload['root']}, "
+                f"{len(db.checkpoints())} checkpoints, projections match the journal"
+            )
+        else:
+            for problem in payload["problems"]:
+                where = f"entry {problem['seq']}" if problem["seq"] is not None else "store"
+                out.print(f"[red]problem[/] at {where}: {problem['what']}")
+    if not payload["ok"]:
+        raise typer.Exit(1)
+
+
+def journal(
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    start: Annotated[int, typer.Option("--from", help="First sequence number.")] = 0,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N entries.")] = None,
+) -> None:
+    """Print the journal's entries."""
+    db = open_store(store)
+    end = None if limit is None else start + limit
+    records = db.records(start, end)
+    if json_out:
+        emit_json([r.to_json() for r in records])
+        return
+    out = console()
+    for record in records:
+        out.print(f"[dim]{record.seq:>8}[/] {record.canonical.decode('utf-8', 'replace')}")
+
+
+def checkpoint(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Sign the current size and root, store the checkpoint and print it."""
+    import base64
+
+    db = open_store(store)
+    cp = db.checkpoint()
+    verifier = db.verifiers()[0].encode()
+    payload = {
+        "origin": cp.note.split("\n", 1)[0],
+        "size": cp.size,
+        "root": "sha256:" + cp.root.hex(),
+        "root_base64": base64.b64encode(cp.root).decode(),
+        "note": cp.note,
+        "key": verifier,
+    }
+    if json_out:
+        emit_json(payload)
+    else:
+        typer.echo(cp.note, nl=False)

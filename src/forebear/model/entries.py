@@ -1,0 +1,187 @@
+"""Journal entries: the records every write becomes, and their validation.
+
+An entry is a plain JSON object (``dict``) whose canonical JSON (RFC 8785) is a leaf of
+the Merkle journal. Entries are never edited; the graph tables are projections of them.
+
+Entry types (``"type"``):
+
+``execution.start``   a run began: run_id, kind, name, actor, params, tags, code,
+                      environment, parent_run_id, inputs known at start
+``execution.end``     a run ended: run_id, status, metrics, metric_steps, more params,
+                      inputs found during the run, outputs, error, traceback, exit_code
+``execution``         a whole run in one entry (imports, batch writers, human edits)
+``artifact``          an artifact registered on its own (``artifact``: an artifact ref)
+``alias.set``         a mutable name moved to an artifact: name, target, actor, reason
+``flag``              an artifact or run marked bad: target, reason, actor
+``openlineage``       an OpenLineage RunEvent as the server received it (``event``), with
+                      ``actor``; its projection is ``forebear.model.openlineage.to_entries``
+
+An *artifact ref* is ``{"id", "digest", "kind", "name", "uri", "size", "role", "meta"}``;
+``id`` is the digest text, or ``dataset:<namespace>:<name>`` for an artifact known only
+by name (``digest`` is then ``null``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from forebear.errors import InvalidInputError
+
+ENTRY_VERSION: Final = 1
+STATUSES: Final = frozenset({"running", "succeeded", "failed", "aborted"})
+FINAL_STATUSES: Final = frozenset({"succeeded", "failed", "aborted"})
+ENTRY_TYPES: Final = frozenset(
+    {"execution.start", "execution.end", "execution", "artifact", "alias.set", "flag",
+     "openlineage"}
+)
+MAX_NAME: Final = 1024
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_digest_text(text: object) -> bool:
+    """Whether ``text`` is ``<algorithm>:<64 lowercase hex>`` for a supported algorithm."""
+    if not isinstance(text, str) or len(text) != 71:
+        return False
+    algorithm, _, hexpart = text.partition(":")
+    return algorithm in ("sha256", "blake3") and len(hexpart) == 64 and set(hexpart) <= _HEX
+
+
+def dataset_id(namespace: str, name: str) -> str:
+    """The id of an artifact known only by namespace and name."""
+    return f"dataset:{namespace}:{name}"
+
+
+def artifact_ref(
+    *,
+    digest: str | None,
+    kind: str = "data",
+    role: str = "",
+    name: str | None = None,
+    uri: str | None = None,
+    size: int | None = None,
+    namespace: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build an artifact ref; one without a digest is identified by namespace and name."""
+    if digest is None:
+        if not name:
+            raise InvalidInputError(
+                "an artifact without a content digest needs a name",
+                hint="give the artifact's digest, or a namespace and name",
+            )
+        ident = dataset_id(namespace or "default", name)
+    else:
+        ident = digest
+    ref: dict[str, Any] = {
+        "id": ident,
+        "digest": digest,
+        "kind": kind,
+        "name": name,
+        "uri": uri,
+        "size": size,
+        "role": role,
+    }
+    if meta:
+        ref["meta"] = dict(meta)
+    return ref
+
+
+def _fail(what: str, *, hint: str = "") -> InvalidInputError:
+    return InvalidInputError(what, hint=hint or "see the entry types in forebear.model.entries")
+
+
+def _text(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise _fail(f"{entry.get('type')} entry is missing {key!r}")
+        return
+    if not isinstance(value, str) or not value or len(value) > MAX_NAME:
+        raise _fail(f"{key!r} must be a non-empty string of at most {MAX_NAME} characters")
+    if "\x00" in value:
+        raise _fail(f"{key!r} must not contain a NUL character")
+
+
+def _mapping(entry: Mapping[str, Any], key: str) -> None:
+    value = entry.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise _fail(f"{key!r} must be an object")
+
+
+def _refs(entry: Mapping[str, Any], key: str) -> None:
+    refs = entry.get(key)
+    if refs is None:
+        return
+    if not isinstance(refs, list):
+        raise _fail(f"{key!r} must be a list of artifact refs")
+    for ref in refs:
+        validate_ref(ref)
+
+
+def validate_ref(ref: object) -> None:
+    """Check one artifact ref; raise InvalidInputError naming what is wrong."""
+    if not isinstance(ref, dict):
+        raise _fail("an artifact ref must be an object")
+    ident = ref.get("id")
+    digest = ref.get("digest")
+    if digest is not None:
+        if not is_digest_text(digest):
+            raise _fail(
+                f"bad digest {str(digest)[:80]!r}", hint="digests are sha256:<64 lowercase hex>"
+            )
+        if ident != digest:
+            raise _fail("an artifact's id must equal its digest")
+    elif not isinstance(ident, str) or not ident.startswith("dataset:"):
+        raise _fail("an artifact without a digest needs an id of the form dataset:<ns>:<name>")
+    for key in ("kind", "role"):
+        if not isinstance(ref.get(key, ""), str):
+            raise _fail(f"artifact {key!r} must be a string")
+    size = ref.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise _fail("artifact 'size' must be a non-negative integer")
+
+
+def validate_entry(entry: object) -> None:
+    """Check that ``entry`` is a well-formed journal entry; raise InvalidInputError if not."""
+    if not isinstance(entry, dict):
+        raise _fail("a journal entry must be a JSON object")
+    kind = entry.get("type")
+    if kind not in ENTRY_TYPES:
+        raise _fail(
+            f"unknown entry type {str(kind)[:40]!r}",
+            hint="use one of " + ", ".join(sorted(ENTRY_TYPES)),
+        )
+    _text(entry, "time")
+    if kind.startswith("execution"):
+        _text(entry, "run_id")
+        for key in ("params", "metrics", "tags", "code", "environment"):
+            _mapping(entry, key)
+        _refs(entry, "inputs")
+        _refs(entry, "outputs")
+        if kind != "execution.end":
+            _text(entry, "kind")
+            _text(entry, "name")
+        status = entry.get("status")
+        if kind != "execution.start" and status not in FINAL_STATUSES:
+            raise _fail(
+                f"status must be one of {sorted(FINAL_STATUSES)}, not {str(status)[:40]!r}"
+            )
+    elif kind == "artifact":
+        validate_ref(entry.get("artifact"))
+    elif kind == "alias.set":
+        _text(entry, "name")
+        _text(entry, "target")
+        _text(entry, "actor")
+    elif kind == "flag":
+        _text(entry, "target")
+        _text(entry, "reason")
+    elif kind == "openlineage":
+        _text(entry, "actor", required=False)
+        # Imported here: the mapping builds on this module. Every entry it maps onto must
+        # validate too, so a journaled event can always be projected.
+        from forebear.model.openlineage import to_entries
+
+        for mapped in to_entries(entry.get("event"), actor=entry.get("actor")):
+            validate_entry(mapped)

@@ -1,0 +1,287 @@
+"""From journal entries to projection rows: the pure half of every store's write path.
+
+``project(entries)`` turns a batch of ``(seq, entry)`` pairs into rows grouped by
+statement. Rows name graph nodes by their *key* (an artifact id or a run id); the backend
+resolves keys to integer node ids and runs each statement once with all its rows, in
+``STATEMENT_ORDER``. Every statement is written so that applying a batch grouped by
+statement leaves the same tables as applying the entries one by one: that is what lets
+``verify`` rebuild the projections from the journal and compare them with the live ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from forebear._canonical import canonical_text
+
+# Statement name -> positions in its row tuples that hold node keys (resolved to ids).
+NODE_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
+    "artifact": (0,),
+    "artifact_uri": (0,),
+    "exec_start": (0,),
+    "exec_full": (0,),
+    "exec_end": (0,),
+    "edge": (0, 1),
+    "metric": (0,),
+    "alias": (),
+    "alias_history": (),
+    "flag": (),
+}
+STATEMENT_ORDER: Final = tuple(NODE_POSITIONS)
+
+
+def _json(value: Any) -> str:
+    # Canonical text, so a column reads the same whether it was written from the entry
+    # the caller passed or rebuilt from the journal's bytes (1.0 and 1 are one number).
+    return canonical_text(value)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else _json(value)
+
+
+@dataclass(slots=True)
+class Projection:
+    """Rows for one batch: node keys with their type, and rows per statement."""
+
+    nodes: dict[str, str] = field(default_factory=dict)  # key -> 'artifact' | 'execution'
+    rows: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {name: [] for name in STATEMENT_ORDER}
+    )
+
+    def node(self, key: str, kind: str) -> str:
+        self.nodes.setdefault(key, kind)
+        return key
+
+
+def _artifact(proj: Projection, ref: Mapping[str, Any], seq: int) -> str:
+    key = proj.node(ref["id"], "artifact")
+    meta = ref.get("meta")
+    proj.rows["artifact"].append(
+        (
+            key,
+            ref.get("digest"),
+            ref.get("kind") or "data",
+            ref.get("name"),
+            ref.get("size"),
+            _json(meta) if meta else None,
+            seq,
+        )
+    )
+    uri = ref.get("uri")
+    if uri:
+        proj.rows["artifact_uri"].append((key, uri))
+    return key
+
+
+def _anchor(proj: Projection, run: str, record: Mapping[str, Any] | None, kind: str, seq: int) -> None:
+    if not record or not record.get("digest"):
+        return
+    ref = {
+        "id": record["digest"],
+        "digest": record["digest"],
+        "kind": kind,
+        "name": record.get("name"),
+        "meta": {k: v for k, v in record.items() if k not in ("digest", "name")},
+    }
+    key = _artifact(proj, ref, seq)
+    proj.rows["edge"].append((key, run, kind, seq))
+
+
+def _io(proj: Projection, run: str, entry: Mapping[str, Any], seq: int) -> None:
+    for ref in entry.get("inputs") or ():
+        key = _artifact(proj, ref, seq)
+        proj.rows["edge"].append((key, run, ref.get("role") or "input", seq))
+    for ref in entry.get("outputs") or ():
+        key = _artifact(proj, ref, seq)
+        proj.rows["edge"].append((run, key, ref.get("role") or "output", seq))
+
+
+def _metric_steps(proj: Projection, run: str, entry: Mapping[str, Any], seq: int) -> None:
+    for item in entry.get("metric_steps") or ():
+        key, step, value = item
+        proj.rows["metric"].append((run, key, step, value, seq))
+
+
+def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
+    kind = entry["type"]
+    run = proj.node(entry["run_id"], "execution")
+    # Anchors usually come with the start; ``forebear exec`` learns the child's
+    # environment only at the end, so any execution entry may carry them.
+    _anchor(proj, run, entry.get("code"), "code", seq)
+    _anchor(proj, run, entry.get("environment"), "environment", seq)
+    start_cols = (
+        entry.get("kind"),
+        entry.get("name"),
+        entry.get("namespace"),
+        _json(entry.get("params") or {}),
+        _json(entry.get("tags") or {}),
+        entry.get("actor"),
+        entry.get("reason"),
+        _json_or_none(entry.get("code")),
+        _json_or_none(entry.get("environment")),
+        entry.get("parent_run_id"),
+    )
+    end_cols = (
+        entry.get("status"),
+        _json(entry.get("metrics") or {}),
+        entry.get("error"),
+        entry.get("traceback"),
+        entry.get("exit_code"),
+    )
+    if kind == "execution.start":
+        proj.rows["exec_start"].append((run, entry["run_id"], *start_cols, entry["time"], seq))
+    elif kind == "execution.end":
+        proj.rows["exec_end"].append(
+            (
+                run,
+                entry["run_id"],
+                entry.get("kind"),
+                entry.get("name"),
+                _json(entry.get("params") or {}),
+                _json(entry.get("tags") or {}),
+                _json_or_none(entry.get("code")),
+                _json_or_none(entry.get("environment")),
+                *end_cols,
+                entry["time"],
+                seq,
+            )
+        )
+    else:
+        proj.rows["exec_full"].append(
+            (
+                run,
+                entry["run_id"],
+                *start_cols,
+                *end_cols,
+                entry.get("started_at") or entry["time"],
+                entry["time"],
+                seq,
+            )
+        )
+    _io(proj, run, entry, seq)
+    _metric_steps(proj, run, entry, seq)
+
+
+def project(entries: Iterable[tuple[int, Mapping[str, Any]]]) -> Projection:
+    """The projection rows of a batch of validated ``(seq, entry)`` pairs, in seq order."""
+    proj = Projection()
+    for seq, entry in entries:
+        kind = entry["type"]
+        if kind.startswith("execution"):
+            _execution(proj, entry, seq)
+        elif kind == "artifact":
+            _artifact(proj, entry["artifact"], seq)
+        elif kind == "alias.set":
+            row = (entry["name"], entry["target"], entry["time"], entry.get("actor"),
+                   entry.get("reason"), seq)
+            proj.rows["alias"].append(row)
+            proj.rows["alias_history"].append(
+                (seq, entry["name"], entry["target"], entry["time"], entry.get("actor"),
+                 entry.get("reason"))
+            )
+        elif kind == "flag":
+            proj.rows["flag"].append(
+                (seq, entry["target"], entry.get("target_type") or "artifact", entry["reason"],
+                 entry.get("actor"), entry["time"])
+            )
+        elif kind == "openlineage":
+            from forebear.model.openlineage import to_entries
+
+            for mapped in to_entries(entry["event"], actor=entry.get("actor")):
+                _execution(proj, mapped, seq)
+    return proj
+
+
+def _statements(patch: str) -> dict[str, str]:
+    """The upsert statements, with ``patch`` the dialect's JSON merge (a format string)."""
+
+    def merge(col: str) -> str:
+        return patch.format(old=f"execution.{col}", new=f"excluded.{col}")
+
+    return {
+        "artifact": (
+            "INSERT INTO artifact (node, digest, kind, name, size, meta, first_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node) DO UPDATE SET "
+            "name = COALESCE(artifact.name, excluded.name), "
+            "size = COALESCE(artifact.size, excluded.size), "
+            "meta = COALESCE(artifact.meta, excluded.meta), "
+            "kind = CASE WHEN artifact.kind = 'data' THEN excluded.kind ELSE artifact.kind END"
+        ),
+        "artifact_uri": (
+            "INSERT INTO artifact_uri (node, uri) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        ),
+        "exec_start": (
+            "INSERT INTO execution (node, run_id, kind, name, namespace, params, tags, actor, "
+            "reason, code, environment, parent_run_id, status, started_at, start_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) "
+            "ON CONFLICT (node) DO UPDATE SET "
+            "kind = COALESCE(excluded.kind, execution.kind), "
+            "name = COALESCE(excluded.name, execution.name), "
+            "namespace = COALESCE(excluded.namespace, execution.namespace), "
+            f"params = {merge('params')}, tags = {merge('tags')}, "
+            "actor = COALESCE(execution.actor, excluded.actor), "
+            "reason = COALESCE(execution.reason, excluded.reason), "
+            "code = COALESCE(excluded.code, execution.code), "
+            "environment = COALESCE(excluded.environment, execution.environment), "
+            "parent_run_id = COALESCE(excluded.parent_run_id, execution.parent_run_id), "
+            "started_at = COALESCE(execution.started_at, excluded.started_at), "
+            "start_seq = COALESCE(execution.start_seq, excluded.start_seq)"
+        ),
+        "exec_full": (
+            "INSERT INTO execution (node, run_id, kind, name, namespace, params, tags, actor, "
+            "reason, code, environment, parent_run_id, status, metrics, error, traceback, "
+            "exit_code, started_at, ended_at, start_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (node) DO UPDATE SET "
+            "kind = excluded.kind, name = excluded.name, namespace = excluded.namespace, "
+            f"params = {merge('params')}, tags = {merge('tags')}, "
+            f"metrics = {merge('metrics')}, "
+            "actor = excluded.actor, reason = excluded.reason, code = excluded.code, "
+            "environment = excluded.environment, parent_run_id = excluded.parent_run_id, "
+            "status = excluded.status, error = excluded.error, traceback = excluded.traceback, "
+            "exit_code = excluded.exit_code, ended_at = excluded.ended_at"
+        ),
+        "exec_end": (
+            "INSERT INTO execution (node, run_id, kind, name, params, tags, code, environment, "
+            "status, metrics, error, traceback, exit_code, ended_at, end_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (node) DO UPDATE SET "
+            "code = COALESCE(excluded.code, execution.code), "
+            "environment = COALESCE(excluded.environment, execution.environment), "
+            "kind = COALESCE(execution.kind, excluded.kind), "
+            "name = COALESCE(execution.name, excluded.name), "
+            f"params = {merge('params')}, tags = {merge('tags')}, "
+            f"metrics = {merge('metrics')}, "
+            "status = excluded.status, error = excluded.error, traceback = excluded.traceback, "
+            "exit_code = excluded.exit_code, ended_at = excluded.ended_at, "
+            "end_seq = excluded.end_seq"
+        ),
+        "edge": (
+            "INSERT INTO edge (src, dst, role, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ),
+        "metric": "INSERT INTO metric (run_node, key, step, value, seq) VALUES (?, ?, ?, ?, ?)",
+        "alias": (
+            "INSERT INTO alias (name, target, set_at, actor, reason, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "target = excluded.target, set_at = excluded.set_at, actor = excluded.actor, "
+            "reason = excluded.reason, seq = excluded.seq"
+        ),
+        "alias_history": (
+            "INSERT INTO alias_history (seq, name, target, set_at, actor, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        ),
+        "flag": (
+            "INSERT INTO flag (seq, target, target_type, reason, actor, flagged_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        ),
+    }
+
+
+SQLITE_STATEMENTS: Final = _statements("json_patch({old}, {new})")
+POSTGRES_STATEMENTS: Final = {
+    name: sql.replace("?", "%s")
+    for name, sql in _statements("(({old})::jsonb || ({new})::jsonb)::text").items()
+}

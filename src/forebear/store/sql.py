@@ -1,0 +1,381 @@
+"""The write path and journal reads shared by the SQL backends (SQLite, PostgreSQL).
+
+A backend supplies a DB-API connection, its dialect's statements and how to take the
+journal's write lock; everything else (sequencing, Merkle nodes, projections, proofs,
+checkpoints) lives here once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from forebear import _canonical
+from forebear.errors import InvalidInputError, NotFoundError, SigningKeyError
+from forebear.journal import merkle
+from forebear.journal.checkpoint import Checkpoint, SigningKey, sign
+from forebear.model.entries import validate_entry
+from forebear.model.ids import Clock, format_time, utc_now
+from forebear.store.base import JournalRecord, StoredCheckpoint
+from forebear.store.projection import NODE_POSITIONS, STATEMENT_ORDER, Projection
+from forebear.store.projection import project as project_entries
+
+# Entries larger than this are refused: a journal entry is metadata, not data.
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+_CHUNK = 500
+
+Cursor = Any
+Connection = Any
+
+
+def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
+    """Validate entries and return their canonical bytes, refusing the whole batch on error."""
+    out: list[bytes] = []
+    for index, entry in enumerate(entries):
+        try:
+            validate_entry(entry)
+            data = _canonical.canonical_bytes(entry)
+        except InvalidInputError as exc:
+            prefix = f"entry {index} of the batch: " if len(entries) > 1 else ""
+            raise InvalidInputError(prefix + exc.message, hint=exc.hint) from None
+        if len(data) > MAX_ENTRY_BYTES:
+            raise InvalidInputError(
+                f"entry {index} is {len(data)} bytes, over the {MAX_ENTRY_BYTES}-byte limit",
+                hint="store large content as a blob and record its digest",
+            )
+        out.append(data)
+    return out
+
+
+def resolve_nodes(
+    cur: Cursor, nodes: Mapping[str, str], placeholder: str
+) -> dict[str, int]:
+    """Map node keys to integer ids, inserting the new ones in first-appearance order."""
+    keys = list(nodes)
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ", ".join([placeholder] * len(chunk))
+        cur.execute(f"SELECT key, id FROM node WHERE key IN ({marks})", chunk)
+        ids.update(cur.fetchall())
+    missing = [key for key in keys if key not in ids]
+    if missing:
+        cur.execute("SELECT COALESCE(MAX(id), 0) FROM node")
+        next_id = int(cur.fetchone()[0]) + 1
+        rows = []
+        for key in missing:
+            ids[key] = next_id
+            rows.append((next_id, key, nodes[key]))
+            next_id += 1
+        cur.executemany(
+            f"INSERT INTO node (id, key, type) VALUES ({placeholder}, {placeholder}, "
+            f"{placeholder})",
+            rows,
+        )
+    return ids
+
+
+def apply_projection(
+    cur: Cursor, proj: Projection, statements: Mapping[str, str], placeholder: str
+) -> None:
+    """Write one batch's projection rows through ``cur`` (inside the caller's transaction)."""
+    ids = resolve_nodes(cur, proj.nodes, placeholder) if proj.nodes else {}
+    for name in STATEMENT_ORDER:
+        rows = proj.rows[name]
+        if not rows:
+            continue
+        positions = NODE_POSITIONS[name]
+        if positions == (0,):
+            rows = [(ids[row[0]], *row[1:]) for row in rows]
+        elif positions == (0, 1):
+            rows = [(ids[row[0]], ids[row[1]], *row[2:]) for row in rows]
+        cur.executemany(statements[name], rows)
+
+
+class SqlJournal:
+    """Sequencing, Merkle bookkeeping and signed heads over a DB-API connection.
+
+    Subclasses provide ``_write_txn()`` (a context manager yielding a cursor that holds the
+    journal's write lock until commit), ``_read_cursor()``, ``placeholder``, ``statements``
+    and ``blob(b)`` (how the driver wants bytes).
+    """
+
+    placeholder = "?"
+    statements: Mapping[str, str] = {}
+
+    def __init__(self, *, signer: SigningKey | None, origin: str, clock: Clock = utc_now) -> None:
+        self._signer = signer
+        self._origin = origin
+        self._clock = clock
+        self._frontier: merkle.Frontier | None = None
+        self._lock = threading.RLock()
+
+    # -- backend hooks ---------------------------------------------------------------
+    def _write_txn(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    def _read_cursor(self) -> AbstractContextManager[Cursor]:
+        raise NotImplementedError
+
+    @staticmethod
+    def blob(data: bytes) -> Any:
+        return data
+
+    # -- writes ---------------------------------------------------------------------
+    def append(self, entry: Mapping[str, Any]) -> int:
+        return self.append_batch([entry]).start
+
+    def append_batch(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        project: bool = True,
+        before_commit: Callable[[Cursor, range], None] | None = None,
+    ) -> range:
+        """Append ``entries`` durably in one transaction; return their sequence numbers.
+
+        ``project=False`` defers their projection to ``project_pending`` (the server's
+        asynchronous listener); a projecting append first catches up on any deferred
+        entries, so projections are always applied in journal order. ``before_commit``
+        runs inside the transaction with the cursor and the new seqs (for side tables
+        that must commit or roll back with the entries).
+        """
+        if not entries:
+            size = self.size()
+            return range(size, size)
+        encoded = encode_entries(entries)
+        p = self.placeholder
+        with self._lock, self._write_txn() as cur:
+            cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
+            size = int(cur.fetchone()[0])
+            frontier = self._frontier_at(cur, size)
+            journal_rows = []
+            node_rows = []
+            leaf_hash = merkle.leaf_hash
+            for offset, data in enumerate(encoded):
+                leaf = leaf_hash(data)
+                journal_rows.append((size + offset, self.blob(data), self.blob(leaf)))
+                for level, idx, value in frontier.append(leaf):
+                    if level:
+                        node_rows.append((level, idx, self.blob(value)))
+            cur.executemany(
+                f"INSERT INTO journal (seq, entry, leaf_hash) VALUES ({p}, {p}, {p})",
+                journal_rows,
+            )
+            if node_rows:
+                cur.executemany(
+                    f"INSERT INTO merkle_node (level, idx, hash) VALUES ({p}, {p}, {p})",
+                    node_rows,
+                )
+            pending = self._pending_from(cur)
+            if project:
+                if pending is not None:
+                    self._project_stored(cur, pending, size)
+                    self._set_pending(cur, None)
+                proj = project_entries((size + i, e) for i, e in enumerate(entries))
+                apply_projection(cur, proj, self.statements, p)
+            elif pending is None:
+                self._set_pending(cur, size)
+            seqs = range(size, size + len(encoded))
+            if before_commit is not None:
+                before_commit(cur, seqs)
+            self._refresh_head(cur, frontier.size, frontier.root())
+            self._frontier = frontier
+        return seqs
+
+    # -- deferred projection ------------------------------------------------------------
+    def _pending_from(self, cur: Cursor) -> int | None:
+        cur.execute("SELECT pending_from FROM projection_state WHERE id = 1")
+        row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _set_pending(self, cur: Cursor, value: int | None) -> None:
+        cur.execute(
+            f"UPDATE projection_state SET pending_from = {self.placeholder} WHERE id = 1",
+            (value,),
+        )
+
+    def _project_stored(self, cur: Cursor, start: int, end: int) -> None:
+        """Project journal entries ``[start, end)`` read back from the journal."""
+        p = self.placeholder
+        for low in range(start, end, _CHUNK * 10):
+            high = min(end, low + _CHUNK * 10)
+            cur.execute(
+                f"SELECT seq, entry FROM journal WHERE seq >= {p} AND seq < {p} ORDER BY seq",
+                (low, high),
+            )
+            batch = [(int(seq), json.loads(bytes(entry))) for seq, entry in cur.fetchall()]
+            apply_projection(cur, project_entries(batch), self.statements, p)
+
+    def project_pending(self, limit: int = 5000) -> int:
+        """Project up to ``limit`` deferred entries in journal order; return how many."""
+        with self._lock, self._write_txn() as cur:
+            pending = self._pending_from(cur)
+            if pending is None:
+                return 0
+            size = self._size_in(cur)
+            end = min(size, pending + max(1, limit))
+            self._project_stored(cur, pending, end)
+            self._set_pending(cur, end if end < size else None)
+        return end - pending
+
+    def projected_size(self) -> int:
+        """How many journal entries the projections reflect (the journal size when none lag)."""
+        with self._read_cursor() as cur:
+            pending = self._pending_from(cur)
+            return self._size_in(cur) if pending is None else pending
+
+    def _frontier_at(self, cur: Cursor, size: int) -> merkle.Frontier:
+        current = self._frontier
+        if current is not None and current.size == size:
+            return current.copy()
+        self._frontier = None
+        return merkle.Frontier.load(size, lambda ids: self._fetch_nodes(cur, ids))
+
+    def _refresh_head(self, cur: Cursor, size: int, root: bytes) -> None:
+        if self._signer is None:
+            return
+        note = sign(Checkpoint(origin=self._origin, size=size, root=root), [self._signer])
+        p = self.placeholder
+        cur.execute(
+            f"INSERT INTO head (id, size, root, note) VALUES (1, {p}, {p}, {p}) "
+            "ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root, "
+            "note = excluded.note",
+            (size, self.blob(root), note),
+        )
+
+    # -- Merkle reads ---------------------------------------------------------------
+    def _fetch_nodes(
+        self, cur: Cursor, ids: Sequence[merkle.NodeId]
+    ) -> dict[merkle.NodeId, bytes]:
+        p = self.placeholder
+        found: dict[merkle.NodeId, bytes] = {}
+        leaves = [idx for level, idx in ids if level == 0]
+        inner = [(level, idx) for level, idx in ids if level > 0]
+        for start in range(0, len(leaves), _CHUNK):
+            chunk = leaves[start : start + _CHUNK]
+            marks = ", ".join([p] * len(chunk))
+            cur.execute(f"SELECT seq, leaf_hash FROM journal WHERE seq IN ({marks})", chunk)
+            for seq, value in cur.fetchall():
+                found[(0, int(seq))] = bytes(value)
+        for start in range(0, len(inner), _CHUNK):
+            chunk = inner[start : start + _CHUNK]
+            clause = " OR ".join([f"(level = {p} AND idx = {p})"] * len(chunk))
+            flat = [v for pair in chunk for v in pair]
+            cur.execute(f"SELECT level, idx, hash FROM merkle_node WHERE {clause}", flat)
+            for level, idx, value in cur.fetchall():
+                found[(int(level), int(idx))] = bytes(value)
+        missing = [node for node in ids if node not in found]
+        if missing:
+            raise NotFoundError(
+                f"the journal is missing Merkle node {missing[0]}",
+                hint="run `forebear verify` to find the damage",
+            )
+        return found
+
+    def size(self) -> int:
+        with self._read_cursor() as cur:
+            cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
+            return int(cur.fetchone()[0])
+
+    def _check_size(self, size: int | None, current: int) -> int:
+        if size is None:
+            return current
+        if size < 0 or size > current:
+            raise InvalidInputError(
+                f"tree size {size} is outside the journal (it holds {current} entries)",
+                hint=f"ask for a size between 0 and {current}",
+            )
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        with self._read_cursor() as cur:
+            current = self._size_in(cur)
+            size = self._check_size(size, current)
+            return merkle.root_from(size, lambda ids: self._fetch_nodes(cur, ids))
+
+    def _size_in(self, cur: Cursor) -> int:
+        cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
+        return int(cur.fetchone()[0])
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        with self._read_cursor() as cur:
+            size = self._check_size(size, self._size_in(cur))
+            if not 0 <= index < size:
+                raise InvalidInputError(
+                    f"entry {index} is not in a tree of size {size}",
+                    hint=f"ask for an index below {size}",
+                )
+            ranges = merkle.inclusion_path(index, size)
+            return merkle.build_proof(ranges, lambda ids: self._fetch_nodes(cur, ids))
+
+    def consistency_proof(self, old: int, new: int | None = None) -> list[bytes]:
+        with self._read_cursor() as cur:
+            new = self._check_size(new, self._size_in(cur))
+            if not 0 <= old <= new:
+                raise InvalidInputError(
+                    f"cannot prove consistency from size {old} to size {new}",
+                    hint="the old size must be between 0 and the new size",
+                )
+            ranges = merkle.consistency_path(old, new)
+            return merkle.build_proof(ranges, lambda ids: self._fetch_nodes(cur, ids))
+
+    def records(self, start: int = 0, end: int | None = None) -> Iterator[JournalRecord]:
+        p = self.placeholder
+        batch = 5000
+        position = start
+        while True:
+            stop = position + batch if end is None else min(position + batch, end)
+            if stop <= position:
+                return
+            with self._read_cursor() as cur:
+                cur.execute(
+                    f"SELECT seq, entry, leaf_hash FROM journal WHERE seq >= {p} AND seq < {p} "
+                    "ORDER BY seq",
+                    (position, stop),
+                )
+                rows = cur.fetchall()
+            for seq, entry, leaf in rows:
+                yield JournalRecord(seq=int(seq), canonical=bytes(entry), leaf_hash=bytes(leaf))
+            if len(rows) < stop - position:
+                return
+            position = stop
+
+    # -- checkpoints ----------------------------------------------------------------
+    def checkpoint(self) -> StoredCheckpoint:
+        if self._signer is None:
+            raise SigningKeyError("this store was opened without its signing key")
+        p = self.placeholder
+        with self._lock, self._write_txn() as cur:
+            size = self._size_in(cur)
+            root = merkle.root_from(size, lambda ids: self._fetch_nodes(cur, ids))
+            note = sign(Checkpoint(origin=self._origin, size=size, root=root), [self._signer])
+            created = format_time(self._clock())
+            cur.execute(
+                f"INSERT INTO checkpoint (size, root, note, created_at) VALUES ({p}, {p}, {p}, {p})",
+                (size, self.blob(root), note, created),
+            )
+        return StoredCheckpoint(size=size, root=root, note=note, created_at=created)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        with self._read_cursor() as cur:
+            cur.execute("SELECT size, root, note, created_at FROM checkpoint ORDER BY id")
+            return [
+                StoredCheckpoint(size=int(s), root=bytes(r), note=n, created_at=c)
+                for s, r, n, c in cur.fetchall()
+            ]
+
+    def head(self) -> StoredCheckpoint | None:
+        """The signed head refreshed at the latest commit, if any."""
+        with self._read_cursor() as cur:
+            cur.execute("SELECT size, root, note FROM head WHERE id = 1")
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return StoredCheckpoint(size=int(row[0]), root=bytes(row[1]), note=row[2], created_at="")
+
+
+FetchNodes = Callable[[Sequence[merkle.NodeId]], Mapping[merkle.NodeId, bytes]]

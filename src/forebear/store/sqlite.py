@@ -1,0 +1,223 @@
+"""The embedded metadata store: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+An append returns only after its transaction is durable. ``BEGIN IMMEDIATE`` takes the
+database's write lock before the next sequence number is read, so several processes can
+append to one store and the journal stays contiguous.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
+from forebear.journal.checkpoint import SigningKey, Verifier
+from forebear.model.ids import Clock, format_time, utc_now, uuid7
+from forebear.store.base import StoredCheckpoint, VerifyReport
+from forebear.store.projection import SQLITE_STATEMENTS
+from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from forebear.store.sql import SqlJournal
+from forebear.store.verify import ProjectionRebuild, report, verify_log
+
+STORE_FORMAT = "forebear"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=60.0
+    )
+    conn.execute("PRAGMA busy_timeout = 60000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, clock: Clock) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, name, script in SQLITE_MIGRATIONS:
+        if version in applied:
+            continue
+        # executescript commits first, so the script carries its own transaction.
+        conn.executescript(
+            "BEGIN IMMEDIATE;\n"
+            + script
+            + f"\nINSERT INTO schema_migrations VALUES ({version}, '{name}', "
+            f"'{format_time(clock())}');\nCOMMIT;"
+        )
+
+
+def create_sqlite_store(
+    path: Path, *, signer: SigningKey, clock: Clock = utc_now
+) -> None:
+    """Create a new store database at ``path`` whose checkpoints ``signer`` signs."""
+    if path.exists():
+        raise StoreError(f"{path} already exists", hint="open it instead of creating it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = _connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        _migrate(conn, clock)
+        meta = {
+            "format": STORE_FORMAT,
+            "store_id": uuid7(),
+            "origin": signer.name,
+            "verifier": signer.verifier().encode(),
+            "created_at": format_time(clock()),
+        }
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+class SqliteStore(SqlJournal):
+    """A metadata store in one SQLite file (see the module docstring)."""
+
+    statements = SQLITE_STATEMENTS
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        signer: SigningKey | None = None,
+        verifiers: list[Verifier] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        if not self.path.is_file():
+            raise NotAStoreError(f"no forebear store at {self.path}")
+        self._conn = _connect(self.path)
+        meta = self._read_meta()
+        super().__init__(signer=signer, origin=meta["origin"], clock=clock)
+        self.meta = meta
+        self._extra_verifiers = verifiers or []
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        _migrate(self._conn, clock)
+        self._thread_lock = threading.RLock()
+
+    def _read_meta(self) -> dict[str, str]:
+        try:
+            rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+            versions = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        except sqlite3.DatabaseError:
+            self._conn.close()
+            raise NotAStoreError(f"{self.path} is not a forebear store") from None
+        meta = dict(rows)
+        if meta.get("format") != STORE_FORMAT or "origin" not in meta:
+            self._conn.close()
+            raise NotAStoreError(f"{self.path} is not a forebear store")
+        if versions and versions[0] is not None and int(versions[0]) > SCHEMA_VERSION:
+            self._conn.close()
+            raise SchemaVersionError(
+                f"{self.path} has schema version {versions[0]}; this forebear knows up to "
+                f"{SCHEMA_VERSION}"
+            )
+        return meta
+
+    # -- backend hooks ------------------------------------------------------------
+    @contextmanager
+    def _write_txn(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                self._frontier = None
+                raise
+            cur.execute("COMMIT")
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+
+    def execute(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query on the projections (for the query layer)."""
+        with self._read_cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    # -- verification -------------------------------------------------------------
+    def verifiers(self) -> list[Verifier]:
+        """The keys that checkpoints must be signed by."""
+        if self._signer is not None:
+            return [self._signer.verifier(), *self._extra_verifiers]
+        if self._extra_verifiers:
+            return list(self._extra_verifiers)
+        return [Verifier.parse(self.meta["verifier"])]
+
+    def verify(self) -> VerifyReport:
+        """See ``forebear.store.verify``."""
+        rebuild = ProjectionRebuild(dict(SQLITE_STATEMENTS))
+        reader = _connect(self.path)
+        try:
+            reader.execute("BEGIN")  # one consistent snapshot for the whole check
+            checkpoints = [
+                StoredCheckpoint(size=int(s), root=bytes(r), note=n, created_at=c)
+                for s, r, n, c in reader.execute(
+                    "SELECT size, root, note, created_at FROM checkpoint ORDER BY id"
+                )
+            ]
+            head = reader.execute("SELECT size, root, note FROM head").fetchone()
+            if head is not None:
+                checkpoints.append(
+                    StoredCheckpoint(size=int(head[0]), root=bytes(head[1]), note=head[2],
+                                     created_at="")
+                )
+            records = (
+                _record(seq, entry, leaf)
+                for seq, entry, leaf in reader.execute(
+                    "SELECT seq, entry, leaf_hash FROM journal ORDER BY seq"
+                )
+            )
+            nodes = reader.cursor().execute(
+                "SELECT level, idx, hash FROM merkle_node ORDER BY idx << level, level"
+            )
+            # Entries whose projection is still deferred (the server's worker has not
+            # reached them) are not in the live tables yet: rebuild only what they reflect.
+            pending = reader.execute(
+                "SELECT pending_from FROM projection_state WHERE id = 1"
+            ).fetchone()
+            limit = None if pending is None or pending[0] is None else int(pending[0])
+
+            def add(seq: int, entry: dict[str, Any] | None) -> None:
+                if limit is None or seq < limit:
+                    rebuild.add(seq, entry)
+
+            count, root, problems = verify_log(
+                records, iter(nodes), checkpoints, self.verifiers(), self._origin,
+                on_entry=add,
+            )
+
+            def live(table: str, order: str) -> Iterator[tuple[Any, ...]]:
+                return iter(reader.cursor().execute(f"SELECT * FROM {table} ORDER BY {order}"))
+
+            problems.extend(rebuild.compare(live))
+            reader.execute("COMMIT")
+        finally:
+            reader.close()
+        return report(count, root, problems)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _record(seq: int, entry: bytes, leaf: bytes) -> Any:
+    from forebear.store.base import JournalRecord
+
+    return JournalRecord(seq=int(seq), canonical=bytes(entry), leaf_hash=bytes(leaf))

@@ -1,0 +1,140 @@
+"""The metadata store contract: every backend passes this same suite."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from forebear.errors import InvalidInputError
+from forebear.journal import merkle
+from tests.conftest import make_run, ref
+
+
+def _artifact_entry(seed: str) -> dict[str, Any]:
+    return {"type": "artifact", "time": "2026-01-01T00:00:00.000000Z", "artifact": ref(seed)}
+
+
+def test_append_assigns_contiguous_sequence_numbers(store: Any) -> None:
+    assert store.size() == 0
+    assert store.append(_artifact_entry("a")) == 0
+    assert store.append_batch([_artifact_entry(str(i)) for i in range(5)]) == range(1, 6)
+    assert store.append(_artifact_entry("z")) == 6
+    assert store.size() == 7
+    assert [r.seq for r in store.records()] == list(range(7))
+
+
+def test_records_hold_canonical_bytes_and_their_leaf_hashes(store: Any) -> None:
+    entry = make_run(params={"b": 1, "a": "é"})
+    store.append(entry)
+    (record,) = list(store.records())
+    assert json.loads(record.canonical) == entry
+    assert record.canonical == json.dumps(
+        entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    assert record.leaf_hash == merkle.leaf_hash(record.canonical)
+
+
+def test_roots_and_proofs_agree_with_the_naive_tree(store: Any) -> None:
+    entries = [_artifact_entry(str(i)) for i in range(37)]
+    store.append_batch(entries[:20])
+    for entry in entries[20:]:
+        store.append(entry)
+    leaves = [r.canonical for r in store.records()]
+    for size in (0, 1, 2, 7, 20, 21, 37):
+        root = store.root(size)
+        assert root == merkle.naive_root(leaves[:size])
+    root = store.root()
+    for index in (0, 5, 19, 36):
+        proof = store.inclusion_proof(index)
+        merkle.verify_inclusion(merkle.leaf_hash(leaves[index]), index, 37, proof, root)
+    for old in (0, 1, 8, 20, 36, 37):
+        proof = store.consistency_proof(old)
+        merkle.verify_consistency(old, 37, proof, store.root(old), root)
+
+
+def test_a_bad_entry_refuses_the_whole_batch(store: Any) -> None:
+    store.append(_artifact_entry("a"))
+    bad = {"type": "execution", "run_id": "x", "time": "t"}  # no kind, name, status
+    with pytest.raises(InvalidInputError, match="entry 1 of the batch"):
+        store.append_batch([_artifact_entry("b"), bad, _artifact_entry("c")])
+    assert store.size() == 1
+    assert store.verify().ok
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"type": "nope", "time": "t"},
+        {"time": "t"},
+        [],
+        {"type": "artifact", "time": "t", "artifact": {"id": "sha256:ABC", "digest": "sha256:ABC"}},
+        {"type": "flag", "time": "t", "target": "x"},
+        {"type": "artifact", "time": "t", "artifact": {"id": "a", "digest": None}},
+    ],
+    ids=["unknown-type", "no-type", "not-object", "bad-digest", "flag-no-reason", "bad-id"],
+)
+def test_malformed_entries_are_refused_with_a_clear_error(store: Any, entry: Any) -> None:
+    with pytest.raises(InvalidInputError):
+        store.append(entry)
+    assert store.size() == 0
+
+
+def test_checkpoints_are_signed_stored_and_verified(store: Any) -> None:
+    store.append_batch([_artifact_entry(str(i)) for i in range(10)])
+    first = store.checkpoint()
+    store.append(_artifact_entry("later"))
+    second = store.checkpoint()
+    assert (first.size, second.size) == (10, 11)
+    assert first.note.split("\n")[1] == "10"
+    assert [c.size for c in store.checkpoints()] == [10, 11]
+    merkle.verify_consistency(
+        10, 11, store.consistency_proof(10, 11), first.root, second.root
+    )
+    report = store.verify()
+    assert report.ok, report.problems
+    assert report.entries == 11 and report.root == second.root
+
+
+def test_projections_follow_a_run_from_start_to_end(store: Any) -> None:
+    run_id = "01a217de-8245-7ff6-8ad3-a684e45146ae"
+    store.append(
+        {"type": "execution.start", "run_id": run_id, "kind": "train", "name": "fit",
+         "time": "2026-01-01T00:00:00.000000Z", "params": {"lr": 0.1}, "actor": "ana",
+         "inputs": [ref("data", role="training_data")]}
+    )
+    store.append(
+        {"type": "execution.end", "run_id": run_id, "status": "succeeded",
+         "time": "2026-01-01T00:01:00.000000Z", "params": {"epochs": 3},
+         "metrics": {"acc": 0.9}, "outputs": [ref("model", role="model", kind="model")]}
+    )
+    rows = store.execute(
+        "SELECT status, params, metrics, started_at, ended_at FROM execution WHERE run_id = ?"
+        if store.placeholder == "?" else
+        "SELECT status, params, metrics, started_at, ended_at FROM execution WHERE run_id = %s",
+        (run_id,),
+    )
+    status, params, metrics, started, ended = rows[0]
+    assert status == "succeeded"
+    assert json.loads(params) == {"lr": 0.1, "epochs": 3}
+    assert json.loads(metrics) == {"acc": 0.9}
+    assert started.startswith("2026-01-01T00:00") and ended.startswith("2026-01-01T00:01")
+    assert store.execute("SELECT COUNT(*) FROM edge")[0][0] == 2
+    assert store.verify().ok
+
+
+def test_verify_of_batched_and_single_writes_match_the_rebuild(store: Any) -> None:
+    a, b = "01a217de-8245-7ff6-8ad3-a684e45146a0", "01a217de-8245-7ff6-8ad3-a684e45146a1"
+    store.append_batch(
+        [
+            make_run(run_id=a, outputs=[ref("m1", kind="model")], params={"x": 1}),
+            make_run(run_id=b, inputs=[ref("m1", role="base_model")], outputs=[ref("m2")]),
+            {"type": "alias.set", "time": "2026-01-01T00:00:00.000000Z", "name": "prod",
+             "target": ref("m1")["id"], "actor": "ana", "reason": "first"},
+        ]
+    )
+    store.append({"type": "flag", "time": "2026-01-01T00:00:00.000000Z",
+                  "target": ref("m1")["id"], "reason": "leak", "actor": "ana"})
+    report = store.verify()
+    assert report.ok, report.problems
