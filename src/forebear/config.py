@@ -52,7 +52,7 @@ def sqlite_path(url_or_path: str) -> Path:
     """The database file named by a ``sqlite:`` URL or a path (file, store dir, project)."""
     text = url_or_path
     if text.startswith("sqlite:///"):
-        text = text[len("sqlite:///") - 1 :] if text.startswith("sqlite:////") else text[10:]
+        text = text[len("sqlite:///") :]  # sqlite:///rel/path, sqlite:////abs/path
     elif text.startswith("sqlite://"):
         text = text[len("sqlite://") :]
     path = Path(text).expanduser()

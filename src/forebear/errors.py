@@ -59,11 +59,15 @@ class StoreError(ForebearError):
 class StoreNotFoundError(StoreError):
     """No ``.forebear/`` directory was found upward from the working directory."""
 
+    exit_code = 2
+
     default_hint = "run `forebear init` here, or set FOREBEAR_STORE / --store"
 
 
 class NotAStoreError(StoreError):
     """A path or database that exists but is not a forebear store."""
+
+    exit_code = 2
 
     default_hint = "point --store at a store created by `forebear init`"
 

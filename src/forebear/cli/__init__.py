@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     app = _build()
     try:
-        app(args=args, prog_name="forebear", standalone_mode=False)
+        # With standalone_mode off, click returns the code of a raised Exit.
+        result = app(args=args, prog_name="forebear", standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except ForebearError as exc:
         if debug:
             raise

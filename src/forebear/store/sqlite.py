@@ -17,7 +17,7 @@ from typing import Any
 from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
 from forebear.journal.checkpoint import SigningKey, Verifier
 from forebear.model.ids import Clock, format_time, utc_now, uuid7
-from forebear.store.base import StoredCheckpoint, VerifyReport
+from forebear.store.base import JournalRecord, StoredCheckpoint, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
 from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from forebear.store.sql import SqlJournal
@@ -217,7 +217,12 @@ class SqliteStore(SqlJournal):
         self._conn.close()
 
 
-def _record(seq: int, entry: bytes, leaf: bytes) -> Any:
-    from forebear.store.base import JournalRecord
+def _bytes(value: Any) -> bytes:
+    # A tampered row may come back as TEXT or a number: compare its bytes, never crash.
+    if isinstance(value, bytes | memoryview | bytearray):
+        return bytes(value)
+    return str(value).encode("utf-8", errors="surrogateescape")
 
-    return JournalRecord(seq=int(seq), canonical=bytes(entry), leaf_hash=bytes(leaf))
+
+def _record(seq: int, entry: Any, leaf: Any) -> JournalRecord:
+    return JournalRecord(seq=int(seq), canonical=_bytes(entry), leaf_hash=_bytes(leaf))
