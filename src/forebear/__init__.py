@@ -1,1 +1,65 @@
-"""forebear: verifiable, end-to-end model lineage."""
+"""forebear: verifiable, end-to-end model lineage.
+
+::
+
+    import forebear
+
+    with forebear.run("train", kind="train", params={"lr": 0.1}) as run:
+        run.use("data/train.csv", role="training_data")
+        run.log_metrics({"accuracy": 0.97})
+        run.produce("model.pkl", kind="model")
+
+The SDK surface is re-exported here and imported lazily, so ``import forebear`` stays
+fast; everything not listed in ``__all__`` is private.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from forebear.errors import ForebearError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "Digest",
+    "ForebearError",
+    "Run",
+    "__version__",
+    "current_run",
+    "open_store",
+    "run",
+    "track",
+]
+
+_LAZY = {
+    "Artifact": "forebear.sdk.artifact",
+    "Digest": "forebear.hashing",
+    "Run": "forebear.sdk.run",
+    "current_run": "forebear.sdk.run",
+    "open_store": "forebear.store.registry",
+    "run": "forebear.sdk.run",
+    "track": "forebear.sdk.run",
+}
+
+if TYPE_CHECKING:
+    from forebear.hashing import Digest
+    from forebear.sdk.artifact import Artifact
+    from forebear.sdk.run import Run, current_run, run, track
+    from forebear.store.registry import open_store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'forebear' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

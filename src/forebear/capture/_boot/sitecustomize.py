@@ -1,0 +1,79 @@
+"""Loaded by Python children of ``forebear exec`` (it puts this folder on PYTHONPATH).
+
+Starts automatic file capture in the child and, at exit, writes what the child read and
+wrote plus its environment anchor to ``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent
+to record. It never raises: lineage must not break the program it watches.
+"""
+
+import os
+import sys
+
+
+def _start() -> None:
+    report_dir = os.environ.get("FOREBEAR_EXEC_REPORT")
+    if not report_dir:
+        return
+    import atexit
+    import json
+
+    from forebear.capture.files import FileCapture
+
+    ignore = [d for d in os.environ.get("FOREBEAR_EXEC_IGNORE", "").split(os.pathsep) if d]
+    globs = [g for g in os.environ.get("FOREBEAR_IGNORE", "").split(os.pathsep) if g]
+    capture = FileCapture(ignore_dirs=ignore + [report_dir], ignore_globs=globs)
+    capture.start()
+
+    def _report() -> None:
+        try:
+            found = capture.stop()
+            from forebear.capture.environment import environment_anchor
+
+            anchor = environment_anchor()
+            record = anchor.to_record()
+            record["digest"] = anchor.digest
+            main = sys.modules.get("__main__")
+            payload = {
+                "pid": os.getpid(),
+                "reads": list(found.reads),
+                "writes": list(found.writes),
+                "environment": record,
+                "manifest": anchor.manifest().decode("utf-8"),
+                "entry_point": getattr(main, "__file__", None),
+                "executable": sys.executable,
+            }
+            path = os.path.join(report_dir, f"{os.getpid()}.json")
+            with open(path + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+            os.replace(path + ".tmp", path)
+        except Exception as exc:  # never break the user's program
+            sys.stderr.write(f"forebear: capture report failed: {exc}\n")
+
+    atexit.register(_report)
+
+
+def _chain() -> None:
+    # Load the sitecustomize this one shadows, if any, as Python would have.
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in sys.path:
+        if not folder or os.path.abspath(folder) == here:
+            continue
+        candidate = os.path.join(folder, "sitecustomize.py")
+        if os.path.isfile(candidate):
+            spec = importlib.util.spec_from_file_location("_forebear_chained_sitecustomize",
+                                                          candidate)
+            if spec and spec.loader:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            return
+
+
+try:
+    _start()
+except Exception as _exc:  # pragma: no cover - defensive
+    sys.stderr.write(f"forebear: automatic capture is off: {_exc}\n")
+try:
+    _chain()
+except Exception as _exc:  # pragma: no cover - defensive
+    sys.stderr.write(f"forebear: could not load the shadowed sitecustomize: {_exc}\n")

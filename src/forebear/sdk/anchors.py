@@ -1,0 +1,127 @@
+"""Code and environment anchors for runs, computed once and shared by every run.
+
+The code anchor costs a ``git status`` call; it is kept per process and computed again
+when ``HEAD``, the index or the entry script changes, or after ``CODE_TTL`` seconds (an
+edit to a tracked file that is not staged changes neither). The environment anchor is
+kept per process and ``sys.path``. Their blobs (the uncommitted diff, the package
+manifest) go to the blob store once per digest.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from forebear.sdk.session import Session
+
+CODE_TTL = 10.0
+
+_lock = threading.Lock()
+_code_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any] | None, bytes | None]] = {}
+_env_cache: dict[tuple[str, ...], tuple[dict[str, Any], bytes]] = {}
+
+
+def _stamp(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _entry_point() -> str | None:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
+    if path and os.path.isfile(path):
+        return os.path.realpath(path)
+    return None
+
+
+def _code_key(cwd: str, entry: str | None) -> tuple[Any, ...]:
+    git_dir = None
+    for folder in (cwd, *[str(p) for p in __import__("pathlib").Path(cwd).parents]):
+        candidate = os.path.join(folder, ".git")
+        if os.path.exists(candidate):
+            git_dir = candidate
+            break
+    if git_dir is None:
+        return (cwd, entry, None, _stamp(entry) if entry else 0)
+    return (
+        cwd,
+        entry,
+        _stamp(os.path.join(git_dir, "HEAD")),
+        _stamp(os.path.join(git_dir, "index")),
+        _stamp(entry) if entry else 0,
+    )
+
+
+def code_record(
+    session: Session, *, cwd: str | None = None, entry: str | None = None
+) -> dict[str, Any] | None:
+    """The code anchor record of the working directory's repository, or None outside git."""
+    from forebear.capture.git import code_anchor
+
+    where = cwd or os.getcwd()
+    entry = os.path.realpath(entry) if entry else _entry_point()
+    key = _code_key(where, entry)
+    now = time.monotonic()
+    with _lock:
+        cached = _code_cache.get(key)
+    if cached is not None and now - cached[0] < CODE_TTL:
+        record, diff = cached[1], cached[2]
+    else:
+        anchor = code_anchor(where, entry_point=entry)
+        if anchor is None:
+            record, diff = None, None
+        else:
+            record = anchor.to_record()
+            record["digest"] = anchor.digest
+            record["name"] = _code_name(record)
+            diff = anchor.diff
+        with _lock:
+            _code_cache[key] = (now, record, diff)
+    if record is not None and diff and session.blobs is not None:
+        digest = record.get("diff_digest")
+        if digest and digest not in session.stored_blobs:
+            session.blobs.put_bytes(diff)
+            session.stored_blobs.add(digest)
+    return record
+
+
+def _code_name(record: dict[str, Any]) -> str:
+    commit = (record.get("commit") or "uncommitted")[:12]
+    where = record.get("remote") or record.get("root") or "repo"
+    return f"{where}@{commit}" + ("+dirty" if record.get("dirty") else "")
+
+
+def environment_record(session: Session) -> dict[str, Any]:
+    """The environment anchor record; its package manifest goes to the blob store."""
+    from forebear.capture.environment import environment_anchor
+
+    key = tuple(sys.path)
+    with _lock:
+        cached = _env_cache.get(key)
+    if cached is None:
+        anchor = environment_anchor()
+        record = anchor.to_record()
+        manifest = anchor.manifest()
+        record["digest"] = anchor.digest
+        record.setdefault("name", f"python-{record.get('python')}-{record['digest'][7:19]}")
+        cached = (record, manifest)
+        with _lock:
+            _env_cache[key] = cached
+    record, manifest = cached
+    digest = record["digest"]
+    if session.blobs is not None and digest not in session.stored_blobs:
+        session.blobs.put_bytes(manifest)
+        session.stored_blobs.add(digest)
+    return dict(record)
+
+
+def clear_caches() -> None:
+    """Forget cached anchors (tests)."""
+    with _lock:
+        _code_cache.clear()
+        _env_cache.clear()

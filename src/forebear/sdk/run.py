@@ -1,0 +1,400 @@
+"""``forebear.run`` and ``@forebear.track``: a tracked execution with no manual logging.
+
+A run writes two journal entries: ``execution.start`` when it begins (code and
+environment anchors, parameters, actor) and ``execution.end`` when it ends (status,
+metrics, every input and output, the error and traceback of a failed run). A crash
+mid-run still leaves the started execution on record. Inside the run, files the process
+reads are inputs and files it writes are outputs (``forebear.capture.files``), hashed
+when the run ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from forebear.capture.files import FileCapture, TreeWatch
+from forebear.errors import InvalidInputError, NotFoundError
+from forebear.model.entries import is_digest_text
+from forebear.model.ids import format_time
+from forebear.sdk.anchors import code_record, environment_record
+from forebear.sdk.artifact import Artifact
+from forebear.sdk.session import Session, session_for
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_local = threading.local()
+
+
+def current_run() -> Run | None:
+    """The innermost active run of this thread, if any."""
+    stack: list[Run] = getattr(_local, "stack", [])
+    return stack[-1] if stack else None
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Parameters as JSON values: numbers, strings, lists, dicts; anything else by repr."""
+    if value is None or isinstance(value, bool | int | str):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            return str(value)
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if depth < 5 and isinstance(value, Mapping):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if depth < 5 and isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v, depth + 1) for v in value]
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class Run:
+    """One tracked execution; use it as a context manager (see ``forebear.run``)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        kind: str = "run",
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        store: Any = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        capture: bool = True,
+        watch: str | os.PathLike[str] | None | bool = True,
+        code: bool = True,
+        environment: bool = True,
+        entry_point: str | None = None,
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise InvalidInputError("a run needs a name", hint='forebear.run("train", ...)')
+        self.name = name
+        self.kind = kind
+        self.session: Session = session_for(store)
+        self.run_id = self.session.new_id()
+        self.actor = actor or self.session.actor
+        self.reason = reason
+        self.params: dict[str, Any] = {str(k): _json_safe(v) for k, v in (params or {}).items()}
+        self.tags: dict[str, Any] = {str(k): _json_safe(v) for k, v in (tags or {}).items()}
+        self.metrics: dict[str, float] = {}
+        self.status = "running"
+        self._late_params: dict[str, Any] = {}
+        self._metric_steps: list[list[Any]] = []
+        self._inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._outputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._produced_paths: set[str] = set()
+        self._used_paths: set[str] = set()
+        self._capture = FileCapture(
+            ignore_dirs=[str(self.session.store_dir)] if self.session.store_dir else [],
+            ignore_globs=self.session.ignore_globs,
+        ) if capture else None
+        watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
+        self._watch = TreeWatch(os.fspath(watch_dir), ignore_globs=self.session.ignore_globs) \
+            if watch_dir else None
+        self._want_code = code
+        self._want_env = environment
+        self._entry_point = entry_point
+        self.child_environment: dict[str, Any] | None = None
+        self.parent: Run | None = None
+        self._started = False
+        self._ended = False
+        self.exit_code: int | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+    def __enter__(self) -> Run:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end("succeeded")
+            return
+        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            status = "succeeded"
+        error = f"{type(exc).__name__}: {exc}"
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            self.end(status, error=error, traceback_text=text)
+        except Exception as record_error:  # never mask the user's exception
+            sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
+
+    def start(self) -> None:
+        """Write the ``execution.start`` entry (done by ``with``)."""
+        if self._started:
+            return
+        self._started = True
+        stack: list[Run] = _local.__dict__.setdefault("stack", [])
+        self.parent = stack[-1] if stack else None
+        session = self.session
+        entry: dict[str, Any] = {
+            "type": "execution.start",
+            "run_id": self.run_id,
+            "kind": self.kind,
+            "name": self.name,
+            "time": format_time(session.clock()),
+            "actor": self.actor,
+            "params": self.params,
+            "tags": self.tags,
+        }
+        if self.reason:
+            entry["reason"] = self.reason
+        if self.parent is not None:
+            entry["parent_run_id"] = self.parent.run_id
+        if self._want_code:
+            record = code_record(session, entry=self._entry_point)
+            if record:
+                entry["code"] = record
+        if self._want_env:
+            entry["environment"] = environment_record(session)
+        session.store.append(entry)
+        stack.append(self)
+        if self._watch is not None:
+            self._watch.start()
+        if self._capture is not None:
+            self._capture.start()
+
+    def end(
+        self,
+        status: str = "succeeded",
+        *,
+        error: str | None = None,
+        traceback_text: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        """Write the ``execution.end`` entry (done by ``with``)."""
+        if self._ended:
+            return
+        self._ended = True
+        stack: list[Run] = getattr(_local, "stack", [])
+        if self in stack:
+            stack.remove(self)
+        captured = self._capture.stop() if self._capture is not None else None
+        if captured is not None:
+            for path in captured.reads:
+                if path not in self._produced_paths and path not in self._used_paths:
+                    self._safe(lambda p=path: self.use(p, role="input"))
+            for path in captured.writes:
+                if path not in self._produced_paths:
+                    self._safe(lambda p=path: self.produce(p, kind="artifact"))
+        if self._watch is not None:
+            for path in self._watch.changed():
+                if path not in self._produced_paths and path not in self._used_paths:
+                    self._safe(lambda p=path: self.produce(p, kind="artifact"))
+        self.status = status
+        entry: dict[str, Any] = {
+            "type": "execution.end",
+            "run_id": self.run_id,
+            "status": status,
+            "time": format_time(self.session.clock()),
+        }
+        if self._late_params:
+            entry["params"] = self._late_params
+        if self.child_environment is not None:
+            entry["environment"] = self.child_environment
+        if self.metrics:
+            entry["metrics"] = self.metrics
+        if self._metric_steps:
+            entry["metric_steps"] = self._metric_steps
+        if self.tags:
+            entry["tags"] = self.tags
+        if self._inputs:
+            entry["inputs"] = list(self._inputs.values())
+        if self._outputs:
+            entry["outputs"] = list(self._outputs.values())
+        if error is not None:
+            entry["error"] = error[:4096]
+        if traceback_text is not None:
+            entry["traceback"] = traceback_text[-65536:]
+        if exit_code is not None:
+            entry["exit_code"] = exit_code
+            self.exit_code = exit_code
+        self.session.store.append(entry)
+
+    @staticmethod
+    def _safe(action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except (OSError, InvalidInputError):
+            pass  # a file that vanished before the run ended is no lineage
+
+    # -- recording ----------------------------------------------------------------
+    def use(
+        self,
+        ref: str | os.PathLike[str],
+        *,
+        role: str = "input",
+        kind: str | None = None,
+        name: str | None = None,
+        copy: bool | None = None,
+    ) -> Artifact:
+        """Record an input: a file or directory path, a digest, or an alias name."""
+        text = os.fspath(ref)
+        if os.path.exists(text):
+            path = os.path.realpath(text)
+            self._used_paths.add(path)
+            artifact = self._hash(path, kind=kind or "data", role=role, name=name)
+            limit = self.session.copy_inputs_below
+            should_copy = copy if copy is not None else (
+                limit > 0 and (artifact.size or 0) <= limit
+            )
+            if should_copy and os.path.isfile(path):
+                self._store_blob(path, artifact.digest)
+        elif is_digest_text(text):
+            artifact = Artifact(digest=text, kind=kind or "data", name=name, role=role)
+        else:
+            digest = self._resolve_alias(text)
+            artifact = Artifact(digest=digest, kind=kind or "data", name=name or text, role=role)
+        self._inputs[(artifact.id, role)] = artifact.to_ref()
+        return artifact
+
+    def produce(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "artifact",
+        role: str = "output",
+        name: str | None = None,
+        store_blob: bool = True,
+    ) -> Artifact:
+        """Record an output file or directory; a file's bytes go to the blob store."""
+        full = os.path.realpath(os.fspath(path))
+        if not os.path.exists(full):
+            raise NotFoundError(
+                f"cannot record output {os.fspath(path)!r}: no such file",
+                hint="write the file before calling run.produce()",
+            )
+        self._produced_paths.add(full)
+        artifact = self._hash(full, kind=kind, role=role, name=name)
+        if store_blob and os.path.isfile(full):
+            self._store_blob(full, artifact.digest)
+        self._outputs[(artifact.id, role)] = artifact.to_ref()
+        return artifact
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Add parameters (recorded when the run ends)."""
+        for key, value in params.items():
+            self.params[str(key)] = self._late_params[str(key)] = _json_safe(value)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Add one parameter."""
+        self.log_params({key: value})
+
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None:
+        """Record metric values; with ``step``, each value is also kept in the history."""
+        for key, value in metrics.items():
+            number = float(value)
+            if not math.isfinite(number):
+                raise InvalidInputError(f"metric {key!r} is {value}", hint="log finite numbers")
+            self.metrics[str(key)] = number
+            if step is not None:
+                self._metric_steps.append([str(key), int(step), number])
+
+    def log_metric(self, key: str, value: float, *, step: int | None = None) -> None:
+        """Record one metric value."""
+        self.log_metrics({key: value}, step=step)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Attach tags (free-form labels) to the run."""
+        for key, value in tags.items():
+            self.tags[str(key)] = _json_safe(value)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Attach one tag."""
+        self.set_tags({key: value})
+
+    # -- helpers ------------------------------------------------------------------
+    def _hash(self, path: str, *, kind: str, role: str, name: str | None) -> Artifact:
+        cache = self.session.hash_cache
+        if cache is not None:
+            digest = cache.digest(path)
+        else:
+            from forebear.hashing import hash_path
+
+            digest = hash_path(path)
+        size = os.path.getsize(path) if os.path.isfile(path) else None
+        return Artifact(
+            digest=str(digest),
+            kind=kind,
+            name=name or _display_name(path),
+            uri=path,
+            size=size,
+            role=role,
+        )
+
+    def _store_blob(self, path: str, digest: str | None) -> None:
+        blobs = self.session.blobs
+        if blobs is None or digest is None or digest in self.session.stored_blobs:
+            return
+        stored = str(blobs.put_file(path))
+        self.session.stored_blobs.add(stored)
+
+    def _resolve_alias(self, name: str) -> str:
+        resolve = getattr(self.session.store, "resolve_alias", None)
+        target = resolve(name) if resolve is not None else None
+        if target is None:
+            raise NotFoundError(
+                f"{name!r} is not a file, a digest or an alias",
+                hint="give a path that exists, a sha256:<hex> digest, or an alias name",
+            )
+        return str(target)
+
+
+def _display_name(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else Path(rel).as_posix()
+
+
+def run(name: str, **options: Any) -> Run:
+    """A tracked execution: ``with forebear.run("train", kind="train", params={...}) as r:``.
+
+    Options: ``kind``, ``params``, ``tags``, ``store`` (URL, path or store), ``actor``,
+    ``reason``, ``capture`` (automatic file capture, default on), ``watch`` (a directory
+    whose new or changed files are outputs; default the working directory), ``code`` and
+    ``environment`` (record the anchors, default on).
+    """
+    return Run(name, **options)
+
+
+def track(
+    func: Callable[P, R] | None = None, *, name: str | None = None, kind: str = "run",
+    **options: Any,
+) -> Any:
+    """Decorator: each call becomes an execution whose params are the call's arguments."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            with Run(name or fn.__name__, kind=kind, params=dict(bound.arguments), **options):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    if func is not None:
+        return decorate(func)
+    return decorate

@@ -1,0 +1,130 @@
+"""The session: which store, blob store and hash cache the SDK writes to, made once.
+
+``forebear.run()`` uses the process's default session (``FOREBEAR_STORE``, else the
+nearest ``.forebear/``, else a new ``.forebear/`` in the working directory) unless it is
+given ``store=``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from forebear import config
+from forebear.model.ids import Clock, IdFactory, utc_now, uuid7
+
+
+class Session:
+    """A store, its blob store and hash cache, and who is acting."""
+
+    def __init__(
+        self,
+        store: Any,
+        *,
+        blobs: Any = None,
+        hash_cache: Any = None,
+        actor: str | None = None,
+        settings: config.Settings | None = None,
+        clock: Clock = utc_now,
+        new_id: IdFactory = uuid7,
+        copy_inputs_below: int = 0,
+        ignore_globs: tuple[str, ...] = (),
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.hash_cache = hash_cache
+        self.actor = actor or default_actor()
+        self.settings = settings
+        self.clock = clock
+        self.new_id = new_id
+        self.copy_inputs_below = copy_inputs_below
+        self.ignore_globs = ignore_globs
+        self.stored_blobs: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings, **kwargs: Any) -> Session:
+        """Open the store, blob store and hash cache that ``settings`` name."""
+        from forebear.artifacts.base import open_blob_store
+        from forebear.hashing import HashCache
+        from forebear.store.registry import open_from
+
+        store = open_from(settings)
+        blobs = open_blob_store(settings.blob_url) if settings.blob_url else None
+        cache_path = (
+            settings.store_dir / config.HASH_CACHE_FILE if settings.store_dir else None
+        )
+        env = os.environ
+        copy_below = int(env.get("FOREBEAR_COPY_INPUTS_BELOW", "0") or 0)
+        globs = tuple(g for g in env.get("FOREBEAR_IGNORE", "").split(os.pathsep) if g)
+        return cls(
+            store,
+            blobs=blobs,
+            hash_cache=HashCache(cache_path),
+            actor=settings.actor,
+            settings=settings,
+            copy_inputs_below=copy_below,
+            ignore_globs=globs,
+            **kwargs,
+        )
+
+    @property
+    def store_dir(self) -> Path | None:
+        return self.settings.store_dir if self.settings else None
+
+
+def default_actor() -> str:
+    """Who is running: ``FOREBEAR_ACTOR``, else ``user@host``."""
+    actor = os.environ.get("FOREBEAR_ACTOR")
+    if actor:
+        return actor
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The process's session, created on first use (and ``.forebear/`` with it if needed)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            settings = config.resolve(required=False)
+            if settings.is_embedded and settings.store_dir and not (
+                settings.store_dir / config.DB_FILE
+            ).exists() and not os.environ.get("FOREBEAR_STORE"):
+                from forebear.store.registry import init_store
+
+                init_store(settings.store_dir.parent)
+                sys.stderr.write(f"forebear: created a new store in {settings.store_dir}\n")
+            _default = Session.from_settings(settings)
+        return _default
+
+
+def session_for(store: Any) -> Session:
+    """A session for ``store``: None (the default), a URL or path, or a store object."""
+    if store is None:
+        return default_session()
+    if isinstance(store, Session):
+        return store
+    if isinstance(store, str | os.PathLike):
+        return Session.from_settings(config.resolve(os.fspath(store)))
+    return Session(store)
+
+
+def reset_default_session() -> None:
+    """Forget the default session (tests, and programs that change FOREBEAR_STORE)."""
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.store.close()
+        _default = None

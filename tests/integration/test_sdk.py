@@ -1,0 +1,225 @@
+"""The SDK end to end on a real embedded store: runs, failures, capture, anchors, exec."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import forebear
+from forebear.artifacts.base import open_blob_store
+from forebear.capture.git import restore
+from forebear.hashing import hash_file
+from forebear.sdk.anchors import clear_caches
+from forebear.store.registry import init_store, open_store
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=cwd, check=True, capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(project_dir: Path) -> Path:
+    _git(project_dir, "init", "-q", "-b", "main")
+    _git(project_dir, "remote", "add", "origin", "https://alice:s3cret@example.com/org/repo.git")
+    (project_dir / "data").mkdir()
+    (project_dir / "data" / "train.csv").write_text("x,y\n1,2\n")
+    (project_dir / "train.py").write_text("print('train')\n")
+    _git(project_dir, "add", ".")
+    _git(project_dir, "commit", "-qm", "init")
+    init_store(project_dir)
+    clear_caches()
+    return project_dir
+
+
+def _execution(store: Any, run_id: str) -> dict[str, Any]:
+    cols = ["status", "params", "metrics", "error", "traceback", "code", "environment", "actor"]
+    row = store.execute(f"SELECT {', '.join(cols)} FROM execution WHERE run_id = ?", (run_id,))[0]
+    return dict(zip(cols, row, strict=True))
+
+
+def _edges(store: Any, run_id: str) -> list[tuple[str, str, str, str]]:
+    """(direction, role, artifact kind, artifact key) of a run's edges."""
+    rows = store.execute(
+        "SELECT 'in', e.role, a.kind, n.key FROM edge e JOIN node n ON n.id = e.src "
+        "JOIN artifact a ON a.node = n.id JOIN execution x ON x.node = e.dst WHERE x.run_id = ? "
+        "UNION ALL SELECT 'out', e.role, a.kind, n.key FROM edge e JOIN node n ON n.id = e.dst "
+        "JOIN artifact a ON a.node = n.id JOIN execution x ON x.node = e.src WHERE x.run_id = ?",
+        (run_id, run_id),
+    )
+    return sorted(rows)
+
+
+def test_a_run_records_params_metrics_inputs_outputs_and_anchors(repo: Path) -> None:
+    with forebear.run("train", kind="train", params={"lr": 0.1}, store=str(repo)) as run:
+        data = run.use("data/train.csv", role="training_data")
+        run.log_params({"epochs": 3})
+        run.log_metrics({"accuracy": 0.97}, step=3)
+        run.set_tag("team", "fraud")
+        Path("model.pkl").write_bytes(b"weights")
+        model = run.produce("model.pkl", kind="model")
+    assert data.digest == str(hash_file(repo / "data/train.csv"))
+    store = open_store(str(repo))
+    record = _execution(store, run.run_id)
+    assert record["status"] == "succeeded"
+    assert json.loads(record["params"]) == {"lr": 0.1, "epochs": 3}
+    assert json.loads(record["metrics"]) == {"accuracy": 0.97}
+    code = json.loads(record["code"])
+    assert code["remote"] == "https://example.com/org/repo.git"  # credentials stripped
+    assert "s3cret" not in json.dumps(code) and "alice" not in json.dumps(code)
+    edges = _edges(store, run.run_id)
+    assert ("in", "training_data", "data", data.digest) in edges
+    assert ("out", "output", "model", model.digest) in edges
+    assert {e[2] for e in edges if e[0] == "in"} >= {"code", "environment"}
+    blobs = open_blob_store(repo / ".forebear" / "blobs")
+    assert blobs.get_bytes(forebear.Digest.parse(model.digest)) == b"weights"
+    assert store.verify().ok
+
+
+def test_a_failed_run_is_kept_with_its_error_and_traceback(repo: Path) -> None:
+    with pytest.raises(ZeroDivisionError):
+        with forebear.run("bad", kind="train", store=str(repo)) as run:
+            1 / 0  # noqa: B018
+    record = _execution(open_store(str(repo)), run.run_id)
+    assert record["status"] == "failed"
+    assert record["error"].startswith("ZeroDivisionError")
+    assert "1 / 0" in record["traceback"]
+
+
+def test_keyboard_interrupt_is_an_aborted_run(repo: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with forebear.run("interrupted", store=str(repo)) as run:
+            raise KeyboardInterrupt
+    assert _execution(open_store(str(repo)), run.run_id)["status"] == "aborted"
+
+
+def test_a_crash_mid_run_leaves_the_started_execution(repo: Path) -> None:
+    script = (
+        "import os, forebear\n"
+        "r = forebear.run('doomed', kind='train', store='.')\n"
+        "r.start()\n"
+        "print(r.run_id, flush=True)\n"
+        "os._exit(9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True)
+    run_id = done.stdout.strip()
+    assert _execution(open_store(str(repo)), run_id)["status"] == "running"
+
+
+def test_track_turns_arguments_into_params(repo: Path) -> None:
+    @forebear.track(kind="train", store=str(repo))
+    def fit(data_path: str, lr: float = 0.5) -> int:
+        Path("out.txt").write_text(Path(data_path).read_text())
+        return 1
+
+    fit("data/train.csv", lr=0.25)
+    store = open_store(str(repo))
+    (params, run_id) = store.execute("SELECT params, run_id FROM execution WHERE name = 'fit'")[0]
+    assert json.loads(params) == {"data_path": "data/train.csv", "lr": 0.25}
+    edges = _edges(store, run_id)
+    assert any(e[0] == "in" and e[3] == str(hash_file(repo / "data/train.csv")) for e in edges)
+    assert any(e[0] == "out" and e[3] == str(hash_file(repo / "out.txt")) for e in edges)
+
+
+def test_automatic_capture_links_a_fine_tune_to_the_run_that_made_its_base(repo: Path) -> None:
+    with forebear.run("train", kind="train", store=str(repo)) as first:
+        Path("base.bin").write_bytes(Path("data/train.csv").read_bytes() + b"weights")
+    with forebear.run("fine-tune", kind="fine_tune", store=str(repo)) as second:
+        base = Path("base.bin").read_bytes()
+        Path("tuned.bin").write_bytes(base + b"more")
+    store = open_store(str(repo))
+    base_digest = str(hash_file(repo / "base.bin"))
+    assert ("out", "output", "artifact", base_digest) in _edges(store, first.run_id)
+    assert ("in", "input", "artifact", base_digest) in _edges(store, second.run_id)
+
+
+def test_capture_ignores_the_interpreter_and_the_store(repo: Path) -> None:
+    with forebear.run("quiet", store=str(repo)) as run:
+        import json as _json  # noqa: F401
+
+        Path(sys.prefix, "pyvenv.cfg").exists()
+        open(os.__file__).close()
+    inputs = [e for e in _edges(open_store(str(repo)), run.run_id) if e[0] == "in"]
+    assert {e[2] for e in inputs} == {"code", "environment"}
+
+
+def test_the_diff_blob_restores_the_exact_working_tree(repo: Path, tmp_path: Path) -> None:
+    (repo / "train.py").write_text("print('changed')\n")
+    (repo / "notes.md").write_text("untracked\n")
+    (repo / "data" / "train.csv").unlink()
+    with forebear.run("dirty", store=str(repo)) as run:
+        pass
+    code = json.loads(_execution(open_store(str(repo)), run.run_id)["code"])
+    assert code["dirty"] is True
+    diff = open_blob_store(repo / ".forebear" / "blobs").get_bytes(
+        forebear.Digest.parse(code["diff_digest"])
+    )
+    dest = tmp_path / "restored"
+    restore(code["commit"], diff, dest, repo=repo)
+    for name in ("train.py", "notes.md"):
+        assert (dest / name).read_bytes() == (repo / name).read_bytes()
+    assert not (dest / "data" / "train.csv").exists()
+
+
+def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
+    (repo / "fit.py").write_text(
+        "import sys\n"
+        "rows = open('data/train.csv').read()\n"
+        "open('model.txt', 'w').write(rows.upper())\n"
+        "sys.exit(0)\n"
+    )
+    _git(repo, "add", "fit.py")
+    _git(repo, "commit", "-qm", "fit")
+    done = subprocess.run(
+        [sys.executable, "-m", "forebear", "exec", "--kind", "train", "--json", "--",
+         sys.executable, "fit.py"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    store = open_store(str(repo))
+    edges = _edges(store, run_id)
+    ins = {(e[1], e[3]) for e in edges if e[0] == "in"}
+    assert ("input", str(hash_file(repo / "data/train.csv"))) in ins
+    assert ("out", "output", "artifact", str(hash_file(repo / "model.txt"))) in edges
+    record = _execution(store, run_id)
+    code = json.loads(record["code"])
+    assert code["entry_point"] == "fit.py"
+    assert code["entry_digest"] == str(hash_file(repo / "fit.py"))
+    assert len(code["commit"]) == 40
+    env = json.loads(record["environment"])
+    assert env["digest"].startswith("sha256:")
+    assert {"code", "environment"} <= {e[2] for e in edges if e[0] == "in"}
+
+
+def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "forebear", "exec", "--json", "--", sys.executable, "-c",
+         "import sys; sys.exit(3)"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert done.returncode == 3
+    run_id = json.loads(done.stdout)["run_id"]
+    assert _execution(open_store(str(repo)), run_id)["status"] == "failed"
+
+
+def test_exec_declared_files_and_watch_for_other_programs(repo: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "forebear", "exec", "--no-capture", "--input", "data/train.csv",
+         "--json", "--", "cp", "data/train.csv", "copy.csv"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    edges = _edges(open_store(str(repo)), run_id)
+    digest = str(hash_file(repo / "copy.csv"))
+    assert ("out", "output", "artifact", digest) in edges
+    assert any(e[0] == "in" and e[1] == "input" and e[3] == digest for e in edges)
