@@ -23,6 +23,7 @@ by name (``digest`` is then ``null``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -37,15 +38,14 @@ ENTRY_TYPES: Final = frozenset(
 )
 MAX_NAME: Final = 1024
 
-_HEX = frozenset("0123456789abcdef")
+
+
+_DIGEST = re.compile(r"(?:sha256|blake3):[0-9a-f]{64}")
 
 
 def is_digest_text(text: object) -> bool:
     """Whether ``text`` is ``<algorithm>:<64 lowercase hex>`` for a supported algorithm."""
-    if not isinstance(text, str) or len(text) != 71:
-        return False
-    algorithm, _, hexpart = text.partition(":")
-    return algorithm in ("sha256", "blake3") and len(hexpart) == 64 and set(hexpart) <= _HEX
+    return isinstance(text, str) and _DIGEST.fullmatch(text) is not None
 
 
 def dataset_id(namespace: str, name: str) -> str:

@@ -10,11 +10,11 @@ statement leaves the same tables as applying the entries one by one: that is wha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from forebear._canonical import canonical_text
 
 # Statement name -> positions in its row tuples that hold node keys (resolved to ids).
 NODE_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
@@ -32,10 +32,13 @@ NODE_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
 STATEMENT_ORDER: Final = tuple(NODE_POSITIONS)
 
 
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _json(value: Any) -> str:
-    # Canonical text, so a column reads the same whether it was written from the entry
-    # the caller passed or rebuilt from the journal's bytes (1.0 and 1 are one number).
-    return canonical_text(value)
+    # Entries reach the projection parsed from their canonical bytes (live and rebuilt
+    # alike), so a plain sorted encoding is deterministic here.
+    return _dumps(value)
 
 
 def _json_or_none(value: Any) -> str | None:
@@ -47,6 +50,7 @@ class Projection:
     """Rows for one batch: node keys with their type, and rows per statement."""
 
     nodes: dict[str, str] = field(default_factory=dict)  # key -> 'artifact' | 'execution'
+    seen_artifacts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     rows: dict[str, list[tuple[Any, ...]]] = field(
         default_factory=lambda: {name: [] for name in STATEMENT_ORDER}
     )
@@ -59,17 +63,18 @@ class Projection:
 def _artifact(proj: Projection, ref: Mapping[str, Any], seq: int) -> str:
     key = proj.node(ref["id"], "artifact")
     meta = ref.get("meta")
-    proj.rows["artifact"].append(
-        (
-            key,
-            ref.get("digest"),
-            ref.get("kind") or "data",
-            ref.get("name"),
-            ref.get("size"),
-            _json(meta) if meta else None,
-            seq,
-        )
+    row = (
+        key,
+        ref.get("digest"),
+        ref.get("kind") or "data",
+        ref.get("name"),
+        ref.get("size"),
+        _json(meta) if meta else None,
     )
+    # The same artifact seen again in one batch with the same facts is a no-op upsert.
+    if proj.seen_artifacts.get(key) != row:
+        proj.seen_artifacts[key] = row
+        proj.rows["artifact"].append((*row, seq))
     uri = ref.get("uri")
     if uri:
         proj.rows["artifact_uri"].append((key, uri))

@@ -50,39 +50,68 @@ def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
     return out
 
 
-def resolve_nodes(
-    cur: Cursor, nodes: Mapping[str, str], placeholder: str
-) -> dict[str, int]:
-    """Map node keys to integer ids, inserting the new ones in first-appearance order."""
-    keys = list(nodes)
-    ids: dict[str, int] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        marks = ", ".join([placeholder] * len(chunk))
-        cur.execute(f"SELECT key, id FROM node WHERE key IN ({marks})", chunk)
-        ids.update(cur.fetchall())
-    missing = [key for key in keys if key not in ids]
-    if missing:
+class NodeIds:
+    """Maps node keys to integer ids, inserting new nodes in first-appearance order.
+
+    Keys are cached: every node created after the cache's *floor* (the highest id when it
+    was started) is known to it, by this process or by reading the few rows other writers
+    added since, so only keys that may be older than the floor are looked up in the
+    database. A rolled-back transaction must call ``reset()``.
+    """
+
+    _LIMIT = 4_000_000  # entries; past this the cache restarts from a new floor
+
+    def __init__(self, placeholder: str) -> None:
+        self._p = placeholder
+        self._cache: dict[str, int] = {}
+        self._floor: int | None = None
+        self._seen = 0
+
+    def reset(self) -> None:
+        self._cache = {}
+        self._floor = None
+
+    def resolve(self, cur: Cursor, nodes: Mapping[str, str]) -> Mapping[str, int]:
+        p = self._p
         cur.execute("SELECT COALESCE(MAX(id), 0) FROM node")
-        next_id = int(cur.fetchone()[0]) + 1
-        rows = []
-        for key in missing:
-            ids[key] = next_id
-            rows.append((next_id, key, nodes[key]))
-            next_id += 1
-        cur.executemany(
-            f"INSERT INTO node (id, key, type) VALUES ({placeholder}, {placeholder}, "
-            f"{placeholder})",
-            rows,
-        )
-    return ids
+        top = int(cur.fetchone()[0])
+        if self._floor is None or top < self._seen:
+            self._cache = {}
+            self._floor = self._seen = top
+        elif top > self._seen:
+            cur.execute(f"SELECT key, id FROM node WHERE id > {p}", (self._seen,))
+            self._cache.update(cur.fetchall())
+            self._seen = top
+        cache = self._cache
+        missing = [key for key in nodes if key not in cache]
+        if missing and self._floor:
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start : start + _CHUNK]
+                marks = ", ".join([p] * len(chunk))
+                cur.execute(f"SELECT key, id FROM node WHERE key IN ({marks})", chunk)
+                cache.update(cur.fetchall())
+            missing = [key for key in missing if key not in cache]
+        if missing:
+            next_id = self._seen + 1
+            rows = []
+            for key in missing:
+                cache[key] = next_id
+                rows.append((next_id, key, nodes[key]))
+                next_id += 1
+            cur.executemany(f"INSERT INTO node (id, key, type) VALUES ({p}, {p}, {p})", rows)
+            self._seen = next_id - 1
+        if len(cache) > self._LIMIT:
+            self._cache = {key: cache[key] for key in nodes}
+            self._floor = self._seen
+            return self._cache
+        return cache
 
 
 def apply_projection(
-    cur: Cursor, proj: Projection, statements: Mapping[str, str], placeholder: str
+    cur: Cursor, proj: Projection, statements: Mapping[str, str], node_ids: NodeIds
 ) -> None:
     """Write one batch's projection rows through ``cur`` (inside the caller's transaction)."""
-    ids = resolve_nodes(cur, proj.nodes, placeholder) if proj.nodes else {}
+    ids = node_ids.resolve(cur, proj.nodes) if proj.nodes else {}
     for name in STATEMENT_ORDER:
         rows = proj.rows[name]
         if not rows:
@@ -111,6 +140,7 @@ class SqlJournal:
         self._origin = origin
         self._clock = clock
         self._frontier: merkle.Frontier | None = None
+        self._node_ids = NodeIds(self.placeholder)
         self._lock = threading.RLock()
 
     # -- backend hooks ---------------------------------------------------------------
@@ -123,6 +153,15 @@ class SqlJournal:
     @staticmethod
     def blob(data: bytes) -> Any:
         return data
+
+    # -- side tables (outside the journal: server tokens, idempotency keys) ------------
+    def side_write(self) -> AbstractContextManager[Cursor]:
+        """A write transaction on the store's tables that are not the journal."""
+        return self._write_txn()
+
+    def side_read(self) -> AbstractContextManager[Cursor]:
+        """A read cursor on the store's tables that are not the journal."""
+        return self._read_cursor()
 
     # -- writes ---------------------------------------------------------------------
     def append(self, entry: Mapping[str, Any]) -> int:
@@ -175,8 +214,11 @@ class SqlJournal:
                 if pending is not None:
                     self._project_stored(cur, pending, size)
                     self._set_pending(cur, None)
-                proj = project_entries((size + i, e) for i, e in enumerate(entries))
-                apply_projection(cur, proj, self.statements, p)
+                # Project what the journal holds (its canonical bytes, parsed), exactly as
+                # verify's rebuild will: 1.0 and 1 are then one number in both.
+                loads = json.loads
+                proj = project_entries((size + i, loads(d)) for i, d in enumerate(encoded))
+                apply_projection(cur, proj, self.statements, self._node_ids)
             elif pending is None:
                 self._set_pending(cur, size)
             seqs = range(size, size + len(encoded))
@@ -208,7 +250,7 @@ class SqlJournal:
                 (low, high),
             )
             batch = [(int(seq), json.loads(bytes(entry))) for seq, entry in cur.fetchall()]
-            apply_projection(cur, project_entries(batch), self.statements, p)
+            apply_projection(cur, project_entries(batch), self.statements, self._node_ids)
 
     def project_pending(self, limit: int = 5000) -> int:
         """Project up to ``limit`` deferred entries in journal order; return how many."""

@@ -134,6 +134,7 @@ class SqliteStore(SqlJournal):
             except BaseException:
                 cur.execute("ROLLBACK")
                 self._frontier = None
+                self._node_ids.reset()
                 raise
             cur.execute("COMMIT")
 

@@ -21,7 +21,7 @@ from forebear.model.entries import validate_entry
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.projection import project
 from forebear.store.schema import PROJECTION_TABLES, SQLITE_PROJECTIONS_DDL
-from forebear.store.sql import apply_projection
+from forebear.store.sql import NodeIds, apply_projection
 
 _BATCH = 5000
 # Columns that carry the seq of the entry a projection row came from, per table.
@@ -178,6 +178,7 @@ class ProjectionRebuild:
         self.db.execute("BEGIN")
         self._statements = statements
         self._batch: list[tuple[int, dict[str, Any]]] = []
+        self._ids = NodeIds("?")
 
     def add(self, seq: int, entry: dict[str, Any] | None) -> None:
         if entry is not None:
@@ -187,7 +188,7 @@ class ProjectionRebuild:
 
     def flush(self) -> None:
         if self._batch:
-            apply_projection(self.db.cursor(), project(self._batch), self._statements, "?")
+            apply_projection(self.db.cursor(), project(self._batch), self._statements, self._ids)
             self._batch = []
 
     def compare(self, live_rows: Callable[[str, str], Iterator[tuple[Any, ...]]]) -> list[Problem]:
