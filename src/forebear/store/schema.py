@@ -39,8 +39,6 @@ CREATE TABLE artifact (
     meta      TEXT,
     first_seq INTEGER NOT NULL
 );
-CREATE INDEX artifact_name ON artifact (name);
-CREATE INDEX artifact_kind ON artifact (kind);
 CREATE TABLE artifact_uri (
     node INTEGER NOT NULL,
     uri  TEXT NOT NULL,
@@ -175,6 +173,7 @@ CREATE TABLE api_token (
     namespace   TEXT,
     name        TEXT,
     created_at  TEXT NOT NULL,
+    expires_at  TEXT,
     revoked_at  TEXT
 );
 CREATE TABLE idempotency_key (
@@ -199,6 +198,7 @@ CREATE TABLE api_token (
     namespace   TEXT,
     name        TEXT,
     created_at  TEXT NOT NULL,
+    expires_at  TEXT,
     revoked_at  TEXT
 );
 CREATE TABLE idempotency_key (
