@@ -137,8 +137,8 @@ def test_automatic_capture_links_a_fine_tune_to_the_run_that_made_its_base(repo:
         Path("tuned.bin").write_bytes(base + b"more")
     store = open_store(str(repo))
     base_digest = str(hash_file(repo / "base.bin"))
-    assert ("out", "output", "artifact", base_digest) in _edges(store, first.run_id)
-    assert ("in", "input", "artifact", base_digest) in _edges(store, second.run_id)
+    assert ("out", "output", "model", base_digest) in _edges(store, first.run_id)
+    assert ("in", "input", "model", base_digest) in _edges(store, second.run_id)
 
 
 def test_capture_ignores_the_interpreter_and_the_store(repo: Path) -> None:
@@ -189,7 +189,7 @@ def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
     edges = _edges(store, run_id)
     ins = {(e[1], e[3]) for e in edges if e[0] == "in"}
     assert ("input", str(hash_file(repo / "data/train.csv"))) in ins
-    assert ("out", "output", "artifact", str(hash_file(repo / "model.txt"))) in edges
+    assert ("out", "output", "data", str(hash_file(repo / "model.txt"))) in edges
     record = _execution(store, run_id)
     code = json.loads(record["code"])
     assert code["entry_point"] == "fit.py"
@@ -221,5 +221,5 @@ def test_exec_declared_files_and_watch_for_other_programs(repo: Path) -> None:
     run_id = json.loads(done.stdout)["run_id"]
     edges = _edges(open_store(str(repo)), run_id)
     digest = str(hash_file(repo / "copy.csv"))
-    assert ("out", "output", "artifact", digest) in edges
+    assert ("out", "output", "data", digest) in edges
     assert any(e[0] == "in" and e[1] == "input" and e[3] == digest for e in edges)

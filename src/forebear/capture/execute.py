@@ -23,7 +23,7 @@ from typing import Any
 import forebear
 from forebear.capture.files import TreeWatch
 from forebear.errors import UsageError
-from forebear.sdk.run import Run
+from forebear.sdk.run import Run, guess_kind
 
 _BOOT = str(Path(__file__).with_name("_boot"))
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)
@@ -108,11 +108,11 @@ def execute(
         _record_reports(run, report_dir)
         for path in outputs:
             if os.path.exists(path):
-                run.produce(path, kind="artifact")
+                run.produce(path, kind=guess_kind(path))
         for watcher in watchers:
             for path in watcher.changed():
                 if path not in run._produced_paths and path not in run._used_paths:
-                    run._safe(lambda p=path: run.produce(p, kind="artifact"))
+                    run._safe(lambda p=path: run.produce(p, kind=guess_kind(p)))
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
         error = None if status == "succeeded" else f"exit code {code}"
@@ -138,10 +138,10 @@ def _record_reports(run: Run, report_dir: str) -> None:
             if blobs is not None and isinstance(manifest, str):
                 blobs.put_bytes(manifest.encode("utf-8"))
     for path in writes:
-        run._safe(lambda p=path: run.produce(p, kind="artifact"))
+        run._safe(lambda p=path: run.produce(p, kind=guess_kind(p)))
     for path in reads:
         if path not in writes and path not in run._used_paths:
-            run._safe(lambda p=path: run.use(p, role="input"))
+            run._safe(lambda p=path: run.use(p, role="input", kind=guess_kind(p)))
     if environment is None:
         from forebear.sdk.anchors import environment_record
 

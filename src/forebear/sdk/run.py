@@ -191,14 +191,14 @@ class Run:
         if captured is not None:
             for path in captured.reads:
                 if path not in self._produced_paths and path not in self._used_paths:
-                    self._safe(lambda p=path: self.use(p, role="input"))
+                    self._safe(lambda p=path: self.use(p, role="input", kind=guess_kind(p)))
             for path in captured.writes:
                 if path not in self._produced_paths:
-                    self._safe(lambda p=path: self.produce(p, kind="artifact"))
+                    self._safe(lambda p=path: self.produce(p, kind=guess_kind(p)))
         if self._watch is not None:
             for path in self._watch.changed():
                 if path not in self._produced_paths and path not in self._used_paths:
-                    self._safe(lambda p=path: self.produce(p, kind="artifact"))
+                    self._safe(lambda p=path: self.produce(p, kind=guess_kind(p)))
         self.status = status
         entry: dict[str, Any] = {
             "type": "execution.end",
@@ -356,6 +356,22 @@ class Run:
                 hint="give a path that exists, a sha256:<hex> digest, or an alias name",
             )
         return str(target)
+
+
+_MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".onnx", ".safetensors",
+                   ".h5", ".keras", ".pb", ".tflite", ".gguf", ".bin", ".model", ".cbm", ".ubj")
+_DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".feather", ".arrow", ".jsonl", ".npy", ".npz",
+                  ".txt", ".json", ".avro", ".orc", ".tfrecord", ".h5ad", ".xlsx", ".zarr")
+
+
+def guess_kind(path: str) -> str:
+    """A kind for a file that was captured rather than declared, from its suffix."""
+    lower = path.lower()
+    if lower.endswith(_MODEL_SUFFIXES):
+        return "model"
+    if lower.endswith(_DATA_SUFFIXES):
+        return "data"
+    return "artifact"
 
 
 def _display_name(path: str) -> str:
