@@ -41,6 +41,14 @@ def typical_entry(i: int) -> dict[str, Any]:
     }
 
 
+def artifact_entry(i: int) -> dict[str, Any]:
+    """The lightest entry: one artifact registered (a blob upload, an external dataset)."""
+    digest = "sha256:" + hashlib.sha256(b"a%d" % i).hexdigest()
+    return {"type": "artifact", "time": "2026-01-01T00:00:00.000000Z",
+            "artifact": {"id": digest, "digest": digest, "kind": "data", "name": f"part-{i}",
+                         "uri": None, "size": 4096, "role": ""}}
+
+
 def bench_single(store: Any, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
@@ -48,8 +56,10 @@ def bench_single(store: Any, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def bench_batch(store: Any, n: int, batch: int, offset: int) -> float:
-    entries = [typical_entry(offset + i) for i in range(n)]
+def bench_batch(
+    store: Any, n: int, batch: int, offset: int, make: Any = typical_entry
+) -> float:
+    entries = [make(offset + i) for i in range(n)]
     start = time.perf_counter()
     for i in range(0, n, batch):
         store.append_batch(entries[i : i + batch])
@@ -111,6 +121,10 @@ def run(entries: int = 1_000_000) -> dict[str, float]:
             rates.append(bench_batch(store, chunk, batch, done))
             done += chunk
         results["batched_appends_per_s"] = statistics.median(rates)
+        results["batched_artifact_entries_per_s"] = statistics.median(
+            bench_batch(store, 50_000, batch, 10_000_000 * (i + 1), artifact_entry)
+            for i in range(3)
+        )
         size = store.size()
         results["journal_size"] = size
         timings = []

@@ -125,3 +125,19 @@ def test_a_corrupt_key_file_is_one_clear_line(
 def test_debug_shows_the_traceback(project_dir: Path) -> None:
     with pytest.raises(Exception, match="forebear init"):
         main(["verify", "--debug"])
+
+
+def test_verify_blobs_rehashes_every_blob(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from forebear.artifacts.base import open_blob_store
+
+    _run(capsys, "init")
+    blobs = open_blob_store(project_dir / ".forebear" / "blobs")
+    digest = blobs.put_bytes(b"model weights")
+    code, out, _ = _run(capsys, "verify", "--blobs", "--json")
+    assert code == 0 and json.loads(out)["ok"]
+    path = Path(blobs.path_for(digest))  # type: ignore[attr-defined]
+    path.chmod(0o644)
+    path.write_bytes(b"model weightZ")
+    code, out, _ = _run(capsys, "verify", "--blobs", "--json")
+    report = json.loads(out)
+    assert code == 1 and str(digest) in report["problems"][0]["what"]

@@ -1,0 +1,26 @@
+"""``verify --blobs``: re-hash every blob and check every recorded output is present."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forebear.cli._common import settings
+
+
+def verify_blobs(store_url: str | None) -> list[dict[str, Any]]:
+    """Problems found in the blob store, in the ``verify`` JSON shape (``seq`` is null)."""
+    from forebear.artifacts.base import open_blob_store
+    from forebear.errors import ForebearError
+
+    resolved = settings(store_url)
+    if not resolved.blob_url:
+        return [{"seq": None, "what": "no blob store is configured (set FOREBEAR_BLOBS)"}]
+    blobs = open_blob_store(resolved.blob_url)
+    problems: list[dict[str, Any]] = []
+    for digest in blobs.iter_digests():
+        try:
+            if not blobs.verify(digest):
+                problems.append({"seq": None, "what": f"blob {digest} does not match its digest"})
+        except ForebearError as exc:
+            problems.append({"seq": None, "what": f"blob {digest}: {exc}"})
+    return problems
