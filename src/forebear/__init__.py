@@ -28,8 +28,14 @@ __all__ = [
     "Run",
     "__version__",
     "current_run",
+    "deploy",
+    "federated",
+    "human_edit",
+    "online",
     "open_store",
+    "resolve_alias",
     "run",
+    "set_alias",
     "track",
 ]
 
@@ -38,14 +44,23 @@ _LAZY = {
     "Digest": "forebear.hashing",
     "Run": "forebear.sdk.run",
     "current_run": "forebear.sdk.run",
+    "deploy": "forebear.sdk.lifecycle",
+    "federated": "forebear.sdk.federated",
+    "human_edit": "forebear.sdk.lifecycle",
+    "online": "forebear.sdk.online",
     "open_store": "forebear.store.registry",
+    "resolve_alias": "forebear.sdk.lifecycle",
     "run": "forebear.sdk.run",
+    "set_alias": "forebear.sdk.lifecycle",
     "track": "forebear.sdk.run",
 }
 
 if TYPE_CHECKING:
     from forebear.hashing import Digest
     from forebear.sdk.artifact import Artifact
+    from forebear.sdk.federated import federated
+    from forebear.sdk.lifecycle import deploy, human_edit, resolve_alias, set_alias
+    from forebear.sdk.online import online
     from forebear.sdk.run import Run, current_run, run, track
     from forebear.store.registry import open_store
 

@@ -174,6 +174,9 @@ def validate_entry(entry: object) -> None:
         _text(entry, "name")
         _text(entry, "target")
         _text(entry, "actor")
+        from forebear.model.aliases import check_canonical
+
+        check_canonical(entry["name"])
     elif kind == "flag":
         _text(entry, "target")
         _text(entry, "reason")

@@ -191,7 +191,9 @@ class Run:
         if captured is not None:
             for path in captured.reads:
                 if path not in self._produced_paths and path not in self._used_paths:
-                    self._safe(lambda p=path: self.use(p, role="input", kind=guess_kind(p)))
+                    # Already a real path: skip use()'s second realpath (10,000 inputs).
+                    self._safe(functools.partial(
+                        self._use_file, path, role="input", kind=guess_kind(path)))
             for path in captured.writes:
                 if path not in self._produced_paths:
                     self._safe(lambda p=path: self.produce(p, kind=guess_kind(p)))
@@ -249,22 +251,54 @@ class Run:
         """Record an input: a file or directory path, a digest, or an alias name."""
         text = os.fspath(ref)
         if os.path.exists(text):
-            path = os.path.realpath(text)
-            self._used_paths.add(path)
-            artifact = self._hash(path, kind=kind or "data", role=role, name=name)
-            limit = self.session.copy_inputs_below
-            should_copy = copy if copy is not None else (
-                limit > 0 and (artifact.size or 0) <= limit
-            )
-            if should_copy and os.path.isfile(path):
-                self._store_blob(path, artifact.digest)
-        elif is_digest_text(text):
+            return self._use_file(os.path.realpath(text), role=role, kind=kind, name=name,
+                                  copy=copy)
+        if is_digest_text(text):
             artifact = Artifact(digest=text, kind=kind or "data", name=name, role=role)
         else:
             digest = self._resolve_alias(text)
             artifact = Artifact(digest=digest, kind=kind or "data", name=name or text, role=role)
         self._inputs[(artifact.id, role)] = artifact.to_ref()
         return artifact
+
+    def _use_file(
+        self, path: str, *, role: str, kind: str | None = None, name: str | None = None,
+        copy: bool | None = None,
+    ) -> Artifact:
+        """``use`` of a file or directory whose real path is ``path``."""
+        self._used_paths.add(path)
+        artifact = self._hash(path, kind=kind or "data", role=role, name=name)
+        limit = self.session.copy_inputs_below
+        should_copy = copy if copy is not None else (
+            limit > 0 and (artifact.size or 0) <= limit
+        )
+        if should_copy and os.path.isfile(path):
+            self._store_blob(path, artifact.digest)
+        self._inputs[(artifact.id, role)] = artifact.to_ref()
+        return artifact
+
+    def use_external(
+        self,
+        uri: str,
+        *,
+        digest: str,
+        revision: str | None = None,
+        role: str = "fine_tune",
+        kind: str = "model",
+        name: str | None = None,
+        store: str | None = None,
+    ) -> Artifact:
+        """Record a model from elsewhere (a hub URI + digest + revision) as an input.
+
+        It becomes an ordinary upstream node, its origin in ``meta`` (see
+        ``forebear.sdk.transfer``); ``role`` is a derivation role such as ``fine_tune``.
+        """
+        from forebear.sdk.transfer import external_ref
+
+        ref = external_ref(uri, digest=digest, revision=revision, role=role, kind=kind,
+                           name=name, store=store)
+        self._inputs[(ref["id"], role)] = ref
+        return Artifact(digest=digest, kind=kind, name=ref["name"], uri=uri, role=role)
 
     def produce(
         self,
@@ -375,6 +409,11 @@ def guess_kind(path: str) -> str:
 
 
 def _display_name(path: str) -> str:
+    cwd = os.getcwd()
+    # The common case, a normalized path under the working directory, without relpath.
+    if os.sep == "/" and path.startswith(cwd + "/") and len(cwd) > 1 \
+            and os.path.normpath(path) == path:
+        return path[len(cwd) + 1 :]
     try:
         rel = os.path.relpath(path)
     except ValueError:

@@ -91,6 +91,7 @@ def default_actor() -> str:
 
 _default: Session | None = None
 _default_lock = threading.Lock()
+_by_url: dict[str, Session] = {}
 
 
 def default_session() -> Session:
@@ -117,7 +118,14 @@ def session_for(store: Any) -> Session:
     if isinstance(store, Session):
         return store
     if isinstance(store, str | os.PathLike):
-        return Session.from_settings(config.resolve(os.fspath(store)))
+        # One session per store URL and process: a store opened per run would cost a
+        # connection (and leak it) on every `forebear.run(store=...)`.
+        settings = config.resolve(os.fspath(store))
+        with _default_lock:
+            session = _by_url.get(settings.store_url)
+            if session is None:
+                session = _by_url[settings.store_url] = Session.from_settings(settings)
+        return session
     return Session(store)
 
 
@@ -128,3 +136,6 @@ def reset_default_session() -> None:
         if _default is not None:
             _default.store.close()
         _default = None
+        for session in _by_url.values():
+            session.store.close()
+        _by_url.clear()

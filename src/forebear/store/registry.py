@@ -84,7 +84,11 @@ def init_store(directory: Path, *, environ: dict[str, str] | None = None) -> Pat
     if db.exists():
         raise StoreError(f"{store_dir} already holds a forebear store", hint="use it as it is")
     store_dir.mkdir(parents=True, exist_ok=True)
-    (store_dir / config.BLOBS_DIR).mkdir(exist_ok=True)
+    blobs = store_dir / config.BLOBS_DIR
+    # All 256 shard folders up front: the first blob of a shard then costs no mkdir and
+    # no fsync of the parent folder.
+    for shard in range(256):
+        (blobs / "sha256" / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
     (store_dir / ".gitignore").write_text("*\n")
     key_path = Path(env["FOREBEAR_KEY"]) if env.get("FOREBEAR_KEY") else store_dir / config.KEY_FILE
     if key_path.exists():

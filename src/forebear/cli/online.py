@@ -1,0 +1,64 @@
+"""``prove``: show that one online update is part of the lineage, and check it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.errors import UsageError
+
+
+def prove(
+    ref: Annotated[str, typer.Argument(help="An online aggregate's run id (or prefix).",
+                                       show_default=False)],
+    index: Annotated[int | None, typer.Argument(
+        help="The update's position in that aggregate (0-based).", show_default=False)] = None,
+    update: Annotated[int | None, typer.Option(
+        "--update", help="The update's index in the whole stream instead.",
+        show_default=False)] = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prove an online update: its path to the aggregate's root, and the aggregate's to the
+    journal's signed root; both are verified."""
+    from forebear.artifacts.base import open_blob_store
+    from forebear.graph.refs import resolve
+    from forebear.sdk.proofs import find_aggregate, prove_update
+    from forebear.store.registry import open_from
+
+    if (index is None) == (update is None):
+        raise UsageError("give either INDEX or --update N",
+                         hint="forebear prove RUN_ID 17, or forebear prove RUN_ID --update 5017")
+    found = settings(store)
+    if not found.blob_url:
+        raise UsageError("this store has no blob store to read the update list from",
+                         hint="set FOREBEAR_BLOBS or --blob-store")
+    db: Any = open_from(found)
+    try:
+        run_id = resolve(db, ref).key
+        if update is not None:
+            run_id, index = find_aggregate(db, run_id, update)
+        assert index is not None
+        result = prove_update(db, open_blob_store(found.blob_url), run_id, index)
+    finally:
+        db.close()
+    payload = result.to_json()
+    if json_out:
+        emit_json(payload)
+        return
+    out = console()
+    up, jp = payload["update_proof"], payload["journal_proof"]
+    out.print(f"update {payload['update_index']} = {payload['update_line']}")
+    out.print(f"  [green]✓[/] leaf {up['index']} of {up['size']} in aggregate {result.run_id}")
+    out.print(f"    root {up['root']}")
+    for step in up["path"]:
+        out.print(f"    [dim]{step}[/]")
+    out.print(f"  [green]✓[/] aggregate entry {jp['seq']} of {jp['size']} in the journal")
+    out.print(f"    root {jp['root']}")
+    for step in jp["path"]:
+        out.print(f"    [dim]{step}[/]")
+    if result.checkpoint:
+        out.print("  [green]✓[/] journal root signed by the store's key:")
+        out.print(result.checkpoint.rstrip("\n"), markup=False)
