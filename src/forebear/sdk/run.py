@@ -10,6 +10,7 @@ when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -74,7 +75,7 @@ class Run:
         actor: str | None = None,
         reason: str | None = None,
         capture: bool = True,
-        watch: str | os.PathLike[str] | None | bool = True,
+        watch: str | os.PathLike[str] | bool | None = True,
         code: bool = True,
         environment: bool = True,
         entry_point: str | None = None,
@@ -196,11 +197,11 @@ class Run:
                         self._use_file, path, role="input", kind=guess_kind(path)))
             for path in captured.writes:
                 if path not in self._produced_paths:
-                    self._safe(lambda p=path: self.produce(p, kind=guess_kind(p)))
+                    self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
         if self._watch is not None:
             for path in self._watch.changed():
                 if path not in self._produced_paths and path not in self._used_paths:
-                    self._safe(lambda p=path: self.produce(p, kind=guess_kind(p)))
+                    self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
         self.status = status
         entry: dict[str, Any] = {
             "type": "execution.end",
@@ -233,10 +234,9 @@ class Run:
 
     @staticmethod
     def _safe(action: Callable[[], Any]) -> None:
-        try:
+        # A file that vanished before the run ended is no lineage.
+        with contextlib.suppress(OSError, InvalidInputError, NotFoundError):
             action()
-        except (OSError, InvalidInputError):
-            pass  # a file that vanished before the run ended is no lineage
 
     # -- recording ----------------------------------------------------------------
     def use(

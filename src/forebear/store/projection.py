@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-
 # Statement name -> positions in its row tuples that hold node keys (resolved to ids).
 NODE_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
     "artifact": (0,),
@@ -81,7 +80,9 @@ def _artifact(proj: Projection, ref: Mapping[str, Any], seq: int) -> str:
     return key
 
 
-def _anchor(proj: Projection, run: str, record: Mapping[str, Any] | None, kind: str, seq: int) -> None:
+def _anchor(
+    proj: Projection, run: str, record: Mapping[str, Any] | None, kind: str, seq: int
+) -> None:
     if not record or not record.get("digest"):
         return
     ref = {

@@ -20,7 +20,7 @@ def _start() -> None:
 
     ignore = [d for d in os.environ.get("FOREBEAR_EXEC_IGNORE", "").split(os.pathsep) if d]
     globs = [g for g in os.environ.get("FOREBEAR_IGNORE", "").split(os.pathsep) if g]
-    capture = FileCapture(ignore_dirs=ignore + [report_dir], ignore_globs=globs)
+    capture = FileCapture(ignore_dirs=[*ignore, report_dir], ignore_globs=globs)
     capture.start()
 
     def _report() -> None:
