@@ -1,0 +1,416 @@
+"""``show``, ``upstream``, ``downstream``, ``diff``, ``log``, ``flag``, ``flagged``: queries.
+
+Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.refs``.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from forebear import config
+from forebear.cli import _remote as remote
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+
+RefArg = Annotated[str, typer.Argument(
+    help="A file path, alias, digest (or 8+ hex prefix), or run id (or prefix).",
+    show_default=False,
+)]
+
+
+class Format(StrEnum):
+    """Output formats of ``upstream`` and ``downstream``."""
+
+    tree = "tree"
+    json = "json"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def _open(store: str | None) -> tuple[Any, config.Settings]:
+    from forebear.store.registry import open_from
+
+    found = settings(store)
+    return open_from(found), found
+
+
+def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
+    """Resolve REF; ``cache`` lets a command that writes use the store's hash cache (the
+    read-only commands write nothing, not even a cache entry)."""
+    from forebear.graph.refs import resolve
+
+    if not (cache and found.store_dir is not None and found.store_dir.is_dir()):
+        return resolve(db, ref)
+    from forebear.hashing import HashCache
+
+    with HashCache(found.store_dir / config.HASH_CACHE_FILE) as hashes:
+        return resolve(db, ref, hasher=lambda path: str(hashes.digest(path)))
+
+
+# -- show ---------------------------------------------------------------------------------
+
+
+def show(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """The lineage record of REF: parents, transformation, environment, metrics, flags."""
+    from forebear.graph.show import show as build
+
+    db, found = _open(store)
+    try:
+        if remote.is_remote(db):
+            record = db.query("show", ref=remote.ref_text(ref))
+        else:
+            record = build(db, _resolve(db, found, ref))
+    finally:
+        db.close()
+    if json_out:
+        emit_json(record)
+    else:
+        _print_record(record)
+
+
+def _kv(values: dict[str, Any] | None) -> str:
+    if not values:
+        return "[dim]none[/]"
+    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    from forebear.graph.render import label, short
+
+    out = console()
+    for flag in record["flags"]:
+        where = "an ancestor, " + short(flag["target"]) if flag["inherited"] else "it"
+        out.print(
+            f"[bold red]⚠ flagged ({escape(where)}): {escape(flag['reason'])}[/] "
+            f"[dim]by {escape(str(flag['actor']))} at {flag['flagged_at']}[/]"
+        )
+    out.print(label(record["node"]))
+    out.print(f"  [dim]id[/]           {record['id']}")
+    step = record["transformation"]
+    if record["type"] == "artifact" and record.get("size") is not None:
+        out.print(f"  [dim]size[/]         {record['size']:,} bytes")
+    if step:
+        out.print(f"  [dim]made by[/]      ⚙ {escape(str(step['kind']))} "
+                  f"{escape(str(step['name']))}  {step['run_id']}  {step['status']}")
+        out.print(f"  [dim]actor[/]        {escape(str(step['actor']))}"
+                  + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else ""))
+        out.print(f"  [dim]params[/]       {escape(_kv(step['params']))}")
+        code = step.get("code") or {}
+        if code:
+            dirty = "  [yellow]dirty[/]" if code.get("dirty") else ""
+            out.print(f"  [dim]code[/]         {code.get('commit') or short(code.get('digest'))}"
+                      f" {escape(str(code.get('branch') or ''))}{dirty}")
+    env = record.get("environment") or {}
+    if env:
+        out.print(f"  [dim]environment[/]  python {env.get('python', '?')}  "
+                  f"{escape(str(env.get('platform', '')))}  {short(env.get('digest'))}")
+    out.print(f"  [dim]metrics[/]      {escape(_kv(record['metrics']))}")
+    out.print(f"  [dim]time[/]         {record['time'] or '-'}")
+    for parent in record["parents"]:
+        out.print(f"  [dim]parent[/]       {escape(parent['role'])} ← "
+                  f"{escape(str(parent['name'] or parent['id']))}  {short(parent['id'])}")
+    for output in record.get("outputs", []):
+        out.print(f"  [dim]output[/]       {escape(output['role'])} → "
+                  f"{escape(str(output['name'] or output['id']))}  {short(output['id'])}")
+    if record.get("error"):
+        out.print(f"  [red]error[/]        {escape(record['error'])}")
+    aliases = ", ".join(a["name"] for a in record["aliases"])
+    if aliases:
+        out.print(f"  [dim]aliases[/]      {escape(aliases)}")
+    for deploy in record.get("deployments", []):
+        out.print(f"  [dim]deployed[/]     {escape(str(deploy['target']))}  {deploy['at']}  "
+                  f"{deploy['status']}  [dim]{deploy['run_id']}[/]")
+
+
+# -- upstream / downstream ----------------------------------------------------------------
+
+DepthOpt = Annotated[int | None, typer.Option("--depth", help="At most N edges from REF.",
+                                              show_default=False)]
+KindOpt = Annotated[list[str] | None, typer.Option(
+    "--kind", help="List only nodes of this kind (repeatable); the walk goes through all.",
+    show_default=False)]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Page size (nodes).",
+                                              show_default=False)]
+OffsetOpt = Annotated[int, typer.Option("--offset", help="Nodes to skip (paging).")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+
+
+def _walk(direction: str, ref: str, store: str | None, depth: int | None,
+          kinds: list[str] | None, limit: int | None, offset: int, fmt: Format,
+          json_out: bool) -> None:
+    from forebear.graph import lineage, render
+
+    db, found = _open(store)
+    try:
+        if remote.is_remote(db):
+            result = remote.lineage(db, "upstream" if direction == "up" else "downstream", ref,
+                                    depth=depth, kinds=kinds, limit=limit, offset=offset)
+        else:
+            root = _resolve(db, found, ref)
+            result = lineage.closure(db, root.node,
+                                     "upstream" if direction == "up" else "downstream",
+                                     depth=depth, kinds=kinds or (), limit=limit,
+                                     offset=offset)
+    finally:
+        db.close()
+    if json_out or fmt is Format.json:
+        emit_json(result.to_json())
+    elif fmt is Format.dot:
+        typer.echo(render.to_dot(result), nl=False)
+    elif fmt is Format.mermaid:
+        typer.echo(render.to_mermaid(result), nl=False)
+    else:
+        out = console()
+        out.print(render.tree(result))
+        noun = "ancestors" if direction == "up" else "descendants"
+        summary = f"{result.total - 1:,} {noun}"
+        if result.next_offset is not None:
+            summary += f"; more from --offset {result.next_offset}"
+        out.print(f"[dim]{summary}[/]")
+
+
+def upstream(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False,
+             depth: DepthOpt = None, kind: KindOpt = None, limit: LimitOpt = None,
+             offset: OffsetOpt = 0, fmt: FormatOpt = Format.tree) -> None:
+    """Everything REF came from: the full transitive closure (--depth N to limit)."""
+    _walk("up", ref, store, depth, kind, limit, offset, fmt, json_out)
+
+
+def downstream(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False,
+               depth: DepthOpt = None, kind: KindOpt = None, limit: LimitOpt = None,
+               offset: OffsetOpt = 0, fmt: FormatOpt = Format.tree) -> None:
+    """Everything that came from REF: every model and deployment it reached."""
+    _walk("down", ref, store, depth, kind, limit, offset, fmt, json_out)
+
+
+# -- diff ---------------------------------------------------------------------------------
+
+
+def _blob_loader(found: config.Settings) -> Any:
+    from forebear.errors import ForebearError
+    from forebear.graph.diff import blob_packages
+
+    if not found.blob_url:
+        return None
+    if "://" not in found.blob_url and not Path(found.blob_url).is_dir():
+        return None
+    try:
+        from forebear.artifacts.base import open_blob_store
+
+        return blob_packages(open_blob_store(found.blob_url))
+    except (ForebearError, ImportError):
+        return None  # no usable blob store: diff what the records carry
+
+
+def diff(ref_a: Annotated[str, typer.Argument(help="The old side (a REF).")],
+         ref_b: Annotated[str, typer.Argument(help="The new side (a REF).")],
+         store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """What differs between two lineages: params, data, code, environment, metrics, steps."""
+    from forebear.graph.diff import diff as compare
+
+    db, found = _open(store)
+    try:
+        if remote.is_remote(db):
+            result = db.query("diff", a=remote.ref_text(ref_a), b=remote.ref_text(ref_b))
+        else:
+            a = _resolve(db, found, ref_a)
+            b = _resolve(db, found, ref_b)
+            result = compare(db, a.node, b.node, packages=_blob_loader(found))
+    finally:
+        db.close()
+    if json_out:
+        emit_json(result)
+    else:
+        _print_diff(result)
+
+
+def _print_changes(out: Any, title: str, changes: dict[str, Any]) -> bool:
+    from rich.markup import escape
+
+    def text(value: Any) -> str:
+        return escape(json.dumps(value, ensure_ascii=False))
+
+    lines = []
+    for key, value in changes.get("removed", {}).items():
+        lines.append(f"  [red]- {escape(key)}[/] {text(value)}")
+    for key, value in changes.get("added", {}).items():
+        lines.append(f"  [green]+ {escape(key)}[/] {text(value)}")
+    for key, (old, new) in changes.get("changed", {}).items():
+        lines.append(f"  [yellow]~ {escape(key)}[/] {text(old)} → {text(new)}")
+    if lines:
+        out.print(f"[bold]{title}[/]")
+        for line in lines:
+            out.print(line)
+    return bool(lines)
+
+
+def _flatten_inputs(changes: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, roles in changes.items():
+        flat[section] = {f"{role}/{name}": v for role, names in roles.items()
+                         for name, v in names.items()}
+    return flat
+
+
+def _print_diff(result: dict[str, Any]) -> None:
+    out = console()
+    out.print(f"[dim]{result['from']} → {result['to']}[/]")
+    env = dict(result["environment"])
+    packages = env.pop("packages")
+    shown = [
+        _print_changes(out, "params", result["params"]),
+        _print_changes(out, "inputs", _flatten_inputs(result["inputs"])),
+        _print_changes(out, "code", result["code"]),
+        _print_changes(out, "environment", env),
+        _print_changes(out, "packages", packages),
+        _print_changes(out, "metrics", result["metrics"]),
+        _print_changes(out, "steps (runs per step)", result["steps"]),
+    ]
+    if not any(shown):
+        out.print("no differences in lineage")
+
+
+# -- log ----------------------------------------------------------------------------------
+
+
+def log(
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most N runs.")] = 50,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only runs of this kind.",
+                                             show_default=False)] = None,
+    status: Annotated[str | None, typer.Option(
+        "--status", help="running, succeeded, failed or aborted.", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only runs of this name.",
+                                             show_default=False)] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Started at or after (ISO 8601).",
+                                              show_default=False)] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Started before (ISO 8601).",
+                                              show_default=False)] = None,
+) -> None:
+    """Recent runs, newest first, failed ones included."""
+    from forebear.graph.log import log as recent
+
+    db, _ = _open(store)
+    try:
+        if remote.is_remote(db):
+            runs = db.query("log", limit=limit, kind=kind, status=status, name=name,
+                            since=since, until=until)
+        else:
+            runs = recent(db, limit=limit, kind=kind, status=status, name=name, since=since,
+                          until=until)
+    finally:
+        db.close()
+    if json_out:
+        emit_json(runs)
+        return
+    _print_log(runs)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of plain text cells aligned in columns (never cut: ids must stay whole)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            .rstrip() for row in rows]
+
+
+def _print_log(runs: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
+
+    from forebear.graph.render import STATUS_COLOURS
+
+    out = console()
+    if not runs:
+        out.print("no runs recorded")
+        return
+    rows = [["started", "run id", "kind", "name", "actor", "status"]]
+    for item in runs:
+        started = str(item.get("started_at") or "-")[:19].replace("T", " ")
+        rows.append([started, item["run_id"], str(item.get("kind")), str(item.get("name")),
+                     str(item.get("actor") or "-"), str(item.get("status") or "?")])
+    lines = _columns(rows)
+    out.print(f"[dim]{escape(lines[0])}[/]")
+    for line, item in zip(lines[1:], runs, strict=True):
+        colour = STATUS_COLOURS.get(str(item.get("status")), "white")
+        text = escape(line)
+        status = str(item.get("status") or "?")
+        text = text[: len(text) - len(status)] + f"[{colour}]{status}[/]"
+        if item.get("error"):
+            text += f"  [dim]{escape(str(item['error']).splitlines()[0][:80])}[/]"
+        out.print(text)
+
+
+# -- flags --------------------------------------------------------------------------------
+
+
+def flag(
+    ref: RefArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why it is bad.", show_default=False)],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+    actor: Annotated[str | None, typer.Option(
+        "--actor", help="Who flags it (default: FOREBEAR_ACTOR, then the login name).",
+        show_default=False)] = None,
+) -> None:
+    """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
+    import getpass
+
+    from forebear.graph.flags import flag as write
+
+    db, found = _open(store)
+    try:
+        if remote.is_remote(db):  # the server records the token as the actor
+            record = db.flag(remote.ref_text(ref), reason)
+        else:
+            target = _resolve(db, found, ref, cache=True)
+            who = actor or found.actor or _login(getpass.getuser)
+            record = write(db, target, reason=reason, actor=who)
+    finally:
+        db.close()
+    if json_out:
+        emit_json(record)
+    else:
+        console().print(f"flagged {record['target']} ({record['target_type']}): "
+                        f"{record['reason']}  [dim]entry {record['seq']}[/]")
+
+
+def _login(getuser: Any) -> str | None:
+    try:
+        return str(getuser())
+    except (OSError, KeyError):  # no login name in some containers
+        return None
+
+
+def flagged(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List every flag, newest first."""
+    from rich.markup import escape
+
+    from forebear.graph.flags import flagged as listing
+
+    db, _ = _open(store)
+    try:
+        flags = db.query("flags") if remote.is_remote(db) else listing(db)
+    finally:
+        db.close()
+    if json_out:
+        emit_json(flags)
+        return
+    out = console()
+    if not flags:
+        out.print("nothing is flagged")
+        return
+    rows = [["flagged at", "target", "kind", "name", "actor", "reason"]]
+    for item in flags:
+        rows.append([item["flagged_at"][:19].replace("T", " "), item["target"],
+                     str(item["kind"]), str(item["name"]), str(item["actor"] or "-"),
+                     item["reason"]])
+    lines = _columns(rows)
+    out.print(f"[dim]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.print(escape(line))

@@ -1,0 +1,158 @@
+"""Pictures of a lineage: a tree for the terminal (rich), Graphviz DOT and Mermaid.
+
+The tree grows from the root along the walk's direction (an upstream tree lists what each
+node came from). The lineage is a DAG, so a node reached twice is drawn once and then
+referred to; a tree deeper than ``max_depth`` stops there with a note of what was left
+out (the JSON output always holds the whole answer). DOT and Mermaid draw every node and
+edge, edges following the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from forebear.graph.lineage import Lineage
+
+__all__ = [
+    "MAX_TREE_DEPTH", "STATUS_COLOURS", "label", "short", "to_dot", "to_mermaid", "tree",
+]
+
+MAX_TREE_DEPTH = 40
+"""Levels a terminal tree draws before it stops (each level is indented further)."""
+
+STATUS_COLOURS = {"succeeded": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
+
+
+def short(ident: str | None) -> str:
+    """A node id cut for reading: ``sha256:`` + 12 hex digits, or a run id's first group."""
+    if not ident:
+        return "-"
+    if ident.startswith(("sha256:", "blake3:")):
+        return ident[:19]
+    return ident
+
+
+def label(node: dict[str, Any], *, markup: bool = True) -> str:
+    """One line naming a NODE (rich markup unless ``markup`` is False)."""
+    from rich.markup import escape
+
+    def esc(text: Any) -> str:
+        return escape(str(text)) if markup else str(text)
+
+    if node["type"] == "execution":
+        status = node.get("status") or "?"
+        colour = STATUS_COLOURS.get(status, "white")
+        text = f"{esc(node.get('kind'))} {esc(node.get('name'))}  {node['id']}"
+        if markup:
+            return f"[bold]⚙ {text}[/]  [{colour}]{status}[/]"
+        return f"{text}  {status}"
+    name = esc(node.get("name") or node["id"])
+    kind = esc(node.get("kind"))
+    if markup:
+        return f"[bold]{name}[/]  [dim]{kind}[/]  {short(node['id'])}"
+    return f"{name}  ({kind})  {short(node['id'])}"
+
+
+def _children(lineage: Lineage) -> dict[str, list[tuple[str, str]]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    upstream = lineage.direction == "upstream"
+    for source, target, role in lineage.edges:
+        parent, child = (target, source) if upstream else (source, target)
+        out.setdefault(parent, []).append((child, role))
+    return out
+
+
+def tree(lineage: Lineage, *, max_depth: int = MAX_TREE_DEPTH) -> Any:
+    """A ``rich.tree.Tree`` of the lineage (built without recursion: chains run deep)."""
+    from rich.tree import Tree
+
+    nodes = {node["id"]: node for node in lineage.nodes}
+    children = _children(lineage)
+    arrow = "←" if lineage.direction == "upstream" else "→"
+    root_node = nodes.get(lineage.root)
+    top = Tree(label(root_node) if root_node else lineage.root)
+    drawn = {lineage.root}
+    cut: set[str] = set()
+    stack: list[tuple[Any, str, int]] = [(top, lineage.root, 0)]
+    while stack:
+        branch, ident, level = stack.pop()
+        kids = sorted(children.get(ident, ()), key=lambda kid: (kid[1], kid[0]))
+        if kids and level >= max_depth:
+            cut.add(ident)
+            branch.add("[dim]…[/]")
+            continue
+        pending = []
+        for child, role in kids:
+            node = nodes.get(child)
+            text = f"[dim]{role} {arrow}[/] " + (label(node) if node else child)
+            if child in drawn:
+                branch.add(text + "  [dim](drawn above)[/]" if children.get(child) else text)
+                continue
+            drawn.add(child)
+            pending.append((branch.add(text), child, level + 1))
+        stack.extend(reversed(pending))
+    if cut:
+        hidden = len(nodes) - len(drawn)
+        top.add(
+            f"[yellow]deeper than {max_depth} levels: {hidden} more nodes not drawn "
+            "(--format json has the whole answer; --depth N limits it)[/]"
+        )
+    return top
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _plain_label(node: dict[str, Any]) -> str:
+    if node["type"] == "execution":
+        return f"{node.get('kind')}: {node.get('name')}\n{node['id'][:13]}  {node.get('status')}"
+    return f"{node.get('name') or node['id']}\n{node.get('kind')}  {short(node['id'])}"
+
+
+def to_dot(lineage: Lineage) -> str:
+    """Graphviz DOT: artifacts as ellipses, runs as boxes, edges labelled with roles."""
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+    for node in lineage.nodes:
+        shape = "box, style=rounded" if node["type"] == "execution" else "ellipse"
+        extra = ", penwidth=2" if node["id"] == lineage.root else ""
+        lines.append(
+            f'  "{_dot_text(node["id"])}" [label="{_dot_text(_plain_label(node))}", '
+            f"shape={shape}{extra}];"
+        )
+    for source, target, role in lineage.edges:
+        lines.append(f'  "{_dot_text(source)}" -> "{_dot_text(target)}" '
+                     f'[label="{_dot_text(role)}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(text: str) -> str:
+    return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+            .replace(">", "#gt;").replace("|", "#124;").replace("\n", "<br/>"))
+
+
+def _mermaid_ids(lineage: Lineage) -> Iterator[tuple[str, dict[str, Any]]]:
+    for index, node in enumerate(lineage.nodes):
+        yield f"n{index}", node
+
+
+def to_mermaid(lineage: Lineage) -> str:
+    """A Mermaid flowchart: artifacts as rounded boxes, runs as subroutines."""
+    ids: dict[str, str] = {}
+    lines = ["flowchart LR"]
+    for short_id, node in _mermaid_ids(lineage):
+        ids[node["id"]] = short_id
+        text = _mermaid_text(_plain_label(node))
+        if node["type"] == "execution":
+            lines.append(f'  {short_id}[["{text}"]]')
+        else:
+            lines.append(f'  {short_id}("{text}")')
+    for source, target, role in lineage.edges:
+        if source in ids and target in ids:
+            lines.append(f'  {ids[source]} -->|"{_mermaid_text(role)}"| {ids[target]}')
+    root = ids.get(lineage.root)
+    if root is not None:
+        lines.append(f"  style {root} stroke-width:3px")
+    return "\n".join(lines) + "\n"

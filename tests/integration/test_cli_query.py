@@ -1,0 +1,175 @@
+"""The query commands end to end through ``forebear.cli.main``: JSON shapes and human output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forebear.cli import main
+from forebear.store.registry import open_store
+from tests.conftest import make_run, ref
+
+T = "2026-01-01T00:00:00.000000Z"
+PREP, TRAIN, FAILED, DEPLOY = (f"01a217de-8245-7ff6-8ad3-00000000000{i}" for i in range(1, 5))
+ARTIFACT_KEYS = {"type", "id", "digest", "kind", "name", "uris"}
+EXECUTION_KEYS = {"type", "id", "run_id", "kind", "name", "status", "params", "metrics", "code",
+                  "environment", "started_at", "ended_at", "actor"}
+
+
+@pytest.fixture
+def project(sqlite_store_dir: Path, project_dir: Path) -> dict[str, Any]:
+    """A store in the working directory: a data file, preprocess, train, a failed run, deploy."""
+    data = project_dir / "train.csv"
+    data.write_bytes(b"x,y\n1,2\n")
+    digest = "sha256:" + hashlib.sha256(data.read_bytes()).hexdigest()
+    raw = {"id": digest, "digest": digest, "kind": "data", "name": "train.csv", "uri": None,
+           "size": 8, "role": "raw"}
+    clean = ref("clean", role="output")
+    model = ref("model", kind="model", role="model")
+    endpoint = ref("endpoint", kind="endpoint", name="fraud-prod")
+    code = {"digest": ref("code")["id"], "commit": "c" * 40, "branch": "main", "dirty": False}
+    prep = make_run(run_id=PREP, kind="preprocess", name="preprocess", inputs=[raw],
+                    outputs=[clean], time="2026-01-01T00:01:00.000000Z")
+    train = make_run(run_id=TRAIN, inputs=[{**clean, "role": "training_data"}], outputs=[model],
+                     params={"lr": 0.1}, metrics={"accuracy": 0.9},
+                     time="2026-01-01T00:02:00.000000Z")
+    train["code"] = code
+    failed = make_run(run_id=FAILED, inputs=[{**clean, "role": "training_data"}],
+                      status="failed", time="2026-01-01T00:03:00.000000Z", params={"lr": 9.0})
+    failed["error"] = "loss is NaN"
+    deploy = make_run(run_id=DEPLOY, kind="deploy", name="deploy fraud-prod",
+                      inputs=[{**model, "role": "model"}], outputs=[endpoint],
+                      time="2026-01-01T00:04:00.000000Z")
+    store = open_store(str(sqlite_store_dir))
+    store.append_batch([prep, train, failed, deploy,
+                        {"type": "alias.set", "time": T, "name": "production",
+                         "target": model["id"], "actor": "ana", "reason": "v1"}])
+    store.close()
+    return {"data": digest, "clean": clean["id"], "model": model["id"],
+            "endpoint": endpoint["id"], "code": code["digest"]}
+
+
+def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_upstream_json_has_the_design_shape(project: dict[str, Any],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "upstream", "production", "--json")
+    assert set(out) == {"root", "nodes", "edges"} and out["root"] == project["model"]
+    nodes = {node["id"]: node for node in out["nodes"]}
+    assert set(nodes) == {project["model"], TRAIN, project["clean"], PREP, project["data"],
+                          project["code"]}
+    assert set(nodes[project["data"]]) == ARTIFACT_KEYS
+    assert set(nodes[TRAIN]) == EXECUTION_KEYS and nodes[TRAIN]["code"]["commit"] == "c" * 40
+    assert {"source": project["code"], "target": TRAIN, "role": "code"} in out["edges"]
+    assert all(set(edge) == {"source", "target", "role"} for edge in out["edges"])
+
+
+def test_options_are_accepted_after_the_ref(project: dict[str, Any],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "downstream", "train.csv", "--kind", "model", "--kind", "endpoint",
+                "--format", "json")
+    assert {n["id"] for n in out["nodes"]} == {project["data"], project["model"],
+                                               project["endpoint"]}
+    page = _json(capsys, "downstream", "train.csv", "--limit", "2", "--json")
+    assert len(page["nodes"]) == 2 and page["page"]["next_offset"] == 2
+    assert page["page"]["total"] == 8
+    shallow = _json(capsys, "upstream", project["model"][7:17], "--depth", "1", "--json")
+    assert {n["id"] for n in shallow["nodes"]} == {project["model"], TRAIN}
+
+
+def test_upstream_tree_dot_and_mermaid(project: dict[str, Any],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstream", "production"]) == 0
+    tree = capsys.readouterr().out
+    assert "model" in tree and "training_data ←" in tree and "5 ancestors" in tree
+    assert main(["upstream", "production", "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph lineage {") and f'"{PREP}" -> "{project["clean"]}"' in dot
+    assert main(["upstream", "production", "--format", "mermaid"]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("flowchart LR") and '-->|"training_data"|' in mermaid
+
+
+def test_show_json_and_human(project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    record = _json(capsys, "show", "production", "--json")
+    assert record["id"] == project["model"] and record["transformation"]["run_id"] == TRAIN
+    assert [p["id"] for p in record["parents"]] == [project["clean"]]
+    assert record["aliases"][0]["name"] == "production"
+    assert record["deployments"][0]["target"] == "fraud-prod"
+    assert main(["show", "production"]) == 0
+    human = capsys.readouterr().out
+    for text in ("made by", "lr=0.1", "accuracy=0.9", "production", "fraud-prod", "c" * 40):
+        assert text in human
+
+
+def test_log_json_and_human(project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    runs = _json(capsys, "log", "--json")
+    assert [r["run_id"] for r in runs] == [DEPLOY, FAILED, TRAIN, PREP]
+    assert set(runs[1]) >= EXECUTION_KEYS and runs[1]["error"] == "loss is NaN"
+    failed = _json(capsys, "log", "--status", "failed", "--json")
+    assert [r["run_id"] for r in failed] == [FAILED]
+    assert _json(capsys, "log", "--since", "2026-01-01T00:03", "--limit", "1",
+                 "--json")[0]["run_id"] == DEPLOY
+    assert main(["log"]) == 0
+    human = capsys.readouterr().out
+    assert FAILED in human and "failed" in human and "loss is NaN" in human
+
+
+def test_diff_json_and_human(project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "diff", TRAIN, FAILED, "--json")
+    assert set(out) >= {"params", "inputs", "code", "environment", "metrics", "steps"}
+    assert out["params"]["changed"] == {"lr": [0.1, 9]}  # RFC 8785 writes 9.0 as 9
+    assert set(out["environment"]) == {"packages", "added", "removed", "changed"}
+    assert out["code"]["removed"]["commit"] == "c" * 40
+    assert main(["diff", TRAIN, FAILED]) == 0
+    human = capsys.readouterr().out
+    assert "~ lr 0.1 → 9" in human and "- commit" in human
+
+
+def test_flag_then_flagged_then_show_warns(project: dict[str, Any],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    record = _json(capsys, "flag", "train.csv", "--reason", "mislabelled rows", "--actor",
+                   "auditor", "--json")
+    assert record["target"] == project["data"] and record["actor"] == "auditor"
+    listed = _json(capsys, "flagged", "--json")
+    assert [(f["target"], f["reason"]) for f in listed] == [(project["data"],
+                                                             "mislabelled rows")]
+    assert main(["show", "production"]) == 0
+    assert "flagged" in capsys.readouterr().out
+    reached = _json(capsys, "downstream", "train.csv", "--kind", "model", "--kind", "deploy",
+                    "--json")
+    assert {n["id"] for n in reached["nodes"]} == {project["data"], project["model"], DEPLOY}
+    assert main(["flagged"]) == 0
+    assert "mislabelled rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "text"),
+    [
+        (["show", "nothing-like-this"], 1, "matches nothing"),
+        (["upstream", "01a217de"], 1, "matches 4"),
+        (["upstream", "production", "--depth", "-2"], 2, "--depth"),
+        (["log", "--since", "last tuesday"], 2, "ISO 8601"),
+        (["flag", "production", "--reason", "  "], 1, "needs a reason"),
+    ],
+    ids=["unknown", "ambiguous", "bad-depth", "bad-time", "empty-reason"],
+)
+def test_errors_are_one_line(project: dict[str, Any], capsys: pytest.CaptureFixture[str],
+                             argv: list[str], code: int, text: str) -> None:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and text in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["show", "upstream", "downstream", "diff", "log", "flag",
+                                     "flagged"])
+def test_every_query_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    assert "--store" in capsys.readouterr().out
