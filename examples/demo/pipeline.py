@@ -53,7 +53,7 @@ def train(data: str, alpha: float, epochs: int, out: str) -> None:
 def evaluate(model_path: str, name: str = "evaluate") -> float:
     with forebear.run(name, kind="evaluate") as run:
         with open(model_path, "rb") as handle:
-            model = pickle.load(handle)  # noqa: S301 - our own model, written above
+            model = pickle.load(handle)
         table = np.loadtxt("data/test.csv", delimiter=",")
         accuracy = float(accuracy_score(table[:, -1], model.predict(table[:, :-1])))
         run.log_metrics({"accuracy": accuracy})
@@ -66,7 +66,7 @@ def fine_tune(base: str, out: str, epochs: int = 5) -> None:
     # Reading the base model's bytes is what links this run to the one that made them.
     with forebear.run("fine-tune", kind="fine_tune", params={"epochs": epochs}) as run:
         with open(base, "rb") as handle:
-            model = pickle.load(handle)  # noqa: S301 - our own model, written above
+            model = pickle.load(handle)
         table = np.loadtxt("data/train.csv", delimiter=",")
         for epoch in range(epochs):
             model.partial_fit(table[:, :-1], table[:, -1])

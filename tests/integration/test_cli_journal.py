@@ -22,7 +22,9 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def test_init_journal_checkpoint_verify(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_journal_checkpoint_verify(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _run(capsys, "init")[0] == 0
     key = project_dir / ".forebear" / "signing.key"
     assert key.stat().st_mode & 0o777 == 0o600
@@ -86,17 +88,21 @@ def test_the_journal_refuses_update_and_delete_through_sql(
         db.execute("DELETE FROM merkle_node")
 
 
-def test_not_a_store_is_one_clear_line(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_not_a_store_is_one_clear_line(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bogus = project_dir / "bogus.db"
     bogus.write_bytes(b"this is not sqlite at all" * 10)
-    code, out, err = _run(capsys, "verify", "--store", str(bogus))
+    code, _, err = _run(capsys, "verify", "--store", str(bogus))
     assert code == 2
     assert err.count("\n") == 1 and "is not a forebear store" in err and "Traceback" not in err
     code, _, err = _run(capsys, "journal", "--store", str(project_dir / "nowhere"))
     assert code == 2 and "forebear init" in err
 
 
-def test_no_store_found_names_the_fix(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_store_found_names_the_fix(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _run(capsys, "verify")
     assert code == 2 and "forebear init" in err and err.count("\n") == 1
 
@@ -127,7 +133,9 @@ def test_debug_shows_the_traceback(project_dir: Path) -> None:
         main(["verify", "--debug"])
 
 
-def test_verify_blobs_rehashes_every_blob(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_blobs_rehashes_every_blob(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from forebear.artifacts.base import open_blob_store
 
     _run(capsys, "init")

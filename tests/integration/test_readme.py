@@ -31,8 +31,7 @@ def project(project_dir: Path) -> Path:
     (project_dir / "data").mkdir()
     (project_dir / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n")
     (project_dir / "train.py").write_text(
-        "rows = open('data/train.csv').read()\n"
-        "open('model.pkl', 'w').write(rows[::-1])\n"
+        "rows = open('data/train.csv').read()\nopen('model.pkl', 'w').write(rows[::-1])\n"
     )
     clear_caches()
     reset_default_session()
@@ -45,7 +44,7 @@ def _run_console(block: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert argv[0] == "forebear"
         args = [sys.executable if a == "python" else a for a in argv[1:]]
         code = main(args)
-        out, err = capsys.readouterr()
+        _, err = capsys.readouterr()
         assert code == 0, f"{' '.join(argv)} -> {code}: {err}"
 
 
@@ -54,7 +53,7 @@ def test_the_readme_examples_run(project: Path, capsys: pytest.CaptureFixture[st
     assert len(consoles) >= 2
     _run_console(consoles[0], capsys)  # quickstart
     for source in _blocks("python"):
-        exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})  # noqa: S102
+        exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})
     reset_default_session()
     _run_console(consoles[1], capsys)  # the CLI session
     assert (project / "model.txt").exists()

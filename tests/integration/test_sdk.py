@@ -22,7 +22,9 @@ from forebear.store.registry import init_store, open_store
 def _git(cwd: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=cwd, check=True, capture_output=True,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
     )
 
 
@@ -85,9 +87,8 @@ def test_a_run_records_params_metrics_inputs_outputs_and_anchors(repo: Path) -> 
 
 
 def test_a_failed_run_is_kept_with_its_error_and_traceback(repo: Path) -> None:
-    with pytest.raises(ZeroDivisionError):
-        with forebear.run("bad", kind="train", store=str(repo)) as run:
-            1 / 0  # noqa: B018
+    with pytest.raises(ZeroDivisionError), forebear.run("bad", store=str(repo)) as run:
+        1 / 0  # noqa: B018
     record = _execution(open_store(str(repo)), run.run_id)
     assert record["status"] == "failed"
     assert record["error"].startswith("ZeroDivisionError")
@@ -95,9 +96,8 @@ def test_a_failed_run_is_kept_with_its_error_and_traceback(repo: Path) -> None:
 
 
 def test_keyboard_interrupt_is_an_aborted_run(repo: Path) -> None:
-    with pytest.raises(KeyboardInterrupt):
-        with forebear.run("interrupted", store=str(repo)) as run:
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), forebear.run("interrupted", store=str(repo)) as run:
+        raise KeyboardInterrupt
     assert _execution(open_store(str(repo)), run.run_id)["status"] == "aborted"
 
 
@@ -179,9 +179,21 @@ def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
     _git(repo, "add", "fit.py")
     _git(repo, "commit", "-qm", "fit")
     done = subprocess.run(
-        [sys.executable, "-m", "forebear", "exec", "--kind", "train", "--json", "--",
-         sys.executable, "fit.py"],
-        cwd=repo, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "forebear",
+            "exec",
+            "--kind",
+            "train",
+            "--json",
+            "--",
+            sys.executable,
+            "fit.py",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run_id"]
@@ -202,9 +214,20 @@ def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
 
 def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "forebear", "exec", "--json", "--", sys.executable, "-c",
-         "import sys; sys.exit(3)"],
-        cwd=repo, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "forebear",
+            "exec",
+            "--json",
+            "--",
+            sys.executable,
+            "-c",
+            "import sys; sys.exit(3)",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 3
     run_id = json.loads(done.stdout)["run_id"]
@@ -213,9 +236,23 @@ def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> 
 
 def test_exec_declared_files_and_watch_for_other_programs(repo: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "forebear", "exec", "--no-capture", "--input", "data/train.csv",
-         "--json", "--", "cp", "data/train.csv", "copy.csv"],
-        cwd=repo, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "forebear",
+            "exec",
+            "--no-capture",
+            "--input",
+            "data/train.csv",
+            "--json",
+            "--",
+            "cp",
+            "data/train.csv",
+            "copy.csv",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run_id"]

@@ -20,7 +20,10 @@ from forebear.store.registry import init_store, open_store
 from tests.conftest import make_run, ref
 
 TRIGGERS = [
-    "journal_no_update", "journal_no_delete", "merkle_no_update", "merkle_no_delete",
+    "journal_no_update",
+    "journal_no_delete",
+    "merkle_no_update",
+    "merkle_no_delete",
 ]
 
 
@@ -35,15 +38,35 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if previous:
             inputs.append(ref(previous, role="base_model", kind="model"))
         out = f"model{i}"
-        store.append(make_run(inputs=inputs, outputs=[ref(out, kind="model")],
-                              params={"lr": i / 10, "layers": i}, metrics={"acc": 0.5 + i / 100}))
+        store.append(
+            make_run(
+                inputs=inputs,
+                outputs=[ref(out, kind="model")],
+                params={"lr": i / 10, "layers": i},
+                metrics={"acc": 0.5 + i / 100},
+            )
+        )
         previous = out
         if i % 4 == 0:
-            store.append({"type": "alias.set", "time": "2026-01-02T00:00:00.000000Z",
-                          "name": "prod", "target": ref(out)["id"], "actor": "ana",
-                          "reason": f"r{i}"})
-    store.append({"type": "flag", "time": "2026-01-03T00:00:00.000000Z",
-                  "target": ref("data3")["id"], "reason": "leak", "actor": "bo"})
+            store.append(
+                {
+                    "type": "alias.set",
+                    "time": "2026-01-02T00:00:00.000000Z",
+                    "name": "prod",
+                    "target": ref(out)["id"],
+                    "actor": "ana",
+                    "reason": f"r{i}",
+                }
+            )
+    store.append(
+        {
+            "type": "flag",
+            "time": "2026-01-03T00:00:00.000000Z",
+            "target": ref("data3")["id"],
+            "reason": "leak",
+            "actor": "bo",
+        }
+    )
     store.checkpoint()
     assert store.verify().ok
     store.close()
@@ -76,7 +99,9 @@ def _flip(value: Any, position: int, delta: int) -> Any:
     return "x"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_a_changed_byte_in_any_entry_is_found_at_that_entry(
     pristine: Path, tmp_path: Path, data: st.DataObject
@@ -96,13 +121,25 @@ def test_a_changed_byte_in_any_entry_is_found_at_that_entry(
     assert report.problems[0].seq == seq, report.problems
 
 
-PROJECTIONS = ["node", "artifact", "artifact_uri", "execution", "edge", "alias",
-               "alias_history", "flag"]
+PROJECTIONS = [
+    "node",
+    "artifact",
+    "artifact_uri",
+    "execution",
+    "edge",
+    "alias",
+    "alias_history",
+    "flag",
+]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_a_changed_projection_row_is_found(pristine: Path, tmp_path: Path, data: st.DataObject) -> None:
+def test_a_changed_projection_row_is_found(
+    pristine: Path, tmp_path: Path, data: st.DataObject
+) -> None:
     store_dir, conn = _copy(pristine, tmp_path / "copy")
     table = data.draw(st.sampled_from(PROJECTIONS), label="table")
     cur = conn.execute(f"SELECT * FROM {table}")

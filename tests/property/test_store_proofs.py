@@ -14,12 +14,24 @@ from forebear.store.registry import init_store, open_store
 
 def _entry(i: int) -> dict[str, object]:
     digest = "sha256:" + hashlib.sha256(str(i).encode()).hexdigest()
-    return {"type": "artifact", "time": "2026-01-01T00:00:00.000000Z",
-            "artifact": {"id": digest, "digest": digest, "kind": "data", "name": str(i),
-                         "uri": None, "size": None, "role": ""}}
+    return {
+        "type": "artifact",
+        "time": "2026-01-01T00:00:00.000000Z",
+        "artifact": {
+            "id": digest,
+            "digest": digest,
+            "kind": "data",
+            "name": str(i),
+            "uri": None,
+            "size": None,
+            "role": "",
+        },
+    }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     size=st.integers(1, 2000),
     batches=st.lists(st.integers(1, 700), min_size=1, max_size=6),

@@ -29,13 +29,18 @@ def exec_(
     command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
     name: Annotated[str | None, typer.Option("--name", help="Execution name.")] = None,
     kind: Annotated[str, typer.Option("--kind", help="Execution kind (train, ...).")] = "run",
-    param: Annotated[list[str] | None, typer.Option("--param", help="key=value (repeatable).")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="key=value (repeatable).")
+    ] = None,
     input_: Annotated[list[Path] | None, typer.Option("--input", help="Declared input.")] = None,
     output: Annotated[list[Path] | None, typer.Option("--output", help="Declared output.")] = None,
     watch: Annotated[
         list[Path] | None,
-        typer.Option("--watch", help="Directory whose new or changed files are outputs "
-                     "(default: the working directory)."),
+        typer.Option(
+            "--watch",
+            help="Directory whose new or changed files are outputs "
+            "(default: the working directory).",
+        ),
     ] = None,
     no_capture: Annotated[
         bool, typer.Option("--no-capture", help="Turn off automatic capture in Python children.")
