@@ -8,10 +8,10 @@ bytes behind the store's back).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,10 +21,12 @@ from forebear.artifacts import base
 from forebear.artifacts.base import BlobStore, open_blob_store, register_blob_store
 from forebear.artifacts.layout import check_prefix, key_for, parse_key
 from forebear.artifacts.local import LocalBlobStore
+from forebear.artifacts.s3 import S3BlobStore
 from forebear.errors import ConfigError, IntegrityError, InvalidInputError, NotFoundError
 from forebear.hashing import Digest
+from tests import s3
 
-BACKENDS = ["local"]
+BACKENDS = ["local", "s3"]
 
 Tamper = Callable[[Digest, bytes], None]
 UNKNOWN = Digest("sha256", "0" * 64)
@@ -56,6 +58,28 @@ def local_tamper(local_blob_store: LocalBlobStore) -> Tamper:
         path = Path(local_blob_store.path_for(digest))
         path.chmod(0o644)
         path.write_bytes(data)
+
+    return tamper
+
+
+@pytest.fixture
+def s3_blob_store() -> Iterator[S3BlobStore]:
+    """A store under a prefix of a fresh bucket of the moto server that `make test` runs."""
+    bucket = s3.fresh_bucket()
+    try:
+        # A small multipart threshold, so the 20 MiB test goes through multipart.
+        yield S3BlobStore(bucket, "team/blobs", client=s3.client(),
+                          multipart_threshold=5 << 20, multipart_chunksize=5 << 20)
+    finally:
+        s3.delete_bucket(bucket)
+
+
+@pytest.fixture
+def s3_tamper(s3_blob_store: S3BlobStore) -> Tamper:
+    def tamper(digest: Digest, data: bytes) -> None:
+        s3_blob_store.client.put_object(
+            Bucket=s3_blob_store.bucket, Key=s3_blob_store.key_for(digest), Body=data
+        )
 
     return tamper
 
@@ -204,11 +228,9 @@ def test_missing_backend_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
         open_blob_store("nope://bucket/prefix")
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("forebear.artifacts.s3") is not None, reason="the s3 backend exists"
-)
-def test_s3_without_its_module_is_a_clear_error() -> None:
-    with pytest.raises(ConfigError, match=r"s3:// blob store"):
+def test_s3_without_boto3_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what `import boto3` sees when missing
+    with pytest.raises(ConfigError, match=r"pip install 'forebear\[s3\]'"):
         open_blob_store("s3://bucket/prefix")
 
 

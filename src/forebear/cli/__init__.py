@@ -12,6 +12,11 @@ import typer
 
 from forebear.cli import capture as _capture
 from forebear.cli import journal as _journal
+from forebear.cli import lifecycle as _lifecycle
+from forebear.cli import migrate as _migrate
+from forebear.cli import online as _online
+from forebear.cli import query as _query
+from forebear.cli import server as _server
 
 
 def _build() -> typer.Typer:
@@ -27,10 +32,21 @@ def _build() -> typer.Typer:
     app.command("verify")(_journal.verify)
     app.command("journal")(_journal.journal)
     app.command("checkpoint")(_journal.checkpoint)
+    app.command("migrate")(_migrate.migrate)
     app.command(
         "exec",
         context_settings={"allow_interspersed_args": False},
     )(_capture.exec_)
+    for name in ("log", "show", "upstream", "downstream", "diff", "flag", "flagged"):
+        app.command(name)(getattr(_query, name))
+    app.add_typer(_lifecycle.alias_app, name="alias")
+    app.command("deploy")(_lifecycle.deploy)
+    app.command("human-edit")(_lifecycle.human_edit)
+    app.command("prove")(_online.prove)
+    app.command("serve")(_server.serve)
+    app.command("worker")(_server.worker)
+    app.add_typer(_server.token_app, name="token")
+    app.add_typer(_server.spool_app, name="spool")
     return app
 
 

@@ -12,16 +12,46 @@ from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, open_sto
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Create the store in this postgresql:// database instead.",
+                     show_default=False),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create .forebear/ (store, blobs, signing key) in DIR."""
     from forebear.store.registry import init_store
 
+    if store is not None:
+        _init_database(store, directory.resolve(), json_out)
+        return
     store_dir = init_store(directory.resolve())
     if json_out:
         emit_json({"store": str(store_dir)})
     else:
         console().print(f"Initialised an empty forebear store in {store_dir}")
+
+
+def _init_database(url: str, directory: Path, json_out: bool) -> None:
+    """``init --store URL``: the schema in that database, the key in DIR/.forebear/."""
+    from forebear.errors import ConfigError
+
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            "init --store takes a postgresql:// URL",
+            hint="for an embedded store, give the project directory: forebear init DIR",
+        )
+    from forebear.store.postgres import init as init_postgres
+    from forebear.store.postgres import redact
+
+    key = init_postgres(url, directory)
+    if json_out:
+        emit_json({"store": redact(url), "key": str(key)})
+    else:
+        out = console()
+        out.print(f"Initialised an empty forebear store in {redact(url)}")
+        out.print(f"Its signing key is {key}: keep it safe, and mount it on every server")
 
 
 def verify(

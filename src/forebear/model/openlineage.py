@@ -85,6 +85,8 @@ def check_name(value: object, where: str) -> str:
     if value != value.strip():
         raise _fail(f"{where} {value[:60]!r} has leading or trailing white space",
                     hint="strip the name")
+    if value.isascii() and value.isprintable():
+        return value  # the common case, decided without a per-character walk
     for char in value:
         category = unicodedata.category(char)
         if category in ("Cc", "Cf", "Cs", "Co", "Cn"):
@@ -226,52 +228,58 @@ def _tags(run_facets: Mapping[str, Any]) -> dict[str, Any]:
     return tags
 
 
-def _digest_of(dataset: Mapping[str, Any], io_key: str, where: str) -> tuple[str | None, Any]:
-    """The content digest a dataset carries, and its version text (if any)."""
-    facets = _mapping(dataset.get("facets"), f"{where}.facets")
-    io_facets = _mapping(dataset.get(io_key), f"{where}.{io_key}")
-    found: set[str] = set()
-    for source, holder in ((f"{where}.facets", facets), (f"{where}.{io_key}", io_facets)):
-        digest = _facet(holder, FACET, source).get("digest")
-        if digest is None:
-            continue
-        if not is_digest_text(digest):
-            raise _fail(f"{source}.{FACET}.digest {str(digest)[:80]!r} is not a digest",
-                        hint="digests are sha256:<64 lowercase hex>")
-        found.add(digest)
-    version = _facet(facets, "version", f"{where}.facets").get("datasetVersion")
-    if version is not None and not isinstance(version, str):
-        raise _fail(f"{where}.facets.version.datasetVersion must be a string")
-    if isinstance(version, str) and is_digest_text(version.lower()):
-        found.add(version.lower())
-    if len(found) > 1:
-        raise _fail(f"{where} carries disagreeing digests: {', '.join(sorted(found))}",
-                    hint="send one content digest per dataset")
-    return (found.pop() if found else None), version
+def _ours(facets: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    found = facets.get(FACET)
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise _fail(f"{where}.{FACET} must be an object")
+    return found
 
 
 def _dataset(value: object, where: str, io_key: str, role: str) -> dict[str, Any]:
     dataset = _mapping(value, where)
     namespace = check_name(dataset.get("namespace"), f"{where}.namespace")
     name = check_name(dataset.get("name"), f"{where}.name")
-    digest, version = _digest_of(dataset, io_key, where)
-    extra = {
-        **_facet(_mapping(dataset.get("facets"), where), FACET, where),
-        **_facet(_mapping(dataset.get(io_key), where), FACET, where),
-    }
+    facets = _mapping(dataset.get("facets"), f"{where}.facets")
+    io_facets = _mapping(dataset.get(io_key), f"{where}.{io_key}")
+    extra = {**_ours(facets, f"{where}.facets"), **_ours(io_facets, f"{where}.{io_key}")}
+    # Digests from the forebear facets and the version facet must agree.
+    found: set[str] = set()
+    for holder, source in ((facets, "facets"), (io_facets, io_key)):
+        digest = holder.get(FACET, {}).get("digest") if holder else None
+        if digest is not None:
+            if not is_digest_text(digest):
+                raise _fail(f"{where}.{source}.{FACET}.digest {str(digest)[:80]!r} is not a "
+                            "digest", hint="digests are sha256:<64 lowercase hex>")
+            found.add(digest)
+    version = _facet(facets, "version", f"{where}.facets").get("datasetVersion") \
+        if facets else None
+    if version is not None:
+        if not isinstance(version, str):
+            raise _fail(f"{where}.facets.version.datasetVersion must be a string")
+        if is_digest_text(version.lower()):
+            found.add(version.lower())
+    if len(found) > 1:
+        raise _fail(f"{where} carries disagreeing digests: {', '.join(sorted(found))}",
+                    hint="send one content digest per dataset")
+    digest = found.pop() if found else None
     size = extra.get("size")
-    if size is None and io_key == "outputFacets":
-        stats = _facet(_mapping(dataset.get(io_key), where), "outputStatistics", where)
-        size = stats.get("size")
+    if size is None and io_key == "outputFacets" and io_facets:
+        size = _facet(io_facets, "outputStatistics", where).get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise _fail(f"{where}: size must be a non-negative integer")
     meta: dict[str, Any] = {"namespace": namespace}
     if version is not None and version.lower() != digest:
         meta["version"] = version[:MAX_NAME]
+    kind = extra.get("kind")
+    chosen_role = extra.get("role")
     return artifact_ref(
         digest=digest,
-        kind=_opt_text(extra.get("kind"), f"{where}.{FACET}.kind") or "dataset",
-        role=_opt_text(extra.get("role"), f"{where}.{FACET}.role") or role,
+        kind=(_opt_text(kind, f"{where}.{FACET}.kind") if kind is not None else None)
+        or "dataset",
+        role=(_opt_text(chosen_role, f"{where}.{FACET}.role") if chosen_role is not None
+              else None) or role,
         name=name,
         namespace=namespace,
         size=size,

@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from forebear import _canonical
-from forebear.errors import InvalidInputError, NotFoundError, SigningKeyError
+from forebear.errors import (
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    SigningKeyError,
+)
 from forebear.journal import merkle
 from forebear.journal.checkpoint import Checkpoint, SigningKey, sign
 from forebear.model.entries import validate_entry
@@ -173,6 +178,7 @@ class SqlJournal:
         *,
         project: bool = True,
         before_commit: Callable[[Cursor, range], None] | None = None,
+        encoded: Sequence[bytes] | None = None,
     ) -> range:
         """Append ``entries`` durably in one transaction; return their sequence numbers.
 
@@ -180,12 +186,16 @@ class SqlJournal:
         asynchronous listener); a projecting append first catches up on any deferred
         entries, so projections are always applied in journal order. ``before_commit``
         runs inside the transaction with the cursor and the new seqs (for side tables
-        that must commit or roll back with the entries).
+        that must commit or roll back with the entries). ``encoded``, when given, is what
+        ``encode_entries(entries)`` returned to a caller that validated them already.
         """
         if not entries:
             size = self.size()
             return range(size, size)
-        encoded = encode_entries(entries)
+        if encoded is None:
+            encoded = encode_entries(entries)
+        elif len(encoded) != len(entries):
+            raise ValueError("encoded must hold one canonical form per entry")
         p = self.placeholder
         with self._lock, self._write_txn() as cur:
             cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
@@ -252,16 +262,45 @@ class SqlJournal:
             batch = [(int(seq), json.loads(bytes(entry))) for seq, entry in cur.fetchall()]
             apply_projection(cur, project_entries(batch), self.statements, self._node_ids)
 
-    def project_pending(self, limit: int = 5000) -> int:
-        """Project up to ``limit`` deferred entries in journal order; return how many."""
-        with self._lock, self._write_txn() as cur:
+    def _projection_txn(self) -> AbstractContextManager[Cursor]:
+        # Projections are derived from the journal and their position commits with them:
+        # a projection batch lost in a crash is simply projected again, so backends may
+        # commit it without waiting for durability.
+        return self._write_txn()
+
+    def project_pending(
+        self,
+        limit: int = 5000,
+        *,
+        gate: Callable[[], AbstractContextManager[Any]] | None = None,
+    ) -> int:
+        """Project up to ``limit`` deferred entries in journal order; return how many.
+
+        The rows are computed outside the write lock (parsing and mapping are most of the
+        work) and applied in a short transaction that first checks nobody else projected
+        those entries meanwhile; if somebody did, nothing is applied and 0 is returned.
+        ``gate`` is held around that transaction (the server's cross-process write gate).
+        """
+        p = self.placeholder
+        with self._read_cursor() as cur:
             pending = self._pending_from(cur)
             if pending is None:
                 return 0
-            size = self._size_in(cur)
-            end = min(size, pending + max(1, limit))
-            self._project_stored(cur, pending, end)
-            self._set_pending(cur, end if end < size else None)
+            cur.execute(
+                f"SELECT seq, entry FROM journal WHERE seq >= {p} AND seq < {p} ORDER BY seq",
+                (pending, pending + max(1, limit)),
+            )
+            rows = cur.fetchall()
+        if not rows:
+            return 0
+        end = int(rows[-1][0]) + 1
+        proj = project_entries((int(seq), json.loads(bytes(entry))) for seq, entry in rows)
+        with gate() if gate is not None else nullcontext(), self._lock, \
+                self._projection_txn() as cur:
+            if self._pending_from(cur) != pending:
+                return 0
+            apply_projection(cur, proj, self.statements, self._node_ids)
+            self._set_pending(cur, end if end < self._size_in(cur) else None)
         return end - pending
 
     def projected_size(self) -> int:
@@ -304,9 +343,9 @@ class SqlJournal:
             for seq, value in cur.fetchall():
                 found[(0, int(seq))] = bytes(value)
         for start in range(0, len(inner), _CHUNK):
-            chunk = inner[start : start + _CHUNK]
-            clause = " OR ".join([f"(level = {p} AND idx = {p})"] * len(chunk))
-            flat = [v for pair in chunk for v in pair]
+            pairs = inner[start : start + _CHUNK]
+            clause = " OR ".join([f"(level = {p} AND idx = {p})"] * len(pairs))
+            flat = [v for pair in pairs for v in pair]
             cur.execute(f"SELECT level, idx, hash FROM merkle_node WHERE {clause}", flat)
             for level, idx, value in cur.fetchall():
                 found[(int(level), int(idx))] = bytes(value)
@@ -386,6 +425,26 @@ class SqlJournal:
                 return
             position = stop
 
+    # -- aliases (forebear.store.aliases) ---------------------------------------------
+    def resolve_alias(self, name: str, at: Any = None) -> str | None:
+        """The digest alias ``name`` points at now (or at time ``at``); None if unset."""
+        record = self.alias_record(name, at=at)
+        return None if record is None else str(record["digest"])
+
+    def alias_record(self, name: str, at: Any = None) -> dict[str, Any] | None:
+        """The alias's latest move, at or before ``at`` when given; None if there is none."""
+        from forebear.store import aliases
+
+        with self._read_cursor() as cur:
+            return aliases.alias_record(cur, name, at=at, placeholder=self.placeholder)
+
+    def alias_history(self, name: str) -> list[dict[str, Any]]:
+        """Every move of alias ``name``, oldest first."""
+        from forebear.store import aliases
+
+        with self._read_cursor() as cur:
+            return aliases.alias_history(cur, name, placeholder=self.placeholder)
+
     # -- checkpoints ----------------------------------------------------------------
     def checkpoint(self) -> StoredCheckpoint:
         if self._signer is None:
@@ -401,6 +460,39 @@ class SqlJournal:
                 (size, self.blob(root), note, created),
             )
         return StoredCheckpoint(size=size, root=root, note=note, created_at=created)
+
+    def store_checkpoints(self, checkpoints: Sequence[StoredCheckpoint]) -> int:
+        """Keep checkpoints signed elsewhere (``forebear migrate``); return how many were new.
+
+        Each must match this journal's root at its size; one already stored (the same
+        note) is skipped. Their signatures are checked by ``verify``, like every other.
+        """
+        p = self.placeholder
+        added = 0
+        with self._lock, self._write_txn() as cur:
+            size = self._size_in(cur)
+            cur.execute("SELECT note FROM checkpoint")
+            stored = {row[0] for row in cur.fetchall()}
+
+            def fetch(ids: Sequence[merkle.NodeId]) -> dict[merkle.NodeId, bytes]:
+                return self._fetch_nodes(cur, ids)
+
+            for cp in checkpoints:
+                if cp.note in stored:
+                    continue
+                if cp.size > size or merkle.root_from(cp.size, fetch) != cp.root:
+                    raise IntegrityError(
+                        f"the checkpoint of size {cp.size} does not match this journal",
+                        hint="only checkpoints of the same journal can be kept",
+                    )
+                cur.execute(
+                    f"INSERT INTO checkpoint (size, root, note, created_at) "
+                    f"VALUES ({p}, {p}, {p}, {p})",
+                    (cp.size, self.blob(cp.root), cp.note, cp.created_at),
+                )
+                stored.add(cp.note)
+                added += 1
+        return added
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         with self._read_cursor() as cur:

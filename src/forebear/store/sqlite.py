@@ -139,6 +139,18 @@ class SqliteStore(SqlJournal):
             cur.execute("COMMIT")
 
     @contextmanager
+    def _projection_txn(self) -> Iterator[sqlite3.Cursor]:
+        # A deferred projection batch need not be durable on its own (see SqlJournal):
+        # no fsync of its own; the next durable commit's fsync of the WAL covers it.
+        with self._lock:
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with self._write_txn() as cur:
+                    yield cur
+            finally:
+                self._conn.execute("PRAGMA synchronous = FULL")
+
+    @contextmanager
     def _read_cursor(self) -> Iterator[sqlite3.Cursor]:
         with self._lock:
             cur = self._conn.cursor()

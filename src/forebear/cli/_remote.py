@@ -1,0 +1,50 @@
+"""The query commands against a server (``--store http://...``): the same JSON, over HTTP.
+
+A remote store has no SQL to run, so each query command asks the server's endpoint of
+the same name. REFs are sent as data; a REF that is a file here is hashed here first and
+sent as its digest, since the server never looks at paths.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["is_remote", "lineage", "ref_text"]
+
+
+def is_remote(db: Any) -> bool:
+    """Whether ``db`` is a store behind a server."""
+    return bool(getattr(db, "remote", False))
+
+
+def ref_text(ref: str) -> str:
+    """``ref`` as the server should see it: a local file becomes its digest."""
+    try:
+        exists = os.path.exists(ref)
+    except (OSError, ValueError):
+        exists = False
+    if not exists:
+        return ref
+    from forebear.hashing import hash_path
+
+    return str(hash_path(ref))
+
+
+def lineage(db: Any, direction: str, ref: str, *, depth: int | None, kinds: list[str] | None,
+            limit: int | None, offset: int) -> Any:
+    """The server's ``upstream``/``downstream`` answer as a ``forebear.graph`` ``Lineage``."""
+    from forebear.graph.lineage import Lineage
+
+    found = db.query(direction, ref=ref_text(ref), depth=depth, kind=list(kinds or []) or None,
+                     limit=limit, offset=offset or None)
+    page = found.get("page") or {}
+    return Lineage(
+        root=found["root"],
+        direction="upstream" if direction == "upstream" else "downstream",
+        nodes=found["nodes"],
+        edges=found["edges"],
+        total=int(page.get("total", len(found["nodes"]))),
+        offset=int(page.get("offset", 0)),
+        limit=page.get("limit"),
+    )

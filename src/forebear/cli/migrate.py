@@ -1,0 +1,90 @@
+"""``migrate --to URL``: move a store to another backend and prove nothing changed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+
+
+def migrate(
+    to: Annotated[
+        str,
+        typer.Option("--to", help="Target store URL: postgresql://... or sqlite:///path.",
+                     show_default=False),
+    ],
+    store: StoreOpt = None,
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, help="Entries per target transaction.")
+    ] = 2000,
+    blobs_to: Annotated[
+        str | None,
+        typer.Option("--blobs-to", help="Also copy every blob to this blob store "
+                     "(s3://bucket/prefix or a folder), verified.", show_default=False),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Replay the journal into another store, prove the same Merkle root, copy checkpoints."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from forebear.store import migrate as _migrate
+    from forebear.store.registry import open_from
+
+    resolved = settings(store)
+    if blobs_to is not None and resolved.blob_url is None:
+        from forebear.errors import ConfigError
+
+        raise ConfigError(
+            "--blobs-to needs the source blob store", hint="set FOREBEAR_BLOBS or --store"
+        )
+    signer = _migrate.source_key(resolved)
+    source = open_from(resolved)
+    target = _migrate.open_target(to, signer)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=json_out,
+        transient=True,
+    )
+    try:
+        with progress:
+            task = progress.add_task("journal", total=source.size())
+            report = _migrate.migrate(
+                source, target, batch=batch,
+                progress=lambda n: progress.advance(task, n),
+            )
+            blobs = 0
+            if blobs_to is not None and resolved.blob_url is not None:  # checked above
+                blob_task = progress.add_task("blobs", total=None)
+                blobs = _migrate.copy_blobs(
+                    resolved.blob_url, blobs_to, progress=lambda n: progress.advance(blob_task, n)
+                )
+    finally:
+        source.close()
+        target.close()
+    payload = report.to_json()
+    payload["blobs_copied"] = blobs
+    if json_out:
+        emit_json(payload)
+    else:
+        out = console()
+        if report.ok:
+            out.print(
+                f"[green]ok[/]: {report.entries} entries ({report.replayed} replayed) in "
+                f"{report.target}, root {payload['root']} as in the source, "
+                f"{report.checkpoints} checkpoints verify ({report.checkpoints_copied} copied)"
+                + (f", {blobs} blobs copied" if blobs_to else "")
+                + f", {report.seconds:.1f} s"
+            )
+        else:
+            for problem in report.problems:
+                where = f"entry {problem.seq}" if problem.seq is not None else "store"
+                out.print(f"[red]problem[/] at {where}: {problem.what}")
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,301 @@
+"""``serve``, ``worker``, ``token``, ``spool``: running and using a forebear server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.errors import ConfigError
+
+token_app = typer.Typer(help="Server tokens: create, list, revoke.", no_args_is_help=True)
+spool_app = typer.Typer(help="Events waiting for an unreachable server.",
+                        no_args_is_help=True)
+
+
+def _local_store(store: str | None) -> tuple[Any, Any]:
+    """The server's own store (SQLite or PostgreSQL) and its settings."""
+    from forebear.store.registry import open_from
+
+    found = settings(store)
+    if found.store_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"a server needs its own database, not another server ({found.store_url})",
+            hint="point --store at the sqlite:/// or postgresql:// store it should serve",
+        )
+    return open_from(found), found
+
+
+class WorkerMode(StrEnum):
+    """Where ``forebear serve`` projects ingested events."""
+
+    process = "process"
+    thread = "thread"
+    none = "none"
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8642,
+    store: StoreOpt = None,
+    blob_store: Annotated[str | None, typer.Option(
+        "--blob-store", help="Blob store URL (default: FOREBEAR_BLOBS, then beside the store).",
+        show_default=False)] = None,
+    max_body: Annotated[int, typer.Option(
+        "--max-body", help="Largest JSON request body in bytes (413 beyond).")] = 10 * 1024**2,
+    worker: Annotated[WorkerMode, typer.Option(
+        "--worker", help="Project ingested events in a child process, a thread of this one, "
+        "or not at all (run `forebear worker` elsewhere).")] = WorkerMode.process,
+    no_worker: Annotated[bool, typer.Option(
+        "--no-worker", hidden=True, help="The same as --worker none.")] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    proxy_headers: Annotated[bool, typer.Option(
+        "--proxy-headers", help="Trust X-Forwarded-* from a reverse proxy.")] = False,
+) -> None:
+    """Run the HTTP server (OpenLineage ingest, queries, proofs, blobs)."""
+    import uvicorn
+
+    from forebear.artifacts.base import open_blob_store
+    from forebear.sdk.lifecycle import protected_aliases
+    from forebear.server.app import create_app
+    from forebear.server.state import ServerConfig
+
+    # The committer (and projection) threads hand the GIL back and forth with the event
+    # loop at every SQLite call; the default 5 ms switch interval would make each commit
+    # wait behind request parsing. This is a server process: a short interval is cheap.
+    sys.setswitchinterval(0.0005)
+    if no_worker:
+        worker = WorkerMode.none
+    db, found = _local_store(store)
+    blob_url = blob_store or found.blob_url
+    blobs = open_blob_store(blob_url) if blob_url else None
+    config = ServerConfig(max_body=max_body, protected_aliases=protected_aliases())
+    # SQLite: queries get a connection of their own (WAL readers never wait for the
+    # writer), so a long lineage query cannot hold up ingest commits.
+    reader = _local_store(store)[0] if found.store_url.startswith("sqlite:") else None
+    app = create_app(db, blobs=blobs, config=config, worker=worker is WorkerMode.thread,
+                     reader=reader)
+    child = None
+    if worker is WorkerMode.process:
+        # Projection is CPU work: in its own process it runs beside the server's event
+        # loop instead of taking turns with it for the interpreter lock.
+        child = subprocess.Popen(
+            [sys.executable, "-m", "forebear", "worker", "--store", found.store_url,
+             "--poll", "0.01", "--parent", str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+        )
+    typer.echo(f"forebear: serving {db.url} on http://{host}:{port}", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=access_log,
+                    server_header=False, date_header=False, proxy_headers=proxy_headers)
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if reader is not None:
+            reader.close()
+        db.close()
+
+
+def worker(
+    store: StoreOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Project what is pending, then exit.")]
+    = False,
+    poll: Annotated[float, typer.Option("--poll", help="Seconds between looks when idle.")]
+    = 0.5,
+    parent: Annotated[int | None, typer.Option(
+        "--parent", hidden=True, help="Exit when this process (the server) is gone.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Project ingested events into the lineage graph (for a separate deployment)."""
+    import signal
+
+    from forebear.server.worker import ProjectionWorker
+
+    db, _ = _local_store(store)
+    alive = None if parent is None else (lambda: os.getppid() == parent)
+    projector = ProjectionWorker(db, poll=poll, alive=alive)
+    try:
+        if once:
+            done = projector.drain()
+            if json_out:
+                emit_json({"projected": done, "projected_size": db.projected_size()})
+            else:
+                typer.echo(f"projected {done} entries")
+            return
+        typer.echo(f"forebear: projecting {db.url} (Ctrl-C to stop)", err=True)
+        # SIGTERM (from `forebear serve` or a process manager) stops it like Ctrl-C: an
+        # unfinished batch rolls back and is projected again by the next worker.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        with contextlib.suppress(KeyboardInterrupt):
+            projector.run()
+    finally:
+        db.close()
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def _remote(store: str | None) -> Any:
+    """A store behind a server, without a sender thread (these commands only read or
+    send synchronously), or None for a local store."""
+    from forebear.store.remote import RemoteStore
+
+    found = settings(store, required=False)
+    if found.store_url.startswith(("http://", "https://")):
+        return RemoteStore(found.store_url, token=found.token, sender=False)
+    return None
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[str, typer.Option("--scope", help="read, write or admin.",
+                                       show_default=False)],
+    namespace: Annotated[str | None, typer.Option(
+        "--namespace", help="Limit the token to OpenLineage jobs of this namespace.",
+        show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the token.",
+                                             show_default=False)] = None,
+    expires_days: Annotated[float | None, typer.Option(
+        "--expires-days", help="Stop working after this many days.", show_default=False)]
+    = None,
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a token; it is printed once and stored only hashed."""
+    from datetime import timedelta
+
+    remote = _remote(store)
+    if remote is not None:
+        body: dict[str, Any] = {"scope": scope, "namespace": namespace, "name": name}
+        if expires_days is not None:
+            body["expires_days"] = expires_days
+        record = remote.send_json("POST", "/api/v1/tokens", body)
+    else:
+        from forebear.server.tokens import TokenStore
+
+        db, _ = _local_store(store)
+        try:
+            expires = timedelta(days=expires_days) if expires_days is not None else None
+            info, token = TokenStore(db).create(scope, namespace=namespace, name=name,
+                                                expires_in=expires)
+        finally:
+            db.close()
+        record = {**info.to_json(), "token": token}
+    if json_out:
+        emit_json(record)
+        return
+    typer.echo(record["token"])
+    where = f", namespace {record['namespace']}" if record.get("namespace") else ""
+    typer.echo(f"token {record['id']} ({record['scope']}{where}); it is shown only now",
+               err=True)
+
+
+@token_app.command("list")
+def token_list(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """List tokens (never their secrets)."""
+    remote = _remote(store)
+    if remote is not None:
+        records = remote.get_json("/api/v1/tokens")
+    else:
+        from forebear.server.tokens import TokenStore
+
+        db, _ = _local_store(store)
+        try:
+            records = [info.to_json() for info in TokenStore(db).list()]
+        finally:
+            db.close()
+    if json_out:
+        emit_json(records)
+        return
+    out = console()
+    if not records:
+        out.print("no tokens")
+    for item in records:
+        state = "[red]revoked[/]" if item["revoked_at"] else "[green]active[/]"
+        extra = f" namespace={item['namespace']}" if item["namespace"] else ""
+        label = f" {item['name']}" if item["name"] else ""
+        out.print(f"{item['id']}  {item['scope']:<5}  {state}  {item['created_at'][:19]}"
+                  f"{extra}{label}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (see `token list`).")],
+    store: StoreOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Revoke a token; it stops working at once."""
+    from urllib.parse import quote
+
+    remote = _remote(store)
+    if remote is not None:
+        record = remote.send_json("DELETE", f"/api/v1/tokens/{quote(token_id, safe='')}")
+    else:
+        from forebear.server.tokens import TokenStore
+
+        db, _ = _local_store(store)
+        try:
+            record = TokenStore(db).revoke(token_id).to_json()
+        finally:
+            db.close()
+    if json_out:
+        emit_json(record)
+    else:
+        typer.echo(f"revoked token {record['id']}")
+
+
+# -- spool ----------------------------------------------------------------------------------
+
+
+def _spool_store(store: str | None) -> Any:
+    remote = _remote(store)
+    if remote is None:
+        raise ConfigError("the spool holds events for a server; this store is local",
+                          hint="pass --store http://host:port or set FOREBEAR_STORE")
+    return remote
+
+
+@spool_app.command("status")
+def spool_status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """How many events wait in the spool for the server."""
+    remote = _spool_store(store)
+    try:
+        report = remote.spool.status()
+    finally:
+        remote.close()
+    if json_out:
+        emit_json(report)
+        return
+    since = f", oldest from {report['oldest']}" if report["oldest"] else ""
+    typer.echo(f"{report['entries']} entries in {report['batches']} batches wait for "
+               f"{report['url']}{since}")
+    if report["rejected"]:
+        typer.echo(f"{report['rejected']} batches were refused by the server: see "
+                   f"{report['folder']}/rejected", err=True)
+
+
+@spool_app.command("flush")
+def spool_flush(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+    """Send every spooled event to the server now."""
+    remote = _spool_store(store)
+    try:
+        sent, left = remote.flush_spool()
+    finally:
+        remote.close()
+    if json_out:
+        emit_json({"sent": sent, "left": left})
+    else:
+        typer.echo(f"sent {sent} batches; {left} left")
+    if left:
+        sys.exit(1)

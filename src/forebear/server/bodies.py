@@ -1,0 +1,155 @@
+"""Reading request bodies safely: size limits, media types, gzip, strict JSON.
+
+Every JSON route reads its body through ``read_json``: the body must be declared
+``application/json`` (in UTF-8), may be gzip-compressed, must fit the configured limit
+once decompressed (413 otherwise, checked while reading, so a huge body is never held in
+memory), and must be strict JSON: no duplicate keys (canonicalisation would silently
+drop one), no NaN or Infinity, bounded nesting.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from starlette.requests import Request
+
+from forebear.server.errors import HttpError
+
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY = 10 * MIB
+MAX_DEPTH = 64
+
+
+def too_large(limit: int) -> HttpError:
+    """The 413 answer for a body over ``limit`` bytes."""
+    return HttpError(
+        413, "too_large", f"the request body is over the {limit}-byte limit",
+        hint="send fewer events per request, or store large content as a blob",
+    )
+
+
+def _media_type(request: Request) -> tuple[str, dict[str, str]]:
+    raw = request.headers.get("content-type", "")
+    main, *params = raw.split(";")
+    values = {}
+    for param in params:
+        key, _, value = param.partition("=")
+        values[key.strip().lower()] = value.strip().strip('"').lower()
+    return main.strip().lower(), values
+
+
+def require_json(request: Request) -> None:
+    """415 unless the request declares a UTF-8 JSON body."""
+    media, params = _media_type(request)
+    if media != "application/json" or params.get("charset", "utf-8") not in ("utf-8", "utf8"):
+        raise HttpError(
+            415, "unsupported_media_type",
+            "this route takes a JSON body with Content-Type: application/json",
+            hint="send the body as UTF-8 JSON and set Content-Type: application/json",
+        )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole (decompressed) body, refusing more than ``limit`` bytes with 413."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", ""):
+        raise HttpError(415, "unsupported_media_type",
+                        f"unsupported Content-Encoding {encoding[:40]!r}",
+                        hint="send the body uncompressed or gzip-compressed")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        if inflate is not None:
+            try:
+                # max_length bounds the output of every step: a zip bomb stops at the limit.
+                chunk = inflate.decompress(chunk, limit + 1 - size)
+            except zlib.error:
+                raise HttpError(400, "bad_request", "the gzip body does not decompress") from None
+            if inflate.unconsumed_tail:
+                raise too_large(limit)
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    if inflate is not None and not inflate.eof:
+        raise HttpError(400, "bad_request", "the gzip body is truncated")
+    return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:60]!r}")
+            seen.add(key)
+    return out
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_reject_constant)
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return True
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON (see the module docstring); 400 naming what is wrong."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "bad_request", "the body is not valid UTF-8") from None
+    try:
+        value = _decoder.decode(text)
+    except RecursionError:
+        raise HttpError(400, "bad_request", f"the JSON is nested deeper than {MAX_DEPTH} levels",
+                        hint="flatten the document") from None
+    except ValueError as exc:
+        raise HttpError(400, "bad_request", f"the body is not valid JSON: {str(exc)[:200]}",
+                        hint="send one JSON document") from None
+    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH openers: most bodies have
+    # fewer, and are spared the walk.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and not _depth_ok(value, MAX_DEPTH):
+        raise HttpError(400, "bad_request", f"the JSON is nested deeper than {MAX_DEPTH} levels",
+                        hint="flatten the document")
+    return value
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """Check the media type, read the body within ``limit`` and parse it strictly."""
+    require_json(request)
+    return parse_json(await read_body(request, limit))
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` header: 1-200 visible ASCII characters, or None."""
+    values = request.headers.getlist("idempotency-key")
+    if not values:
+        return None
+    value = values[0].strip()
+    if len(values) > 1 or not 0 < len(value) <= 200 or not value.isascii() or not all(
+        33 <= ord(c) <= 126 for c in value
+    ):
+        raise HttpError(400, "bad_request", "Idempotency-Key must be one value of 1-200 "
+                        "visible ASCII characters", hint="send a UUID")
+    return value

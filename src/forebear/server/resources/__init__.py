@@ -1,0 +1,31 @@
+"""The server's HTTP resources, one module each; ``ROUTERS`` lists them for the app."""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRouter
+
+from forebear.server.resources import (
+    aliases,
+    blobs,
+    events,
+    flags,
+    health,
+    journal,
+    lineage,
+    queries,
+    status,
+    tokens,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    lineage.router,
+    events.router,
+    queries.router,
+    aliases.router,
+    flags.router,
+    journal.router,
+    blobs.router,
+    status.router,
+    tokens.router,
+)

@@ -1,0 +1,103 @@
+"""``/api/v1/blobs/{digest}``: artifact bytes by content digest.
+
+``PUT`` streams the body to a temporary file while hashing it, within the server's blob
+limit (413 beyond it), and stores it only if it hashes to the digest in the path (400
+otherwise); the blob's key is derived from that verified digest alone, never from
+anything else the client sends. ``GET`` streams a blob back through the verifying reader:
+a blob damaged on disk ends the response early instead of being served whole.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from forebear.errors import InvalidInputError, NotFoundError
+from forebear.hashing import Digest, new_hasher
+from forebear.server.auth import guarded
+from forebear.server.bodies import too_large
+from forebear.server.state import state
+
+router = APIRouter(tags=["blobs"])
+
+DigestPath = Annotated[str, Path(min_length=1, max_length=80,
+                                 description="sha256:<64 lowercase hex>")]
+_CHUNK = 1 << 20
+
+
+def _digest(text: str, blobs: Any) -> Digest:
+    if blobs is None:
+        raise NotFoundError("this server keeps no blobs", hint="start it with a blob store")
+    digest = Digest.parse(text)
+    algorithm = getattr(blobs, "algorithm", "sha256")
+    if digest.algorithm != algorithm:
+        raise InvalidInputError(f"this blob store keys blobs by {algorithm}, not "
+                                f"{digest.algorithm}", hint=f"send the {algorithm} digest")
+    return digest
+
+
+@guarded(router, "PUT", "/api/v1/blobs/{digest}", scope="write",
+         summary="Upload a blob; stored only if it hashes to the digest",
+         openapi_extra={"requestBody": {"required": True, "content": {
+             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+         responses={200: {"description": "Already stored"}, 201: {"description": "Stored"}})
+async def put_blob(request: Request, digest: DigestPath) -> JSONResponse:
+    """Store the body under ``digest`` after checking that it hashes to it."""
+    found = state(request)
+    blobs = found.blobs
+    wanted = _digest(digest, blobs)
+    limit = found.config.max_blob
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    if await run_in_threadpool(blobs.exists, wanted):
+        return JSONResponse({"digest": str(wanted), "stored": False}, status_code=200)
+    hasher = new_hasher(wanted.algorithm)
+    size = 0
+    fd, tmp = tempfile.mkstemp(prefix="forebear-upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                hasher.update(chunk)
+                await run_in_threadpool(out.write, chunk)
+        actual = f"{wanted.algorithm}:{hasher.hexdigest()}"
+        if actual != str(wanted):
+            raise InvalidInputError(f"the body hashes to {actual}, not {wanted}",
+                                    hint="upload the bytes of the blob the digest names")
+        stored = await run_in_threadpool(blobs.put_file, tmp)
+        if stored != wanted:  # the file changed under us: refuse rather than mislabel
+            raise InvalidInputError(f"the upload hashed to {stored} when stored")
+    finally:
+        os.unlink(tmp)
+    return JSONResponse({"digest": str(wanted), "size": size, "stored": True}, status_code=201)
+
+
+@guarded(router, "GET", "/api/v1/blobs/{digest}", scope="read",
+         summary="Download a blob, verified against its digest",
+         responses={200: {"content": {"application/octet-stream": {}}}})
+async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
+    """The blob's bytes (``application/octet-stream``)."""
+    blobs = state(request).blobs
+    wanted = _digest(digest, blobs)
+    size = await run_in_threadpool(blobs.size, wanted)
+    stream = await run_in_threadpool(blobs.open, wanted)
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(_CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream",
+                             headers={"Content-Length": str(size),
+                                      "Content-Disposition": "attachment",
+                                      "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,141 @@
+"""``/api/v1/lineage``: OpenLineage ingest and the Marquez-shaped lineage graph.
+
+``POST`` accepts one OpenLineage RunEvent as Marquez does: it is validated against the
+shipped 2-0-2 schema and forebear's mapping, journaled exactly as received (an
+``openlineage`` entry) and answered 201 with an empty body once durable; its projection
+follows asynchronously. Resending the same event is answered 200 and journals nothing
+(the event's canonical digest is its idempotency key, unless an ``Idempotency-Key`` is
+given). A token limited to a namespace may send only events of jobs in that namespace.
+
+``GET ?nodeId=...&depth=...`` answers Marquez's ``{"graph": [...]}`` (see
+``forebear.server.marquez``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import Query, Request, Response
+from fastapi.routing import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from forebear import _canonical
+from forebear.errors import InvalidInputError
+from forebear.model.entries import validate_entry
+from forebear.model.ids import format_time
+from forebear.model.openlineage import event_namespace
+from forebear.server import marquez
+from forebear.server.auth import check_namespace, guarded, principal
+from forebear.server.bodies import idempotency_key, read_json
+from forebear.server.errors import HttpError
+from forebear.server.resources.queries import WaitQuery
+from forebear.server.state import state, wait_projected
+from forebear.server.validation import validate_run_event
+from forebear.store.sql import MAX_ENTRY_BYTES
+
+router = APIRouter(tags=["openlineage"])
+
+_DATASET = {
+    "type": "object",
+    "required": ["namespace", "name"],
+    "properties": {
+        "namespace": {"type": "string"},
+        "name": {"type": "string"},
+        "facets": {"type": "object"},
+    },
+}
+RUN_EVENT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "description": "An OpenLineage 2-0-2 RunEvent",
+        "required": ["eventTime", "producer", "schemaURL", "run", "job"],
+        "properties": {
+            "eventType": {"type": "string",
+                          "enum": ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"]},
+            "eventTime": {"type": "string", "format": "date-time"},
+            "producer": {"type": "string"},
+            "schemaURL": {"type": "string"},
+            "run": {"type": "object", "required": ["runId"], "properties": {
+                "runId": {"type": "string", "format": "uuid"},
+                "facets": {"type": "object"}}},
+            "job": {"type": "object", "required": ["namespace", "name"], "properties": {
+                "namespace": {"type": "string"}, "name": {"type": "string"},
+                "facets": {"type": "object"}}},
+            "inputs": {"type": "array", "items": _DATASET},
+            "outputs": {"type": "array", "items": _DATASET},
+        },
+    }}},
+}
+
+
+@guarded(router, "POST", "/api/v1/lineage", scope="write", namespaced=True, status_code=201,
+         summary="Ingest one OpenLineage RunEvent (as Marquez does)",
+         openapi_extra={"requestBody": RUN_EVENT_BODY},
+         responses={200: {"description": "The same event was already journaled"},
+                    201: {"description": "Journaled (durable); empty body"}})
+async def post_lineage(request: Request) -> Response:
+    """Journal one OpenLineage RunEvent; 201 once durable, 200 for a resent event."""
+    found = state(request)
+    key = idempotency_key(request)
+    event = await read_json(request, found.config.max_body)
+    if not isinstance(event, dict):
+        raise HttpError(400, "invalid_input", "the body must be one OpenLineage RunEvent "
+                        "object", hint="send one event per request")
+    validate_run_event(event)
+    check_namespace(request, event_namespace(event))
+    entry = {
+        "type": "openlineage",
+        "time": format_time(found.clock()),
+        "actor": principal(request).actor,
+        "event": event,
+    }
+    validate_entry(entry)
+    event_bytes = _canonical.canonical_bytes(event)
+    digest = hashlib.sha256(event_bytes).digest()
+    receipt = await found.committer.commit(
+        [entry], encoded=[entry_bytes(entry, event_bytes)],
+        key=f"h:{key}" if key else f"ol:{digest.hex()}", request_hash=digest,
+    )
+    return Response(status_code=200 if receipt.replayed else 201)
+
+
+def entry_bytes(entry: dict[str, Any], event_bytes: bytes) -> bytes:
+    """The canonical bytes of an ``openlineage`` entry, around its event's canonical bytes.
+
+    RFC 8785 sorts keys by UTF-16 code units (actor < event < time < type), so the entry's
+    form is its event's form with three short members around it: the event, the bulk of
+    the entry, is encoded once instead of twice.
+    """
+    data = b"".join((
+        b'{"actor":', _canonical.canonical_bytes(entry["actor"]), b',"event":', event_bytes,
+        b',"time":', _canonical.canonical_bytes(entry["time"]), b',"type":"openlineage"}',
+    ))
+    if len(data) > MAX_ENTRY_BYTES:
+        raise InvalidInputError(f"the event is {len(data)} bytes, over the {MAX_ENTRY_BYTES}-"
+                                "byte limit of one journal entry",
+                                hint="store large facets as blobs and send their digests")
+    return data
+
+
+@guarded(router, "GET", "/api/v1/lineage", scope="read", namespaced=True,
+         summary="The lineage graph around a node, in Marquez's shape")
+async def get_lineage(
+    request: Request,
+    node_id: Annotated[str, Query(alias="nodeId", min_length=1, max_length=4096,
+                                  description="job:<namespace>:<name> or "
+                                  "dataset:<namespace>:<name>")],
+    depth: Annotated[int, Query(ge=0, le=marquez.MAX_DEPTH)] = 20,
+    wait_for: WaitQuery = None,
+) -> dict[str, Any]:
+    """Marquez's ``{"graph": [...]}`` around ``nodeId``, ``depth`` hops each way."""
+    limit = principal(request).token.namespace
+    if limit is not None and not node_id.startswith(f"job:{limit}:"):
+        # A namespaced token reads the graph around its own jobs only.
+        kind, _, rest = node_id.partition(":")
+        check_namespace(request, rest.partition(":")[0] if kind == "job" else None)
+    await wait_projected(request, wait_for)
+    store = state(request).reader
+    graph: dict[str, Any] = await run_in_threadpool(marquez.lineage, store, node_id, depth)
+    return graph

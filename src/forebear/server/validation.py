@@ -1,0 +1,90 @@
+"""Validating OpenLineage RunEvents against the JSON schema shipped in this package.
+
+``schemas/OpenLineage.json`` is the OpenLineage 2-0-2 core schema (see ``schemas/NOTICE``);
+events are checked against its ``RunEvent`` definition. The Rust validator
+``jsonschema_rs`` is used when installed (about a hundred times faster, which matters on
+the ingest path); otherwise the pure-Python ``jsonschema``. Both report the first
+problem with the path of the field it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from forebear.errors import InvalidInputError
+
+__all__ = ["SCHEMA_URL", "load_schema", "validate_run_event"]
+
+SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+_MESSAGE_LIMIT = 300
+
+
+def load_schema() -> dict[str, Any]:
+    """The shipped OpenLineage schema document."""
+    text = resources.files("forebear.server").joinpath("schemas/OpenLineage.json").read_text(
+        encoding="utf-8"
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _run_event_schema() -> dict[str, Any]:
+    schema = load_schema()
+    schema.pop("oneOf", None)
+    schema["$ref"] = "#/$defs/RunEvent"
+    return schema
+
+
+def _where(path: Any) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else f".{p}" for p in path]
+    return "".join(parts).lstrip(".") or "the event"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Callable[[Any], str | None]:
+    schema = _run_event_schema()
+    try:
+        import jsonschema_rs
+    except ImportError:
+        import jsonschema  # type: ignore[import-untyped, unused-ignore]
+
+        slow = jsonschema.Draft202012Validator(schema)
+
+        def check_slow(event: Any) -> str | None:
+            if slow.is_valid(event):
+                return None
+            error = jsonschema.exceptions.best_match(slow.iter_errors(event))
+            if error is None:  # pragma: no cover - is_valid said there is one
+                return "the event does not match the schema"
+            return f"{_where(error.absolute_path)}: {error.message}"
+
+        return check_slow
+
+    fast = jsonschema_rs.validator_for(schema)
+
+    def check_fast(event: Any) -> str | None:
+        if fast.is_valid(event):
+            return None
+        for error in fast.iter_errors(event):
+            return f"{_where(error.instance_path)}: {error.message}"
+        return "the event does not match the schema"  # pragma: no cover
+
+    return check_fast
+
+
+def validate_run_event(event: Any) -> None:
+    """Raise InvalidInputError naming the first field that breaks the RunEvent schema."""
+    problem = _validator()(event)
+    if problem is not None:
+        raise InvalidInputError(
+            "not an OpenLineage RunEvent: " + _clip(problem),
+            hint=f"see the RunEvent definition in {SCHEMA_URL}",
+        )
