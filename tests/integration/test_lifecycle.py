@@ -287,6 +287,7 @@ def test_a_human_edit_signed_by_the_person(
     entry = json.loads(records[-1].canonical)
     assert entry["signature"]["key"].startswith("dana@example.com+")
     assert check_entry(entry) is None and check_store(records) == []
+    assert _run(capsys, "verify")[0] == 0  # verify checks the edit's signature too
     forged = {**entry, "reason": "something else"}
     assert "does not verify" in str(check_entry(forged))
     assert "not by its actor" in str(check_entry({**entry, "actor": "eve"}))

@@ -55,7 +55,8 @@ def test_the_readme_examples_run(project: Path, capsys: pytest.CaptureFixture[st
     for source in _blocks("python"):
         exec(compile(source, str(README), "exec"), {"__name__": "__readme__"})
     reset_default_session()
-    _run_console(consoles[1], capsys)  # the CLI session
+    for block in consoles[1:]:  # the CLI session, aliases
+        _run_console(block, capsys)
     assert (project / "model.txt").exists()
 
 

@@ -63,6 +63,12 @@ def verify(
     db = open_store(store)
     result = db.verify()
     payload = result.to_json()
+    if hasattr(db, "records"):
+        # Human edits signed with the editor's own key: the signature must still hold.
+        from forebear.sdk.signing import check_store
+
+        payload["problems"].extend(check_store(db.records()))
+        payload["ok"] = not payload["problems"]
     if blobs:
         from forebear.cli._blobs import verify_blobs
 
