@@ -35,4 +35,6 @@ def emit_json(value: Any) -> None:
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output (a file, `less`, CI logs) keeps whole lines rather than rich's 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(highlight=False, soft_wrap=True, width=width)
