@@ -31,6 +31,7 @@ from typing import Any
 from forebear.errors import ConflictError
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.server.gate import WriteGate
+from forebear.store.sql import insert_rows
 
 log = logging.getLogger("forebear.server")
 
@@ -249,13 +250,8 @@ class Committer:
                 for job, start, count in spans
                 if job.key is not None
             ]
-            if rows:
-                p = store.placeholder
-                cur.executemany(
-                    "INSERT INTO idempotency_key (key, request_hash, first_seq, count, "
-                    f"created_at) VALUES ({p}, {p}, {p}, {p}, {p})",
-                    rows,
-                )
+            insert_rows(cur, "INSERT INTO idempotency_key (key, request_hash, first_seq, "
+                        "count, created_at)", rows, store.placeholder)
 
         encoded = None
         if all(job.encoded is not None for job in jobs):

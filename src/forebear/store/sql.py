@@ -55,6 +55,13 @@ def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
     return out
 
 
+def as_bytes(value: Any) -> bytes:
+    """A stored BLOB as bytes; a tampered row may come back as TEXT or a number."""
+    if isinstance(value, bytes | memoryview | bytearray):
+        return bytes(value)
+    return str(value).encode("utf-8", errors="surrogateescape")
+
+
 class NodeIds:
     """Maps node keys to integer ids, inserting new nodes in first-appearance order.
 
@@ -110,6 +117,25 @@ class NodeIds:
             self._floor = self._seen
             return self._cache
         return cache
+
+
+def insert_rows(cur: Cursor, head: str, rows: Sequence[Sequence[Any]], placeholder: str,
+                ) -> None:
+    """``head VALUES (...), (...), ...``: many rows per statement, not one per row.
+
+    Each statement step releases and retakes the interpreter lock; with a busy event loop
+    in the same process, a commit of N rows through ``executemany`` would wait for the lock
+    N times (the server's ingest path commits hundreds of rows a second).
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    group = "(" + ", ".join([placeholder] * width) + ")"
+    step = max(1, 900 // width)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        cur.execute(f"{head} VALUES {', '.join([group] * len(chunk))}",
+                    [value for row in chunk for value in row])
 
 
 def apply_projection(
@@ -210,15 +236,8 @@ class SqlJournal:
                 for level, idx, value in frontier.append(leaf):
                     if level:
                         node_rows.append((level, idx, self.blob(value)))
-            cur.executemany(
-                f"INSERT INTO journal (seq, entry, leaf_hash) VALUES ({p}, {p}, {p})",
-                journal_rows,
-            )
-            if node_rows:
-                cur.executemany(
-                    f"INSERT INTO merkle_node (level, idx, hash) VALUES ({p}, {p}, {p})",
-                    node_rows,
-                )
+            insert_rows(cur, "INSERT INTO journal (seq, entry, leaf_hash)", journal_rows, p)
+            insert_rows(cur, "INSERT INTO merkle_node (level, idx, hash)", node_rows, p)
             pending = self._pending_from(cur)
             if project:
                 if pending is not None:
@@ -420,7 +439,8 @@ class SqlJournal:
                 )
                 rows = cur.fetchall()
             for seq, entry, leaf in rows:
-                yield JournalRecord(seq=int(seq), canonical=bytes(entry), leaf_hash=bytes(leaf))
+                yield JournalRecord(seq=int(seq), canonical=as_bytes(entry),
+                                    leaf_hash=as_bytes(leaf))
             if len(rows) < stop - position:
                 return
             position = stop
