@@ -476,7 +476,8 @@ class SqlJournal:
             note = sign(Checkpoint(origin=self._origin, size=size, root=root), [self._signer])
             created = format_time(self._clock())
             cur.execute(
-                f"INSERT INTO checkpoint (size, root, note, created_at) VALUES ({p}, {p}, {p}, {p})",
+                "INSERT INTO checkpoint (size, root, note, created_at) "
+                f"VALUES ({p}, {p}, {p}, {p})",
                 (size, self.blob(root), note, created),
             )
         return StoredCheckpoint(size=size, root=root, note=note, created_at=created)
