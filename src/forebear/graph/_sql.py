@@ -12,7 +12,6 @@ import gc
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Any, Protocol
 
 # Longest IN (...) list sent in one statement (SQLite's default variable limit is 32766).
@@ -54,8 +53,9 @@ ANCHOR_ROLES = frozenset({"code", "environment"})
 # which one holds it, and skipping the ``node`` table saves a lookup per node. Only an
 # artifact without a digest (a ``dataset:`` id) needs its key from ``node``.
 ARTIFACT_SQL = (
-    "SELECT a.node, COALESCE(a.digest, (SELECT k.key FROM node k WHERE k.id = a.node)), "
-    "a.digest, a.kind, a.name, u.uri "
+    "SELECT a.node, a.digest, "
+    "CASE WHEN a.digest IS NULL THEN (SELECT k.key FROM node k WHERE k.id = a.node) END, "
+    "a.kind, a.name, u.uri "
     "FROM artifact a LEFT JOIN artifact_uri u ON u.node = a.node WHERE a.node IN ({marks})"
 )
 EXECUTION_SQL = (
@@ -69,30 +69,23 @@ _EMPTY = "{}"
 _scan: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
 
 
-@lru_cache(maxsize=4096)
-def _shared(text: str) -> Any:
-    # Code and environment records repeat across thousands of runs: decode each once.
-    # The decoded record is shared by those runs' NODEs, which callers treat as read-only.
-    return json.loads(text)
+def decode_artifacts(
+    rows: Iterable[Sequence[Any]],
+    into: dict[int, dict[str, Any]],
+    keys: dict[int, str] | None = None,
+) -> None:
+    """Add artifact NODEs from ``ARTIFACT_SQL`` rows; several URIs come as several rows.
 
-
-def _obj(text: str | None) -> Any:
-    if text is None or text == _EMPTY:
-        return {}
-    try:
-        return _scan(text, 0)[0]
-    except (StopIteration, ValueError):  # not JSON: the projection never writes that
-        return json.loads(text)
-
-
-def decode_artifacts(rows: Iterable[Sequence[Any]], into: dict[int, dict[str, Any]]) -> None:
-    """Add artifact NODEs from ``ARTIFACT_SQL`` rows; several URIs come as several rows."""
-    for ident, key, digest, kind, name, uri in rows:
+    ``keys``, when given, also gets each node's id (its NODE ``id``).
+    """
+    for ident, digest, other, kind, name, uri in rows:
         node = into.get(ident)
         if node is not None:
             if uri is not None:
                 node["uris"].append(uri)
             continue
+        # The key is the digest itself when there is one: one string, not two equal ones.
+        key = digest if digest is not None else other
         into[ident] = {
             "type": "artifact",
             "id": key,
@@ -101,41 +94,90 @@ def decode_artifacts(rows: Iterable[Sequence[Any]], into: dict[int, dict[str, An
             "name": name,
             "uris": [] if uri is None else [uri],
         }
+        if keys is not None:
+            keys[ident] = key
 
 
-def decode_executions(rows: Iterable[Sequence[Any]], into: dict[int, dict[str, Any]]) -> None:
-    """Add execution NODEs from ``EXECUTION_SQL`` rows."""
-    for row in rows:
-        code, env, reason = row[7], row[8], row[12]
+def decode_executions(
+    rows: Iterable[Sequence[Any]],
+    into: dict[int, dict[str, Any]],
+    keys: dict[int, str] | None = None,
+    shared: dict[str, Any] | None = None,
+) -> None:
+    """Add execution NODEs from ``EXECUTION_SQL`` rows.
+
+    Code and environment records repeat across thousands of runs: each distinct text is
+    decoded once (``shared`` carries them across calls) and the decoded record is shared
+    by those runs' NODEs, which callers treat as read-only. Params and metrics are empty
+    for many runs; only non-empty ones go through the C scanner.
+    """
+    seen: dict[str, Any] = {} if shared is None else shared
+    scan = _scan
+    empty = _EMPTY
+    for (ident, run_id, kind, name, status, params, metrics, code, env,
+         started, ended, actor, reason) in rows:
+        if code is not None:
+            found = seen.get(code)
+            if found is None:
+                found = seen[code] = json.loads(code)
+            code = found
+        if env is not None:
+            found = seen.get(env)
+            if found is None:
+                found = seen[env] = json.loads(env)
+            env = found
+        try:
+            params = {} if params is None or params == empty else scan(params, 0)[0]
+        except (StopIteration, ValueError):  # not JSON: the projection never writes that
+            params = json.loads(params)
+        try:
+            metrics = {} if metrics is None or metrics == empty else scan(metrics, 0)[0]
+        except (StopIteration, ValueError):
+            metrics = json.loads(metrics)
         node = {
             "type": "execution",
-            "id": row[1],
-            "run_id": row[1],
-            "kind": row[2],
-            "name": row[3],
-            "status": row[4],
-            "params": _obj(row[5]),
-            "metrics": _obj(row[6]),
-            "code": None if code is None else _shared(code),
-            "environment": None if env is None else _shared(env),
-            "started_at": row[9],
-            "ended_at": row[10],
-            "actor": row[11],
+            "id": run_id,
+            "run_id": run_id,
+            "kind": kind,
+            "name": name,
+            "status": status,
+            "params": params,
+            "metrics": metrics,
+            "code": code,
+            "environment": env,
+            "started_at": started,
+            "ended_at": ended,
+            "actor": actor,
         }
         if reason is not None:
             node["reason"] = reason
-        into[row[0]] = node
+        into[ident] = node
+        if keys is not None:
+            keys[ident] = run_id
 
 
-def fetch_nodes(store: Queryable, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-    """NODEs (DESIGN.md shape) of integer node ids, fetched set-based in a few statements."""
+def fetch_nodes(
+    store: Queryable,
+    ids: Iterable[int],
+    *,
+    ordered: bool = False,
+    keys: dict[int, str] | None = None,
+) -> dict[int, dict[str, Any]]:
+    """NODEs (DESIGN.md shape) of integer node ids, fetched set-based in a few statements.
+
+    ``ordered`` says ``ids`` is already a sorted list without repeats (sorted ids keep
+    the index lookups local). ``keys``, when given, also gets each node's id string.
+    """
     nodes: dict[int, dict[str, Any]] = {}
-    ordered = sorted(set(ids))
+    wanted: Sequence[int] = ids if ordered and isinstance(ids, Sequence) else sorted(set(ids))
+    shared: dict[str, Any] = {}
     with no_gc():
-        for part in chunks(ordered):
+        for part in chunks(wanted):
             where = marks(len(part))
-            decode_artifacts(run(store, ARTIFACT_SQL.format(marks=where), part), nodes)
-            decode_executions(run(store, EXECUTION_SQL.format(marks=where), part), nodes)
+            decode_artifacts(run(store, ARTIFACT_SQL.format(marks=where), part), nodes, keys)
+            decode_executions(
+                run(store, EXECUTION_SQL.format(marks=where), part), nodes, keys, shared
+            )
     return nodes
 
 

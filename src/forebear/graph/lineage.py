@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from forebear.errors import NotFoundError, UsageError
@@ -165,22 +166,25 @@ def _whole(
     # whose details then come from the artifact and execution tables in a few batches.
     rows = _closure_edges(store, root, direction, depth)
     far = 0 if direction == "upstream" else 1
-    ids = {root}
-    ids.update(row[far] for row in rows)
-    nodes = fetch_nodes(store, ids)
-    if root not in nodes:
+    ids = set(map(itemgetter(far), rows))
+    ids.add(root)
+    order = sorted(ids)  # once: the fetch walks the indexes in order, the answer lists so
+    keys: dict[int, str] = {}
+    nodes = fetch_nodes(store, order, ordered=True, keys=keys)
+    top = nodes.get(root)
+    if top is None:
         raise _gone(root)
     if kinds:
         nodes = {i: n for i, n in nodes.items() if i == root or n["kind"] in kinds}
-    order = sorted(nodes)
-    order.remove(root)
-    order.insert(0, root)
-    keys = {ident: nodes[ident]["id"] for ident in order}
-    if kinds:
+        keys = {i: keys[i] for i in nodes}
         edges = [(keys[s], keys[d], r) for s, d, r in rows if s in keys and d in keys]
     else:
         edges = [(keys[s], keys[d], r) for s, d, r in rows]
-    listed = [nodes[ident] for ident in order]
+    # The root first, then by node id; ids without details (none in a consistent
+    # store) are left out, as their edges would be.
+    del nodes[root]
+    listed = [top]
+    listed += [node for node in map(nodes.get, order) if node is not None]
     return Lineage(
         root=keys[root], direction=direction, nodes=listed, edges=edges, total=len(listed)
     )

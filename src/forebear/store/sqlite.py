@@ -31,9 +31,6 @@ def _connect(path: Path) -> sqlite3.Connection:
         str(path), isolation_level=None, check_same_thread=False, timeout=60.0
     )
     conn.execute("PRAGMA busy_timeout = 60000")
-    # Node keys are random digests: on a store of millions of nodes their index pages
-    # would thrash SQLite's default 2 MB page cache on every batch.
-    conn.execute("PRAGMA cache_size = -131072")  # KiB: 128 MiB, allocated only as used
     return conn
 
 
