@@ -39,13 +39,37 @@ def _entry_point() -> str | None:
     return None
 
 
-def _code_key(cwd: str, entry: str | None) -> tuple[Any, ...]:
+# Where each working directory's .git is, and each given entry point's real path, found
+# again after CODE_TTL seconds (a repository created meanwhile is seen then).
+_git_dirs: dict[str, tuple[float, str | None]] = {}
+_real_entries: dict[str, tuple[float, str]] = {}
+
+
+def _git_dir(cwd: str, now: float) -> str | None:
+    cached = _git_dirs.get(cwd)
+    if cached is not None and now - cached[0] < CODE_TTL:
+        return cached[1]
     git_dir = None
     for folder in (cwd, *[str(p) for p in __import__("pathlib").Path(cwd).parents]):
         candidate = os.path.join(folder, ".git")
         if os.path.exists(candidate):
             git_dir = candidate
             break
+    _git_dirs[cwd] = (now, git_dir)
+    return git_dir
+
+
+def _real_entry(entry: str, now: float) -> str:
+    cached = _real_entries.get(entry)
+    if cached is not None and now - cached[0] < CODE_TTL:
+        return cached[1]
+    real = os.path.realpath(entry)
+    _real_entries[entry] = (now, real)
+    return real
+
+
+def _code_key(cwd: str, entry: str | None, now: float | None = None) -> tuple[Any, ...]:
+    git_dir = _git_dir(cwd, time.monotonic() if now is None else now)
     if git_dir is None:
         return (cwd, entry, None, _stamp(entry) if entry else 0)
     return (
@@ -64,9 +88,9 @@ def code_record(
     from forebear.capture.git import code_anchor
 
     where = cwd or os.getcwd()
-    entry = os.path.realpath(entry) if entry else _entry_point()
-    key = _code_key(where, entry)
     now = time.monotonic()
+    entry = _real_entry(entry, now) if entry else _entry_point()
+    key = _code_key(where, entry, now)
     with _lock:
         cached = _code_cache.get(key)
     if cached is not None and now - cached[0] < CODE_TTL:
@@ -125,3 +149,5 @@ def clear_caches() -> None:
     with _lock:
         _code_cache.clear()
         _env_cache.clear()
+        _git_dirs.clear()
+        _real_entries.clear()

@@ -3,9 +3,16 @@
 A run writes two journal entries: ``execution.start`` when it begins (code and
 environment anchors, parameters, actor) and ``execution.end`` when it ends (status,
 metrics, every input and output, the error and traceback of a failed run). A crash
-mid-run still leaves the started execution on record. Inside the run, files the process
-reads are inputs and files it writes are outputs (``forebear.capture.files``), hashed
-when the run ends.
+mid-run still leaves the started execution on record.
+
+Durability: on the embedded SQLite store the start entry commits with
+``synchronous=NORMAL`` (``SqliteStore.append_relaxed``): it survives a crash of the
+process at once, and a power loss from the next durable commit on, at the latest the
+run's own end entry, which commits with ``synchronous=FULL`` after every output blob is
+durable (fsynced and renamed into place, its folder fsynced). Every head is signed.
+
+Inside the run, files the process reads are inputs and files it writes are outputs
+(``forebear.capture.files``), hashed when the run ends.
 """
 
 from __future__ import annotations
@@ -15,14 +22,17 @@ import functools
 import inspect
 import math
 import os
+import stat
 import sys
+import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from forebear.capture import files as _capture_files
 from forebear.capture.files import FileCapture, TreeWatch
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.model.entries import is_digest_text
@@ -98,12 +108,9 @@ class Run:
         self._outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self._produced_paths: set[str] = set()
         self._used_paths: set[str] = set()
-        self._capture = FileCapture(
-            ignore_dirs=[str(self.session.store_dir)] if self.session.store_dir else [],
-            ignore_globs=self.session.ignore_globs,
-        ) if capture else None
+        self._capture = _new_capture(self.session) if capture else None
         watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
-        self._watch = TreeWatch(os.fspath(watch_dir), ignore_globs=self.session.ignore_globs) \
+        self._watch = _new_watch(os.fspath(watch_dir), self.session.ignore_globs) \
             if watch_dir else None
         self._want_code = code
         self._want_env = environment
@@ -166,7 +173,11 @@ class Run:
                 entry["code"] = record
         if self._want_env:
             entry["environment"] = environment_record(session)
-        session.store.append(entry)
+        # The start entry needs to outlive a crash of this process, not a power loss: the
+        # run's end entry commits durably (fsync) and carries it along. A store that has
+        # no relaxed append commits it durably.
+        append = getattr(session.store, "append_relaxed", None) or session.store.append
+        append(entry)
         stack.append(self)
         if self._watch is not None:
             self._watch.start()
@@ -311,17 +322,45 @@ class Run:
     ) -> Artifact:
         """Record an output file or directory; a file's bytes go to the blob store."""
         full = os.path.realpath(os.fspath(path))
-        if not os.path.exists(full):
+        try:
+            st = os.stat(full)
+        except OSError:
             raise NotFoundError(
                 f"cannot record output {os.fspath(path)!r}: no such file",
                 hint="write the file before calling run.produce()",
-            )
+            ) from None
         self._produced_paths.add(full)
-        artifact = self._hash(full, kind=kind, role=role, name=name)
-        if store_blob and os.path.isfile(full):
-            self._store_blob(full, artifact.digest)
+        blobs = self.session.blobs
+        regular = stat.S_ISREG(st.st_mode)
+        with _uncaptured():  # forebear's own reads of the output are not the run's
+            if store_blob and regular and blobs is not None and st.st_size <= _SMALL_OUTPUT \
+                    and getattr(blobs, "algorithm", None) == "sha256":
+                artifact = self._store_small(full, blobs, kind=kind, role=role, name=name)
+            else:
+                artifact = self._hash(full, kind=kind, role=role, name=name)
+                if store_blob and regular:
+                    self._store_blob(full, artifact.digest)
         self._outputs[(artifact.id, role)] = artifact.to_ref()
         return artifact
+
+    def _store_small(
+        self, path: str, blobs: Any, *, kind: str, role: str, name: str | None
+    ) -> Artifact:
+        """A small output read once: its bytes are hashed and stored from memory.
+
+        ``put_bytes`` hashes them (the digest recorded is that of the bytes stored) and
+        checks for the blob before writing, so an unchanged output costs no write.
+        """
+        with open(path, "rb", buffering=0) as f:
+            data = f.read(_SMALL_OUTPUT + 1)
+        if len(data) > _SMALL_OUTPUT:  # it grew since the stat: stream it instead
+            artifact = self._hash(path, kind=kind, role=role, name=name)
+            self._store_blob(path, artifact.digest)
+            return artifact
+        digest = str(blobs.put_bytes(data))
+        self.session.stored_blobs.add(digest)
+        return Artifact(digest=digest, kind=kind, name=name or _display_name(path), uri=path,
+                        size=len(data), role=role)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add parameters (recorded when the run ends)."""
@@ -364,7 +403,8 @@ class Run:
             from forebear.hashing import hash_path
 
             digest = hash_path(path)
-        size = os.path.getsize(path) if os.path.isfile(path) else None
+        st = os.stat(path)
+        size = st.st_size if stat.S_ISREG(st.st_mode) else None
         return Artifact(
             digest=str(digest),
             kind=kind,
@@ -390,6 +430,90 @@ class Run:
                 hint="give a path that exists, a sha256:<hex> digest, or an alias name",
             )
         return str(target)
+
+
+# FileCapture and TreeWatch set up by realpath-ing the store, the working directory and
+# the interpreter's folders (~30 us a run): each run copies a prototype made once per
+# layout instead. A symlink among those folders retargeted while the process runs is not
+# seen (the same trade-off as capture.files.default_ignores).
+_prototypes: dict[tuple[Any, ...], Any] = {}
+_prototypes_lock = threading.Lock()
+
+
+def _layout_key() -> tuple[Any, ...]:
+    return (os.getcwd(), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+            tuple(sys.path), tempfile.gettempdir())
+
+
+def _clone(proto: Any) -> Any:
+    clone = object.__new__(type(proto))
+    clone.__dict__.update(proto.__dict__)
+    return clone
+
+
+def _new_capture(session: Session) -> FileCapture:
+    store_dir = str(session.store_dir) if session.store_dir else None
+    key = ("capture", store_dir, session.ignore_globs, *_layout_key())
+    with _prototypes_lock:
+        proto = _prototypes.get(key)
+    if proto is None:
+        proto = FileCapture(ignore_dirs=[store_dir] if store_dir else [],
+                            ignore_globs=session.ignore_globs)
+        with _prototypes_lock:
+            _prototypes[key] = proto
+    capture: FileCapture = _clone(proto)
+    return capture
+
+
+def _new_watch(root: str, globs: tuple[str, ...]) -> TreeWatch:
+    key = ("watch", root, globs, os.getcwd())
+    with _prototypes_lock:
+        proto = _prototypes.get(key)
+    if proto is None:
+        proto = TreeWatch(root, ignore_globs=globs)
+        with _prototypes_lock:
+            _prototypes[key] = proto
+    watch: TreeWatch = _clone(proto)
+    return watch
+
+
+# Outputs up to this size are read once into memory, hashed and stored from there.
+_SMALL_OUTPUT = 256 * 1024
+
+
+class _OtherThreads(list[tuple[object, object, object]]):
+    """Open events of every thread but one, passed on to the capture they would reach."""
+
+    def __init__(self, below: list[tuple[object, object, object]], thread: int) -> None:
+        super().__init__()
+        self._below = below
+        self._thread = thread
+
+    def append(self, item: tuple[object, object, object]) -> None:
+        if threading.get_ident() != self._thread:
+            self._below.append(item)
+
+
+@contextlib.contextmanager
+def _uncaptured() -> Iterator[None]:
+    """This thread's opens inside are not recorded by automatic capture (forebear's own I/O).
+
+    Capture records opens into the innermost active capture; a filter pushed on top drops
+    this thread's and passes every other thread's on to it.
+    """
+    active = _capture_files._active
+    if not active:
+        yield
+        return
+    sink = _capture_files._Active(_OtherThreads(active[-1].events, threading.get_ident()))
+    active.append(sink)
+    try:
+        yield
+    finally:
+        for index in range(len(active) - 1, -1, -1):
+            if active[index] is sink:
+                del active[index]
+                break
 
 
 _MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".onnx", ".safetensors",

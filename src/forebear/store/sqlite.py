@@ -1,6 +1,8 @@
 """The embedded metadata store: one SQLite file in WAL mode with ``synchronous=FULL``.
 
-An append returns only after its transaction is durable. ``BEGIN IMMEDIATE`` takes the
+An append returns only after its transaction is durable (``append_relaxed`` is the one
+documented exception: durable against a process crash, and against power loss from the
+next durable commit on). ``BEGIN IMMEDIATE`` takes the
 database's write lock before the next sequence number is read, so several processes can
 append to one store and the journal stays contiguous.
 """
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,25 @@ class SqliteStore(SqlJournal):
                     yield cur
             finally:
                 self._conn.execute("PRAGMA synchronous = FULL")
+
+    def append_relaxed(self, entry: Mapping[str, Any]) -> int:
+        """Append ``entry`` committed with ``synchronous=NORMAL``: no fsync of its own.
+
+        In WAL mode such a commit survives a crash of the process (the WAL frames are in
+        the OS's page cache) but not a power loss until the next ``synchronous=FULL``
+        commit, whose fsync of the WAL makes every earlier frame durable with it. The SDK
+        uses it for a run's ``execution.start`` entry, whose run then ends with a FULL
+        commit of ``execution.end``. The head is signed at this commit like at every other.
+        """
+        with self._lock:
+            level = int(self._conn.execute("PRAGMA synchronous").fetchone()[0])
+            if level <= 1:  # OFF or NORMAL already (a caller's choice): keep it
+                return self.append_batch([entry]).start
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                return self.append_batch([entry]).start
+            finally:
+                self._conn.execute(f"PRAGMA synchronous = {level}")
 
     @contextmanager
     def _read_cursor(self) -> Iterator[sqlite3.Cursor]:
