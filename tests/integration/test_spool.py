@@ -70,12 +70,15 @@ def test_a_run_outlives_the_server_and_its_events_arrive_once(tmp_path: Path) ->
         status = cli("spool", "status", "--store", server.url, "--json", env=env)
         waiting = json.loads(status.stdout)
         assert waiting["entries"] == 1 and waiting["batches"] == 1
+        assert waiting["blobs"] == 1  # the model's bytes wait too
 
         server.start()  # back on the same address
         flushed = cli("spool", "flush", "--store", server.url, "--json", env=env)
-        assert json.loads(flushed.stdout) == {"sent": 1, "left": 0}
+        assert json.loads(flushed.stdout) == {"sent": 1, "left": 0, "blobs_sent": 1,
+                                              "blobs_left": 0}
         again = cli("spool", "flush", "--store", server.url, "--json", env=env)
-        assert json.loads(again.stdout) == {"sent": 0, "left": 0}
+        assert json.loads(again.stdout) == {"sent": 0, "left": 0, "blobs_sent": 0,
+                                            "blobs_left": 0}
 
         entries = _entries(server)
         assert [e["type"] for e in entries] == ["execution.start", "execution.end"]
@@ -83,6 +86,8 @@ def test_a_run_outlives_the_server_and_its_events_arrive_once(tmp_path: Path) ->
         assert entries[1]["status"] == "succeeded"
         assert entries[1]["metrics"] == {"accuracy": 0.97}
         assert [o["kind"] for o in entries[1]["outputs"]] == ["model"]
+        model = entries[1]["outputs"][0]["digest"]
+        assert server.call("GET", f"/api/v1/blobs/{model}", token="read") == (200, b"weights")
         size = len(entries)
         runs = server.json("GET", f"/api/v1/log?wait_for={size}", token="read")
         assert [(r["run_id"], r["status"]) for r in runs] == [(entries[0]["run_id"],

@@ -272,14 +272,15 @@ def spool_status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     remote = _spool_store(store)
     try:
         report = remote.spool.status()
+        report["blobs"] = len(_blob_spool(remote).pending())
     finally:
         remote.close()
     if json_out:
         emit_json(report)
         return
     since = f", oldest from {report['oldest']}" if report["oldest"] else ""
-    typer.echo(f"{report['entries']} entries in {report['batches']} batches wait for "
-               f"{report['url']}{since}")
+    typer.echo(f"{report['entries']} entries in {report['batches']} batches and "
+               f"{report['blobs']} blobs wait for {report['url']}{since}")
     if report["rejected"]:
         typer.echo(f"{report['rejected']} batches were refused by the server: see "
                    f"{report['folder']}/rejected", err=True)
@@ -291,11 +292,24 @@ def spool_flush(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     remote = _spool_store(store)
     try:
         sent, left = remote.flush_spool()
+        blobs = _blob_spool(remote)
+        blobs_sent = blobs.flush_pending()
+        blobs_left = len(blobs.pending())
     finally:
         remote.close()
     if json_out:
-        emit_json({"sent": sent, "left": left})
+        emit_json({"sent": sent, "left": left, "blobs_sent": blobs_sent,
+                   "blobs_left": blobs_left})
     else:
-        typer.echo(f"sent {sent} batches; {left} left")
-    if left:
+        typer.echo(f"sent {sent} batches and {blobs_sent} blobs; "
+                   f"{left} batches and {blobs_left} blobs left")
+    if left or blobs_left:
         sys.exit(1)
+
+
+def _blob_spool(remote: Any) -> Any:
+    """The spooled blobs of the server ``remote`` talks to (same spool root and URL)."""
+    from forebear.artifacts.http import HttpBlobStore
+
+    return HttpBlobStore(remote.url, getattr(remote._http, "_token", None),
+                         spool_root=remote.spool.root)

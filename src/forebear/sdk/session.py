@@ -54,7 +54,12 @@ class Session:
         from forebear.store.registry import open_from
 
         store = open_from(settings)
-        blobs = open_blob_store(settings.blob_url) if settings.blob_url else None
+        blobs: Any = open_blob_store(settings.blob_url) if settings.blob_url else None
+        if blobs is None and settings.store_url.startswith(("http://", "https://")):
+            from forebear.artifacts.http import HttpBlobStore
+
+            # Outputs go to the server with the events, unless FOREBEAR_BLOBS says where.
+            blobs = HttpBlobStore(settings.store_url, settings.token)
         cache_path = (
             settings.store_dir / config.HASH_CACHE_FILE if settings.store_dir else None
         )

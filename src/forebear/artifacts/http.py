@@ -1,0 +1,201 @@
+"""Blobs kept by a forebear server: ``PUT``/``GET /api/v1/blobs/{digest}``.
+
+The SDK uses it when its store is ``http(s)://`` and no ``FOREBEAR_BLOBS`` is set, so a
+run's outputs reach the server with its events. The server stores a body only if it
+hashes to the digest in the path. Like events, blobs never fail a training job: bytes
+that cannot be sent now (server down, a refused token) wait in the spool
+(``<spool>/<server>/blobs/``, fsynced) and go with the next upload or
+``forebear spool flush``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, BinaryIO
+from urllib.parse import urlsplit
+
+from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, TransportError
+from forebear.hashing import Digest, StrPath, hash_file
+
+_CHUNK = 1 << 20
+
+
+class HttpBlobStore:
+    """A blob store behind a forebear server (see the module docstring)."""
+
+    algorithm = "sha256"
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        spool_root: Path | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        from forebear.store.spool import Spool, default_spool_root
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInputError(f"not a server URL: {url!r}", hint="use http(s)://host:port")
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._token = token
+        self._timeout = timeout
+        self.pending_dir = Spool(spool_root or default_spool_root(), self.url).dir / "blobs"
+
+    # -- HTTP -------------------------------------------------------------------------
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._parts.scheme == "https" else (
+            http.client.HTTPConnection)
+        return cls(self._parts.hostname or "", self._parts.port, timeout=self._timeout)
+
+    def _path(self, digest: Digest) -> str:
+        return f"{self._parts.path.rstrip('/')}/api/v1/blobs/{digest}"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": "forebear-blobs"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _upload(self, digest: Digest, body: bytes | IO[bytes], size: int) -> int:
+        """PUT the bytes; the HTTP status, or 0 when the server cannot be reached."""
+        conn = self._connect()
+        try:
+            headers = {**self._headers(), "Content-Type": "application/octet-stream",
+                       "Content-Length": str(size)}
+            conn.request("PUT", self._path(digest), body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            return 0
+        finally:
+            conn.close()
+
+    # -- writes -----------------------------------------------------------------------
+    def put_bytes(self, data: bytes) -> Digest:
+        """Send ``data`` (or spool it); return its digest."""
+        digest = Digest.of_bytes(data)
+        if self._upload(digest, data, len(data)) in (200, 201):
+            self.flush_pending()
+        else:
+            self._spool(digest, lambda target: target.write(data))
+        return digest
+
+    def put_file(self, path: StrPath) -> Digest:
+        """Send the file's bytes, streamed (or spool them); return their digest."""
+        digest = hash_file(path)
+        size = os.path.getsize(path)
+        with open(path, "rb") as source:
+            status = self._upload(digest, source, size)
+        if status in (200, 201):
+            self.flush_pending()
+        else:
+            self._spool(digest, lambda target: _copy(path, target))
+        return digest
+
+    def _spool(self, digest: Digest, write: object) -> None:
+        self.pending_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        final = self.pending_dir / digest.hex
+        if final.exists():
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.pending_dir, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as target:
+            write(target)  # type: ignore[operator]
+            target.flush()
+            os.fsync(target.fileno())
+        os.replace(tmp, final)
+        sys.stderr.write(
+            f"forebear: {self.url} did not take blob {digest}; it waits in the spool "
+            "(`forebear spool flush` sends it)\n"
+        )
+
+    def pending(self) -> list[Path]:
+        """Spooled blobs not yet sent, oldest first."""
+        if not self.pending_dir.is_dir():
+            return []
+        found = [p for p in self.pending_dir.iterdir() if not p.name.startswith(".")]
+        return sorted(found, key=lambda p: p.stat().st_mtime_ns)
+
+    def flush_pending(self) -> int:
+        """Send spooled blobs; return how many went. Stops at the first one refused."""
+        sent = 0
+        for path in self.pending():
+            digest = Digest("sha256", path.name)
+            if hash_file(path) != digest:
+                path.unlink()  # damaged in the spool: the server would refuse it anyway
+                continue
+            with open(path, "rb") as source:
+                status = self._upload(digest, source, path.stat().st_size)
+            if status not in (200, 201):
+                break
+            path.unlink()
+            sent += 1
+        return sent
+
+    # -- reads ------------------------------------------------------------------------
+    def get_bytes(self, digest: Digest) -> bytes:
+        """The blob's bytes, checked against ``digest``."""
+        conn = self._connect()
+        try:
+            conn.request("GET", self._path(digest), headers=self._headers())
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransportError(f"cannot reach {self.url}: {exc}") from None
+        finally:
+            conn.close()
+        if response.status == 404:
+            raise NotFoundError(f"blob {digest} is not on {self.url}")
+        if response.status != 200:
+            raise TransportError(f"{self.url} answered {response.status} for blob {digest}")
+        if Digest.of_bytes(data, digest.algorithm) != digest:
+            raise IntegrityError(f"blob {digest} from {self.url} does not match its digest")
+        return data
+
+    def open(self, digest: Digest) -> BinaryIO:
+        """The blob as a file object (read whole and checked first)."""
+        import io
+
+        return io.BytesIO(self.get_bytes(digest))
+
+    def exists(self, digest: Digest) -> bool:
+        """Whether the server holds the blob."""
+        try:
+            self.get_bytes(digest)
+        except NotFoundError:
+            return False
+        return True
+
+    def verify(self, digest: Digest) -> bool:
+        """Whether the server's copy still matches its digest."""
+        try:
+            self.get_bytes(digest)
+        except IntegrityError:
+            return False
+        return True
+
+    def key_for(self, digest: Digest) -> str:
+        """The blob's address on the server."""
+        return self.url + self._path(digest)
+
+    def iter_digests(self) -> Iterator[Digest]:
+        """Not offered by the server: listing blobs is an operator's task there."""
+        return iter(())
+
+    def size(self, digest: Digest) -> int:
+        """The blob's size in bytes."""
+        return len(self.get_bytes(digest))
+
+
+def _copy(path: StrPath, target: IO[bytes]) -> None:
+    with open(path, "rb") as source:
+        shutil.copyfileobj(source, target, _CHUNK)
