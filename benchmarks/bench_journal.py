@@ -105,6 +105,48 @@ def merkle_verify_rate(store: Any) -> float:
     return count / (time.perf_counter() - start)
 
 
+def append_proof_verify_figures(store: Any, entries: int) -> dict[str, float]:
+    """Batched append rates, then proof times and verify rate at the size they reach.
+
+    Shared by every backend's benchmark (``bench_postgres`` calls it too).
+    """
+    results: dict[str, float] = {}
+    rates = []
+    done = store.size()
+    target = done + entries
+    batch = 10_000
+    while done < target:
+        chunk = min(100_000, target - done)
+        rates.append(bench_batch(store, chunk, batch, done))
+        done += chunk
+    results["batched_appends_per_s"] = statistics.median(rates)
+    results["batched_artifact_entries_per_s"] = statistics.median(
+        bench_batch(store, 50_000, batch, 10_000_000 * (i + 1), artifact_entry)
+        for i in range(3)
+    )
+    size = store.size()
+    results["journal_size"] = size
+    timings = []
+    for index in (0, size // 3, size - 1, size // 2 + 1, 7):
+        start = time.perf_counter()
+        store.inclusion_proof(index)
+        timings.append(time.perf_counter() - start)
+    results["inclusion_proof_ms"] = statistics.median(timings) * 1000
+    timings = []
+    for old in (1, size // 2, size - 7, size // 3, 1000):
+        start = time.perf_counter()
+        store.consistency_proof(old)
+        timings.append(time.perf_counter() - start)
+    results["consistency_proof_ms"] = statistics.median(timings) * 1000
+    start = time.perf_counter()
+    report = store.verify()
+    elapsed = time.perf_counter() - start
+    assert report.ok, report.problems[:3]
+    results["verify_entries_per_s"] = report.entries / elapsed
+    results["verify_merkle_only_entries_per_s"] = merkle_verify_rate(store)
+    return results
+
+
 def run(entries: int = 1_000_000) -> dict[str, float]:
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,38 +155,7 @@ def run(entries: int = 1_000_000) -> dict[str, float]:
         results["single_durable_appends_per_s"] = statistics.median(
             bench_single(store, 1000) for _ in range(3)
         )
-        rates = []
-        done = 0
-        batch = 10_000
-        while done < entries:
-            chunk = min(100_000, entries - done)
-            rates.append(bench_batch(store, chunk, batch, done))
-            done += chunk
-        results["batched_appends_per_s"] = statistics.median(rates)
-        results["batched_artifact_entries_per_s"] = statistics.median(
-            bench_batch(store, 50_000, batch, 10_000_000 * (i + 1), artifact_entry)
-            for i in range(3)
-        )
-        size = store.size()
-        results["journal_size"] = size
-        timings = []
-        for index in (0, size // 3, size - 1):
-            start = time.perf_counter()
-            store.inclusion_proof(index)
-            timings.append(time.perf_counter() - start)
-        results["inclusion_proof_ms"] = statistics.median(timings) * 1000
-        timings = []
-        for old in (1, size // 2, size - 7):
-            start = time.perf_counter()
-            store.consistency_proof(old)
-            timings.append(time.perf_counter() - start)
-        results["consistency_proof_ms"] = statistics.median(timings) * 1000
-        start = time.perf_counter()
-        report = store.verify()
-        elapsed = time.perf_counter() - start
-        assert report.ok, report.problems[:3]
-        results["verify_entries_per_s"] = report.entries / elapsed
-        results["verify_merkle_only_entries_per_s"] = merkle_verify_rate(store)
+        results.update(append_proof_verify_figures(store, entries))
         store.close()
     return results
 

@@ -31,18 +31,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_journal import (
-    artifact_entry,
-    bench_batch,
-    bench_single,
-    merkle_verify_rate,
-    typical_entry,
-)
+from bench_journal import append_proof_verify_figures, bench_single, typical_entry
 
 from forebear.journal.checkpoint import SigningKey
 from forebear.store.postgres import PostgresStore, create
 
-BATCH = 10_000
 GRAPH_SHAPES = ("chain", "deep", "shallow")
 
 
@@ -163,38 +156,7 @@ def journal_figures(entries: int) -> dict[str, float]:
             key = Path(tmp) / "signing.key"
             signer.save(key)
             results["four_writers_durable_appends_per_s"] = concurrent_appends(store.url, key)
-        rates = []
-        done = store.size()
-        target = done + entries
-        while done < target:
-            chunk = min(100_000, target - done)
-            rates.append(bench_batch(store, chunk, BATCH, done))
-            done += chunk
-        results["batched_appends_per_s"] = statistics.median(rates)
-        results["batched_artifact_entries_per_s"] = statistics.median(
-            bench_batch(store, 50_000, BATCH, 10_000_000 * (i + 1), artifact_entry)
-            for i in range(3)
-        )
-        size = store.size()
-        results["journal_size"] = size
-        timings = []
-        for index in (0, size // 3, size - 1, size // 2 + 1, 7):
-            start = time.perf_counter()
-            store.inclusion_proof(index)
-            timings.append(time.perf_counter() - start)
-        results["inclusion_proof_ms"] = statistics.median(timings) * 1000
-        timings = []
-        for old in (1, size // 2, size - 7, size // 3, 1000):
-            start = time.perf_counter()
-            store.consistency_proof(old)
-            timings.append(time.perf_counter() - start)
-        results["consistency_proof_ms"] = statistics.median(timings) * 1000
-        start = time.perf_counter()
-        report = store.verify()
-        elapsed = time.perf_counter() - start
-        assert report.ok, report.problems[:3]
-        results["verify_entries_per_s"] = report.entries / elapsed
-        results["verify_merkle_only_entries_per_s"] = merkle_verify_rate(store)
+        results.update(append_proof_verify_figures(store, entries))
     finally:
         store.close()
         drop_database("forebear_bench_journal")
@@ -225,7 +187,7 @@ def graph_store(shape: str, seed: int, log: Any) -> tuple[PostgresStore, dict[st
         fresh_database(name)
         target = open_target(_database_url(name), signer)
         started = time.perf_counter()
-        report = migrate(source, target, batch=BATCH)
+        report = migrate(source, target, batch=10_000)
         assert report.ok, report.problems[:3]
         target.execute("ANALYZE")
         probes = {**probes, "migrate_seconds": round(time.perf_counter() - started, 1)}

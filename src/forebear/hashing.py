@@ -41,6 +41,7 @@ __all__ = [
     "hash_file",
     "hash_path",
     "hash_tree",
+    "is_digest_text",
     "new_hasher",
     "tree_manifest",
 ]
@@ -110,6 +111,11 @@ class Digest:
 
     def __ge__(self, other: object) -> bool:
         return str(self) >= str(other) if isinstance(other, Digest) else NotImplemented
+
+
+def is_digest_text(text: object) -> bool:
+    """Whether ``text`` is a digest's text form (what ``Digest.parse`` accepts)."""
+    return isinstance(text, str) and _TEXT.fullmatch(text) is not None
 
 
 def _clip(value: object, limit: int = 80) -> str:

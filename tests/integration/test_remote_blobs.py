@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 from forebear.artifacts.http import HttpBlobStore
-from forebear.hashing import Digest
 from tests.serverkit import clean_env, running_server
 
 TRAIN = textwrap.dedent("""
@@ -50,7 +49,9 @@ def test_blobs_wait_in_the_spool_while_the_server_is_down(tmp_path: Path) -> Non
         server.start()
         assert blobs.flush_pending() == 1 and blobs.pending() == []
         assert blobs.get_bytes(digest) == b"made while the server was away"
-        assert blobs.put_bytes(b"later") == Digest.of_bytes(b"later")
+        later = blobs.put_bytes(b"later")  # the server is back: sent at once, not spooled
+        assert blobs.pending() == []
+        assert server.call("GET", f"/api/v1/blobs/{later}", token="read") == (200, b"later")
 
 
 def test_a_refused_token_spools_instead_of_failing(tmp_path: Path) -> None:

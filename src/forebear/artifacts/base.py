@@ -20,10 +20,11 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import stat
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
-from forebear.errors import ConfigError, IntegrityError
+from forebear.errors import ConfigError, IntegrityError, InvalidInputError, NotFoundError
 from forebear.hashing import Digest, StrPath, new_hasher
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ __all__ = [
     "BlobStoreFactory",
     "ByteSource",
     "open_blob_store",
+    "open_regular_file",
     "register_blob_store",
     "verifying_reader",
 ]
@@ -172,6 +174,26 @@ BlobStoreFactory = Callable[[str], BlobStore]
 """Builds a blob store from its URL."""
 
 # A module path is imported on first use and its `from_url` called.
+def open_regular_file(path: StrPath) -> io.FileIO:
+    """Open ``path`` unbuffered for a blob store's ``put_file``; refuse what is not a file.
+
+    The type is checked on the open descriptor, so the file cannot be swapped for a FIFO
+    or a device between the check and the read.
+    """
+    try:
+        source = io.FileIO(path, "rb")  # the caller closes it
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {os.fspath(path)}") from None
+    except IsADirectoryError:
+        raise InvalidInputError(
+            f"{os.fspath(path)} is a directory", hint="store each file, or a tree manifest"
+        ) from None
+    if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+        source.close()
+        raise InvalidInputError(f"{os.fspath(path)} is not a regular file")
+    return source
+
+
 _BACKENDS: dict[str, str | BlobStoreFactory] = {
     "file": "forebear.artifacts.local",
     "s3": "forebear.artifacts.s3",

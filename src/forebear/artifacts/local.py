@@ -23,7 +23,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from forebear.artifacts.base import ByteSource, verifying_reader
+from forebear.artifacts.base import ByteSource, open_regular_file, verifying_reader
 from forebear.artifacts.layout import key_for, key_parts, parse_key
 from forebear.errors import IntegrityError, InvalidInputError, NotFoundError
 from forebear.hashing import ALGORITHMS, Digest, StrPath, new_hasher
@@ -149,17 +149,7 @@ class LocalBlobStore:
 
     def put_file(self, path: StrPath) -> Digest:
         """Copy the file at ``path`` in, hashing it on the way; return its digest."""
-        try:
-            source = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            raise NotFoundError(f"no such file: {os.fspath(path)}") from None
-        except IsADirectoryError:
-            raise InvalidInputError(
-                f"{os.fspath(path)} is a directory", hint="store each file, or a tree manifest"
-            ) from None
-        with source:
-            if not stat.S_ISREG(os.fstat(source.fileno()).st_mode):
-                raise InvalidInputError(f"{os.fspath(path)} is not a regular file")
+        with open_regular_file(path) as source:
             return self.put_stream(source)
 
     def put_stream(self, source: ByteSource) -> Digest:

@@ -33,13 +33,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
-from forebear.artifacts.base import ByteSource, verifying_reader
+from forebear.artifacts.base import ByteSource, open_regular_file, verifying_reader
 from forebear.artifacts.layout import check_prefix, key_for, parse_key
 from forebear.errors import (
     AuthError,
@@ -339,18 +338,8 @@ class S3BlobStore:
 
     def put_file(self, path: StrPath) -> Digest:
         """Store the file at ``path``; it is hashed first, and not uploaded if present."""
-        try:
-            source = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            raise NotFoundError(f"no such file: {os.fspath(path)}") from None
-        except IsADirectoryError:
-            raise InvalidInputError(
-                f"{os.fspath(path)} is a directory", hint="store each file, or a tree manifest"
-            ) from None
-        with source:
+        with open_regular_file(path) as source:
             info = os.fstat(source.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise InvalidInputError(f"{os.fspath(path)} is not a regular file")
             expected = Digest(self.algorithm, hashlib.file_digest(source, "sha256").hexdigest())
             if self._present(self.key_for(expected), info.st_size):
                 return expected

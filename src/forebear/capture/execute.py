@@ -9,7 +9,6 @@ non-zero exit is a failed run.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -111,9 +110,7 @@ def execute(
             if os.path.exists(path):
                 run.produce(path, kind=guess_kind(path))
         for watcher in watchers:
-            for path in watcher.changed():
-                if path not in run._produced_paths and path not in run._used_paths:
-                    run._safe(functools.partial(run.produce, path, kind=guess_kind(path)))
+            run.record_found(writes=watcher.changed())
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
         error = None if status == "succeeded" else f"exit code {code}"
@@ -138,11 +135,7 @@ def _record_reports(run: Run, report_dir: str) -> None:
             blobs = run.session.blobs
             if blobs is not None and isinstance(manifest, str):
                 blobs.put_bytes(manifest.encode("utf-8"))
-    for path in writes:
-        run._safe(functools.partial(run.produce, path, kind=guess_kind(path)))
-    for path in reads:
-        if path not in writes and path not in run._used_paths:
-            run._safe(functools.partial(run.use, path, role="input", kind=guess_kind(path)))
+    run.record_found(reads=reads, writes=writes)
     if environment is None:
         from forebear.sdk.anchors import environment_record
 

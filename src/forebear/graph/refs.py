@@ -25,7 +25,7 @@ from pathlib import Path
 
 from forebear.errors import AmbiguousRefError, NotFoundError
 from forebear.graph._sql import Queryable, run
-from forebear.model.entries import is_digest_text
+from forebear.hashing import is_digest_text
 from forebear.model.ids import is_run_id
 
 __all__ = ["MIN_PREFIX", "Resolved", "resolve"]

@@ -63,7 +63,7 @@ def canonical_alias(name: object) -> str:
             )
     if text.startswith("-"):
         raise InvalidInputError(f"alias name {text[:40]!r} starts with '-'", hint=_HINT)
-    from forebear.model.entries import is_digest_text
+    from forebear.hashing import is_digest_text
     from forebear.model.ids import is_run_id
 
     lowered = text.lower()

@@ -23,11 +23,11 @@ by name (``digest`` is then ``null``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 from forebear.errors import InvalidInputError
+from forebear.hashing import is_digest_text
 
 ENTRY_VERSION: Final = 1
 STATUSES: Final = frozenset({"running", "succeeded", "failed", "aborted"})
@@ -38,14 +38,6 @@ ENTRY_TYPES: Final = frozenset(
 )
 MAX_NAME: Final = 1024
 
-
-
-_DIGEST = re.compile(r"(?:sha256|blake3):[0-9a-f]{64}")
-
-
-def is_digest_text(text: object) -> bool:
-    """Whether ``text`` is ``<algorithm>:<64 lowercase hex>`` for a supported algorithm."""
-    return isinstance(text, str) and _DIGEST.fullmatch(text) is not None
 
 
 def dataset_id(namespace: str, name: str) -> str:

@@ -40,7 +40,8 @@ from typing import Any, Final
 
 from forebear import _canonical
 from forebear.errors import InvalidInputError
-from forebear.model.entries import MAX_NAME, artifact_ref, is_digest_text
+from forebear.hashing import is_digest_text
+from forebear.model.entries import MAX_NAME, artifact_ref
 from forebear.model.ids import format_time, parse_time
 
 __all__ = [

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from forebear.errors import InvalidInputError, NotFoundError
-from forebear.model.entries import artifact_ref, is_digest_text
+from forebear.hashing import is_digest_text
+from forebear.model.entries import artifact_ref
 from forebear.sdk.session import Session
 
 __all__ = ["Target", "hash_file_ref", "resolve_artifact"]

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from forebear.sdk.session import Session
@@ -50,7 +51,7 @@ def _git_dir(cwd: str, now: float) -> str | None:
     if cached is not None and now - cached[0] < CODE_TTL:
         return cached[1]
     git_dir = None
-    for folder in (cwd, *[str(p) for p in __import__("pathlib").Path(cwd).parents]):
+    for folder in (cwd, *map(str, Path(cwd).parents)):
         candidate = os.path.join(folder, ".git")
         if os.path.exists(candidate):
             git_dir = candidate

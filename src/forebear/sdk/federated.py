@@ -34,15 +34,13 @@ import hashlib
 import hmac
 import inspect
 import os
-import sys
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
 from forebear.errors import InvalidInputError
-from forebear.model.entries import is_digest_text
+from forebear.hashing import is_digest_text
 from forebear.model.ids import format_time
 from forebear.sdk.session import Session, session_for
 
@@ -334,15 +332,9 @@ class FederatedRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.end("succeeded")
-            return
-        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
-        try:
-            self.end(status, error=f"{type(exc).__name__}: {exc}",
-                     traceback_text="".join(traceback.format_exception(exc_type, exc, tb)))
-        except Exception as record_error:  # never mask the user's exception
-            sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
+        from forebear.sdk.run import end_on_exit
+
+        end_on_exit(self.end, exc_type, exc, tb)
 
     def begin(self) -> None:
         """Write the parent ``federated`` execution's start (done by ``with``)."""

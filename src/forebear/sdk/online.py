@@ -35,8 +35,8 @@ from typing import Any, Final
 
 from forebear._canonical import canonical_text
 from forebear.errors import InvalidInputError
+from forebear.hashing import is_digest_text
 from forebear.journal.merkle import Frontier, leaf_hash
-from forebear.model.entries import is_digest_text
 from forebear.model.ids import format_time
 from forebear.sdk.session import Session, session_for
 

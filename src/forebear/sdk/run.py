@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -35,7 +35,7 @@ from typing import Any, ParamSpec, TypeVar
 from forebear.capture import files as _capture_files
 from forebear.capture.files import FileCapture, TreeWatch
 from forebear.errors import InvalidInputError, NotFoundError
-from forebear.model.entries import is_digest_text
+from forebear.hashing import is_digest_text
 from forebear.model.ids import format_time
 from forebear.sdk.anchors import code_record, environment_record
 from forebear.sdk.artifact import Artifact
@@ -51,6 +51,28 @@ def current_run() -> Run | None:
     """The innermost active run of this thread, if any."""
     stack: list[Run] = getattr(_local, "stack", [])
     return stack[-1] if stack else None
+
+
+def end_on_exit(
+    end: Callable[..., None],
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """End a tracked block from its ``__exit__``: the status, error and traceback it left.
+
+    An exception is ``failed``; ``KeyboardInterrupt`` and a non-zero ``SystemExit`` are
+    ``aborted``; ``sys.exit(0)`` is a success. Recording never masks the user's exception.
+    """
+    if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+        end("succeeded")
+        return
+    status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+    try:
+        end(status, error=f"{type(exc).__name__}: {exc}",
+            traceback_text="".join(traceback.format_exception(exc_type, exc, tb)))
+    except Exception as record_error:
+        sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:
@@ -132,18 +154,7 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            self.end("succeeded")
-            return
-        status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            status = "succeeded"
-        error = f"{type(exc).__name__}: {exc}"
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        try:
-            self.end(status, error=error, traceback_text=text)
-        except Exception as record_error:  # never mask the user's exception
-            sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
+        end_on_exit(self.end, exc_type, exc, tb)
 
     def start(self) -> None:
         """Write the ``execution.start`` entry (done by ``with``)."""
@@ -201,18 +212,9 @@ class Run:
             stack.remove(self)
         captured = self._capture.stop() if self._capture is not None else None
         if captured is not None:
-            for path in captured.reads:
-                if path not in self._produced_paths and path not in self._used_paths:
-                    # Already a real path: skip use()'s second realpath (10,000 inputs).
-                    self._safe(functools.partial(
-                        self._use_file, path, role="input", kind=guess_kind(path)))
-            for path in captured.writes:
-                if path not in self._produced_paths:
-                    self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
+            self.record_found(reads=captured.reads, writes=captured.writes)
         if self._watch is not None:
-            for path in self._watch.changed():
-                if path not in self._produced_paths and path not in self._used_paths:
-                    self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
+            self.record_found(writes=self._watch.changed())
         self.status = status
         entry: dict[str, Any] = {
             "type": "execution.end",
@@ -242,6 +244,25 @@ class Run:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code
         self.session.store.append(entry)
+
+    def record_found(self, *, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
+        """Record files found rather than declared (captured, watched, reported by a child).
+
+        Paths are real paths. Reads are inputs, writes outputs; a file the run already
+        recorded is not recorded again (so a file both used and rewritten unchanged makes
+        no self-loop), and a file that vanished before the run ended is skipped.
+        """
+        written = list(writes)
+        skip = set(written)
+        for path in reads:
+            if path not in skip and path not in self._produced_paths \
+                    and path not in self._used_paths:
+                # Already a real path: skip use()'s second realpath (10,000 inputs).
+                self._safe(functools.partial(
+                    self._use_file, path, role="input", kind=guess_kind(path)))
+        for path in written:
+            if path not in self._produced_paths and path not in self._used_paths:
+                self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
 
     @staticmethod
     def _safe(action: Callable[[], Any]) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from forebear.errors import InvalidInputError
-from forebear.model.entries import MAX_NAME, artifact_ref, is_digest_text
+from forebear.hashing import is_digest_text
+from forebear.model.entries import MAX_NAME, artifact_ref
 from forebear.model.roles import DERIVATION_ROLES
 
 __all__ = ["external_ref"]

@@ -335,14 +335,6 @@ class PostgresStore(SqlJournal):
         raise AssertionError("unreachable")
 
     # -- verification ----------------------------------------------------------------
-    def verifiers(self) -> list[Verifier]:
-        """The keys that checkpoints must be signed by."""
-        if self._signer is not None:
-            return [self._signer.verifier(), *self._extra_verifiers]
-        if self._extra_verifiers:
-            return list(self._extra_verifiers)
-        return [Verifier.parse(self.meta["verifier"])]
-
     def verify(self) -> VerifyReport:
         """See ``forebear.store.verify``; the rebuild and the comparison run in PostgreSQL."""
         pg = _psycopg()

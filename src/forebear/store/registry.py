@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from forebear import config
-from forebear.errors import ConfigError, NotAStoreError, SigningKeyError, StoreError
+from forebear.errors import ConfigError, NotAStoreError, StoreError
 from forebear.store.base import MetadataStore
 
 # scheme -> "module:factory"; the factory takes (settings) and returns a MetadataStore.
@@ -95,9 +95,6 @@ def init_store(directory: Path, *, environ: dict[str, str] | None = None) -> Pat
         signer = SigningKey.load(key_path)
     else:
         signer = SigningKey.generate(f"forebear.local/{uuid7()}")
-        try:
-            signer.save(key_path)
-        except OSError as exc:
-            raise SigningKeyError(f"cannot write the signing key to {key_path}: {exc}") from None
+        signer.save(key_path)  # raises SigningKeyError, naming the path, if it cannot
     create_sqlite_store(db, signer=signer)
     return store_dir

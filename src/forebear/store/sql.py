@@ -21,7 +21,7 @@ from forebear.errors import (
     SigningKeyError,
 )
 from forebear.journal import merkle
-from forebear.journal.checkpoint import Checkpoint, SigningKey, sign
+from forebear.journal.checkpoint import Checkpoint, SigningKey, Verifier, sign
 from forebear.model.entries import validate_entry
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.store.base import JournalRecord, StoredCheckpoint
@@ -173,6 +173,19 @@ class SqlJournal:
         self._frontier: merkle.Frontier | None = None
         self._node_ids = NodeIds(self.placeholder)
         self._lock = threading.RLock()
+
+    # Set by the backend when it opens the store: its ``meta`` rows (the verifier key
+    # written at init among them) and verifiers trusted besides the signing key.
+    meta: dict[str, str]
+    _extra_verifiers: list[Verifier]
+
+    def verifiers(self) -> list[Verifier]:
+        """The keys that checkpoints must be signed by."""
+        if self._signer is not None:
+            return [self._signer.verifier(), *self._extra_verifiers]
+        if self._extra_verifiers:
+            return list(self._extra_verifiers)
+        return [Verifier.parse(self.meta["verifier"])]
 
     # -- backend hooks ---------------------------------------------------------------
     def _write_txn(self) -> AbstractContextManager[Cursor]:

@@ -22,7 +22,7 @@ from forebear.model.ids import Clock, format_time, utc_now, uuid7
 from forebear.store.base import JournalRecord, StoredCheckpoint, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
 from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
-from forebear.store.sql import SqlJournal
+from forebear.store.sql import SqlJournal, as_bytes
 from forebear.store.verify import ProjectionRebuild, report, verify_log
 
 STORE_FORMAT = "forebear"
@@ -187,14 +187,6 @@ class SqliteStore(SqlJournal):
             return cur.fetchall()
 
     # -- verification -------------------------------------------------------------
-    def verifiers(self) -> list[Verifier]:
-        """The keys that checkpoints must be signed by."""
-        if self._signer is not None:
-            return [self._signer.verifier(), *self._extra_verifiers]
-        if self._extra_verifiers:
-            return list(self._extra_verifiers)
-        return [Verifier.parse(self.meta["verifier"])]
-
     def verify(self) -> VerifyReport:
         """See ``forebear.store.verify``."""
         rebuild = ProjectionRebuild(dict(SQLITE_STATEMENTS))
@@ -251,12 +243,5 @@ class SqliteStore(SqlJournal):
         self._conn.close()
 
 
-def _bytes(value: Any) -> bytes:
-    # A tampered row may come back as TEXT or a number: compare its bytes, never crash.
-    if isinstance(value, bytes | memoryview | bytearray):
-        return bytes(value)
-    return str(value).encode("utf-8", errors="surrogateescape")
-
-
 def _record(seq: int, entry: Any, leaf: Any) -> JournalRecord:
-    return JournalRecord(seq=int(seq), canonical=_bytes(entry), leaf_hash=_bytes(leaf))
+    return JournalRecord(seq=int(seq), canonical=as_bytes(entry), leaf_hash=as_bytes(leaf))

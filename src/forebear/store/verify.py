@@ -44,12 +44,12 @@ def verify_log(
     origin: str,
     *,
     on_entry: Callable[[int, dict[str, Any] | None], None] | None = None,
-    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, bytes, list[Problem]]:
     """Recompute leaves, interior nodes and roots; check checkpoints against them.
 
-    ``stored_nodes`` yields the stored interior nodes ``(level, idx, hash)`` ordered by
-    ``(idx << level)`` completion order is not required: they are matched by id.
+    ``stored_nodes`` yields the stored interior nodes ``(level, idx, hash)``, best in the
+    order they complete (``idx << level``) so that few wait in memory; they are matched
+    by id, so any order is correct.
     ``on_entry`` receives each parsed entry (or None when it does not parse).
     """
     problems: list[Problem] = []
@@ -85,8 +85,6 @@ def verify_log(
             roots[count] = frontier.root()
         if on_entry is not None:
             on_entry(record.seq, _parse(record, problems))
-        if progress is not None and count % 10000 == 0:
-            progress(count)
     problems.extend(stored.check(expected_nodes))
     problems.extend(stored.leftovers())
     root = frontier.root()
