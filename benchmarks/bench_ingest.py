@@ -80,9 +80,10 @@ def _status_of(sock: socket.socket, pending: bytearray) -> int:
     return int(head.split(b" ", 2)[1])
 
 
-def _client(port: int, token: str, first: int, count: int, threads: int,
+def _client(ports: list[int], token: str, first: int, count: int, threads: int,
             out: Any) -> None:
-    """One client process: ``threads`` keep-alive connections sending ``count`` events.
+    """One client process: ``threads`` keep-alive connections sending ``count`` events,
+    spread over the servers on ``ports`` (connection ``t`` talks to ``ports[t % n]``).
 
     A lean HTTP/1.1 client (pre-built requests on raw sockets): the load generator shares
     the machine with the server, so it should spend as little CPU as it can.
@@ -95,7 +96,7 @@ def _client(port: int, token: str, first: int, count: int, threads: int,
     errors = [0]
     lock = threading.Lock()
 
-    def work(part: list[bytes]) -> None:
+    def work(part: list[bytes], port: int) -> None:
         mine = []
         failed = 0
         with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
@@ -114,7 +115,8 @@ def _client(port: int, token: str, first: int, count: int, threads: int,
 
     pairs = [events[i : i + 2] for i in range(0, len(events), 2)]
     parts = [[e for pair in pairs[t::threads] for e in pair] for t in range(threads)]
-    workers = [threading.Thread(target=work, args=(p,)) for p in parts]
+    workers = [threading.Thread(target=work, args=(p, ports[t % len(ports)]))
+               for t, p in enumerate(parts)]
     cpu = time.process_time()
     for w in workers:
         w.start()
@@ -160,70 +162,95 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 def run(events: int = 20_000, clients: int = 32, processes: int = 2,
         serve_args: tuple[str, ...] = (), repeats: int = 3) -> dict[str, float]:
     """Run the benchmark ``repeats`` times on fresh stores; the median of each figure."""
-    runs = [run_once(events, clients, processes, serve_args) for _ in range(repeats)]
+    return _medians([run_once(events, clients, processes, serve_args)
+                     for _ in range(repeats)])
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
     figures = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     figures["events_per_s_best"] = max(r["events_per_s"] for r in runs)
     return figures
 
 
+def _forebear(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run([sys.executable, "-m", "forebear", *args], check=True, env=env,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("FOREBEAR_STORE", "FOREBEAR_KEY")}
+
+
 def run_once(events: int, clients: int, processes: int,
              serve_args: tuple[str, ...]) -> dict[str, float]:
-    """One run on a fresh store and server; its figures."""
-    python = sys.executable
+    """One run on a fresh SQLite store and one server; its figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "FOREBEAR_STORE": "", "FOREBEAR_KEY": ""}
-        env.pop("FOREBEAR_STORE")
-        env.pop("FOREBEAR_KEY")
-        subprocess.run([python, "-m", "forebear", "init", tmp], check=True, env=env,
-                       capture_output=True)
-        store = str(Path(tmp) / ".forebear")
-        token = subprocess.run(
-            [python, "-m", "forebear", "token", "create", "--scope", "admin", "--store", store],
-            check=True, env=env, capture_output=True, text=True).stdout.strip()
-        port = _free_port()
-        server = subprocess.Popen(
-            [python, "-m", "forebear", "serve", "--port", str(port), "--store", store,
-             *serve_args], env=env, stderr=subprocess.DEVNULL)
-        try:
+        env = _clean_env()
+        _forebear("init", tmp, env=env)
+        env["FOREBEAR_STORE"] = str(Path(tmp) / ".forebear")
+        return load(env, events, clients, processes, [serve_args])
+
+
+def load(env: dict[str, str], events: int, clients: int, processes: int,
+         servers: list[tuple[str, ...]], workers: int = 0) -> dict[str, float]:
+    """Start one ``forebear serve`` per entry of ``servers`` (its extra arguments) and
+    ``workers`` ``forebear worker`` processes on the store ``env`` names, send ``events``
+    events spread over the servers, and measure (``/api/v1/status`` of the first server
+    gives the projection lag, which is the store's, whoever projects)."""
+    python = sys.executable
+    token = _forebear("token", "create", "--scope", "admin", env=env)
+    ports = [_free_port() for _ in servers]
+    procs_up = [
+        subprocess.Popen([python, "-m", "forebear", "serve", "--port", str(port), *args],
+                         env=env, stderr=subprocess.DEVNULL)
+        for port, args in zip(ports, servers, strict=True)
+    ]
+    procs_up += [subprocess.Popen([python, "-m", "forebear", "worker"], env=env,
+                                  stderr=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        for port, server in zip(ports, procs_up, strict=False):
             _wait_up(port, server)
-            queue: Any = multiprocessing.Queue()
-            per = events // processes
-            procs = [
-                multiprocessing.Process(
-                    target=_client,
-                    args=(port, token, k * per, per, max(1, clients // processes), queue))
-                for k in range(processes)
-            ]
-            lag_max = [0]
-            done = threading.Event()
+        port = ports[0]
+        queue: Any = multiprocessing.Queue()
+        per = events // processes
+        procs = [
+            multiprocessing.Process(
+                target=_client,
+                args=(ports, token, k * per, per, max(1, clients // processes), queue))
+            for k in range(processes)
+        ]
+        lag_max = [0]
+        done = threading.Event()
 
-            def watch() -> None:
-                while not done.is_set():
-                    status = _get(port, token, "/api/v1/status")
-                    lag_max[0] = max(lag_max[0], int(status["lag"]))
-                    done.wait(0.05)
+        def watch() -> None:
+            while not done.is_set():
+                status = _get(port, token, "/api/v1/status")
+                lag_max[0] = max(lag_max[0], int(status["lag"]))
+                done.wait(0.05)
 
-            watcher = threading.Thread(target=watch)
-            server_cpu = _cpu_seconds(server.pid)
-            start = time.perf_counter()
-            for p in procs:
-                p.start()
-            watcher.start()
-            results = [queue.get() for _ in procs]
-            elapsed = time.perf_counter() - start
-            server_cpu = _cpu_seconds(server.pid) - server_cpu
-            for p in procs:
-                p.join()
-            done.set()
-            watcher.join()
-            acked = time.perf_counter()
-            while _get(port, token, "/api/v1/status")["lag"]:
-                time.sleep(0.01)
-            catch_up = time.perf_counter() - acked
-            status = _get(port, token, "/api/v1/status")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        watcher = threading.Thread(target=watch)
+        server_cpu = sum(_cpu_seconds(p.pid) for p in procs_up)
+        start = time.perf_counter()
+        for p in procs:
+            p.start()
+        watcher.start()
+        results = [queue.get() for _ in procs]
+        elapsed = time.perf_counter() - start
+        server_cpu = sum(_cpu_seconds(p.pid) for p in procs_up) - server_cpu
+        for p in procs:
+            p.join()
+        done.set()
+        watcher.join()
+        acked = time.perf_counter()
+        while _get(port, token, "/api/v1/status")["lag"]:
+            time.sleep(0.01)
+        catch_up = time.perf_counter() - acked
+        status = _get(port, token, "/api/v1/status")
+    finally:
+        for proc in procs_up:
+            proc.terminate()
+        for proc in procs_up:
+            proc.wait(timeout=30)
     latencies = sorted(x for lat, _, _ in results for x in lat)
     errors = sum(e for _, e, _ in results)
     client_cpu = sum(c for _, _, c in results)

@@ -10,6 +10,9 @@ Runs against the server that ``make bench`` starts (FOREBEAR_TEST_POSTGRES, from
   included) against bare bulk inserts; four processes appending at once;
 - a journal of ``--entries`` entries: inclusion and consistency proofs, and ``verify``
   (every hash recomputed, every projection rebuilt in the server and compared);
+- OpenLineage ingest over HTTP as deployed (docs/deployment.md): four ``forebear serve
+  --worker none`` processes on one database and one ``forebear worker`` projecting,
+  32 keep-alive clients spread over the four (``bench_ingest.load``);
 - the graphs of ``bench_queries`` (``graphgen``: a 1,000-step chain, a 100k-node deep
   DAG, a 1M-node shallow graph), migrated once into databases of their own and kept
   while the server runs: forebear's upstream (every node with its details, every edge)
@@ -163,6 +166,35 @@ def journal_figures(entries: int) -> dict[str, float]:
     return results
 
 
+# -- HTTP ingest with four servers ---------------------------------------------------------
+
+
+def ingest_figures(events: int = 20_000, servers: int = 4, repeats: int = 3,
+                   ) -> dict[str, float]:
+    """``bench_ingest`` against ``servers`` replicas on one fresh PostgreSQL database."""
+    import bench_ingest
+
+    runs = []
+    for _ in range(repeats):
+        signer = SigningKey.generate("bench.forebear/ingest")
+        fresh_store("forebear_bench_ingest", signer).close()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                key = Path(tmp) / "signing.key"
+                signer.save(key)
+                env = bench_ingest._clean_env() | {
+                    "FOREBEAR_STORE": _database_url("forebear_bench_ingest"),
+                    "FOREBEAR_KEY": str(key)}
+                figures = bench_ingest.load(env, events, 32, 2,
+                                            [("--worker", "none")] * servers, workers=1)
+        finally:
+            drop_database("forebear_bench_ingest")
+        del figures["commits"]  # the first server's group commits only: not the store's
+        runs.append(figures)
+    return {f"ingest_{servers}_servers_{key}": value
+            for key, value in bench_ingest._medians(runs).items()}
+
+
 # -- lineage queries on the query benchmark's graphs -----------------------------------------
 
 
@@ -249,6 +281,7 @@ def run(entries: int = 1_000_000, repeats: int = 9, graphs: bool = True,
         results["synchronous_commit"] = conn.execute("SHOW synchronous_commit").fetchone()[0]
     results.update(postgres_floor())
     results.update(journal_figures(entries))
+    results.update(ingest_figures())
     if graphs:
         try:
             results.update(query_figures(seed, repeats, log))
