@@ -17,9 +17,17 @@ def _row(node: int, params: str, code: str | None, env: str | None = ENV) -> tup
             "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "me", None)
 
 
-def test_integers_past_64_bits_fall_back_to_the_stdlib_parser() -> None:
-    big = 2**70 + 1
-    assert _loads(f'{{"seed": {big}, "lr": 9.53e-05}}') == {"seed": big, "lr": 9.53e-05}
+def test_every_number_the_journal_accepts_parses_exactly() -> None:
+    # The journal refuses integers beyond ±(2**53 - 1) (I-JSON), so params never hold any.
+    edge = 2**53 - 1
+    text = f'{{"seed": {edge}, "neg": -{edge}, "lr": 9.53e-05, "big": 1e+20, "one": 1}}'
+    assert _loads(text) == json.loads(text)
+    assert type(_loads(text)["one"]) is int
+
+
+def test_what_orjson_refuses_goes_to_the_stdlib_parser() -> None:
+    value = _loads('{"x": NaN}')["x"]
+    assert value != value  # NaN: never written by the projection, still not an error here
 
 
 def test_anchor_records_are_decoded_once_and_shared_whatever_the_row_order() -> None:

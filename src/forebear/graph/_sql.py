@@ -69,7 +69,11 @@ _EMPTY = "{}"
 
 def _json_loader() -> Callable[[str], Any]:
     """orjson's parser (a third of the stdlib's time on params and metrics), falling back
-    to ``json.loads`` for what orjson refuses (integers past 64 bits) or when it is absent."""
+    to ``json.loads`` for what orjson refuses (NaN, say) or when it is absent.
+
+    The two agree on every number the journal accepts: integers within ±(2**53 - 1) and
+    doubles (orjson would read a larger integer as a float, but no entry can hold one).
+    """
     try:
         from orjson import loads as fast
     except ImportError:  # pragma: no cover - orjson is a dependency; a source checkout may lack it
