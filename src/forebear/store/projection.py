@@ -11,7 +11,7 @@ statement leaves the same tables as applying the entries one by one: that is wha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -34,10 +34,30 @@ STATEMENT_ORDER: Final = tuple(NODE_POSITIONS)
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _json(value: Any) -> str:
-    # Entries reach the projection parsed from their canonical bytes (live and rebuilt
-    # alike), so a plain sorted encoding is deterministic here.
-    return _dumps(value)
+def _make_json() -> Callable[[Any], str]:
+    # The C encoder that ``_dumps`` drives, called directly: the same text (sorted keys,
+    # compact separators, no ASCII escaping, float repr), without the Python-level
+    # wrapper, which costs as much as the encoding of a small object. No circular
+    # check: parsed JSON cannot contain itself.
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has _json
+        return _dumps
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encode = make(None, default, json.encoder.encode_basestring, None, ":", ",",
+                  True, False, True)
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+_json: Final[Callable[[Any], str]] = _make_json()
+"""Entries reach the projection parsed from their canonical bytes (live and rebuilt alike),
+so a plain sorted encoding is deterministic here."""
 
 
 def _json_or_none(value: Any) -> str | None:

@@ -11,9 +11,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from operator import itemgetter
 from typing import Any
 
 from forebear import _canonical
+from forebear._canonical import _scan as _c_encoder_is_exact
 from forebear.errors import (
     IntegrityError,
     InvalidInputError,
@@ -55,6 +57,25 @@ def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
     return out
 
 
+def parsed_forms(
+    entries: Sequence[Mapping[str, Any]], encoded: Sequence[bytes]
+) -> list[Mapping[str, Any]]:
+    """What parsing each entry's canonical bytes gives, without parsing where it need not.
+
+    Projections are computed from the journal's bytes as parsed (so that ``1.0`` and ``1``
+    are one number live and in ``verify``'s rebuild). An entry made only of exact dicts,
+    lists, strings, bools, None, safe integers and floats that print alike in Python and
+    ECMAScript (the canonical encoder's fast tier) parses back equal to itself, value for
+    value and type for type (a tuple becomes a list, which projects the same): it is used
+    as it is. Any other entry is parsed from its bytes, as before.
+    """
+    loads = json.loads
+    return [
+        entry if type(entry) is dict and _c_encoder_is_exact(entry) else loads(data)
+        for entry, data in zip(entries, encoded, strict=True)
+    ]
+
+
 def as_bytes(value: Any) -> bytes:
     """A stored BLOB as bytes; a tampered row may come back as TEXT or a number."""
     if isinstance(value, bytes | memoryview | bytearray):
@@ -73,8 +94,9 @@ class NodeIds:
 
     _LIMIT = 4_000_000  # entries; past this the cache restarts from a new floor
 
-    def __init__(self, placeholder: str) -> None:
+    def __init__(self, placeholder: str, *, upsert_returning: bool = False) -> None:
         self._p = placeholder
+        self.upsert_returning = upsert_returning
         self._cache: dict[str, int] = {}
         self._floor: int | None = None
         self._seen = 0
@@ -83,10 +105,20 @@ class NodeIds:
         self._cache = {}
         self._floor = None
 
-    def resolve(self, cur: Cursor, nodes: Mapping[str, str]) -> Mapping[str, int]:
+    def resolve(
+        self, cur: Cursor, nodes: Mapping[str, str], *, alone: bool = False
+    ) -> Mapping[str, int]:
+        """Ids for ``nodes``' keys, inserting the new ones.
+
+        ``alone``: the caller knows nobody else wrote since this cache's last commit, so
+        the highest id is the one it saw and need not be read.
+        """
         p = self._p
-        cur.execute("SELECT COALESCE(MAX(id), 0) FROM node")
-        top = int(cur.fetchone()[0])
+        if alone and self._floor is not None:
+            top = self._seen
+        else:
+            cur.execute("SELECT COALESCE(MAX(id), 0) FROM node")
+            top = int(cur.fetchone()[0])
         if self._floor is None or top < self._seen:
             self._cache = {}
             self._floor = self._seen = top
@@ -96,6 +128,33 @@ class NodeIds:
             self._seen = top
         cache = self._cache
         missing = [key for key in nodes if key not in cache]
+        if missing and self._floor and self.upsert_returning:
+            # Insert-or-skip in one pass over the key index: the ids of the new keys come
+            # back; only a key the table already held (older than the cache) is looked up.
+            # The table assigns max(id) + 1 to each new row in VALUES order, which is the
+            # first-appearance order the explicit ids below follow too.
+            returned: dict[str, int] = {}
+            for start in range(0, len(missing), _CHUNK):
+                chunk = missing[start : start + _CHUNK]
+                marks = ", ".join([f"({p}, {p})"] * len(chunk))
+                cur.execute(
+                    f"INSERT INTO node (key, type) VALUES {marks} "
+                    "ON CONFLICT (key) DO NOTHING RETURNING key, id",
+                    [v for key in chunk for v in (key, nodes[key])],
+                )
+                returned.update(cur.fetchall())
+            if returned:
+                self._seen = max(returned.values())
+                cache.update(returned)
+            old = [key for key in missing if key not in returned]
+            for start in range(0, len(old), _CHUNK):
+                chunk = old[start : start + _CHUNK]
+                cur.execute(
+                    f"SELECT key, id FROM node WHERE key IN ({', '.join([p] * len(chunk))})",
+                    chunk,
+                )
+                cache.update(cur.fetchall())
+            missing = []
         if missing and self._floor:
             for start in range(0, len(missing), _CHUNK):
                 chunk = missing[start : start + _CHUNK]
@@ -110,6 +169,10 @@ class NodeIds:
                 cache[key] = next_id
                 rows.append((next_id, key, nodes[key]))
                 next_id += 1
+            if len(rows) > 1:
+                # In key order: the key index (digests are random) then takes the rows
+                # page by page instead of one random page each; the ids are given.
+                rows.sort(key=itemgetter(1))
             cur.executemany(f"INSERT INTO node (id, key, type) VALUES ({p}, {p}, {p})", rows)
             self._seen = next_id - 1
         if len(cache) > self._LIMIT:
@@ -139,10 +202,18 @@ def insert_rows(cur: Cursor, head: str, rows: Sequence[Sequence[Any]], placehold
 
 
 def apply_projection(
-    cur: Cursor, proj: Projection, statements: Mapping[str, str], node_ids: NodeIds
+    cur: Cursor,
+    proj: Projection,
+    statements: Mapping[str, str],
+    node_ids: NodeIds,
+    *,
+    alone: bool = False,
 ) -> None:
-    """Write one batch's projection rows through ``cur`` (inside the caller's transaction)."""
-    ids = node_ids.resolve(cur, proj.nodes) if proj.nodes else {}
+    """Write one batch's projection rows through ``cur`` (inside the caller's transaction).
+
+    ``alone`` as for ``NodeIds.resolve``.
+    """
+    ids = node_ids.resolve(cur, proj.nodes, alone=alone) if proj.nodes else {}
     for name in STATEMENT_ORDER:
         rows = proj.rows[name]
         if not rows:
@@ -165,13 +236,18 @@ class SqlJournal:
 
     placeholder = "?"
     statements: Mapping[str, str] = {}
+    # Whether ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` assigns node ids (SQLite's
+    # INTEGER PRIMARY KEY does; PostgreSQL's node ids are always given explicitly).
+    upsert_returning = False
 
     def __init__(self, *, signer: SigningKey | None, origin: str, clock: Clock = utc_now) -> None:
         self._signer = signer
         self._origin = origin
         self._clock = clock
         self._frontier: merkle.Frontier | None = None
-        self._node_ids = NodeIds(self.placeholder)
+        # (journal size, pending_from) as this process's last append committed them.
+        self._tip: tuple[int, int | None] | None = None
+        self._node_ids = NodeIds(self.placeholder, upsert_returning=self.upsert_returning)
         self._lock = threading.RLock()
 
     # Set by the backend when it opens the store: its ``meta`` rows (the verifier key
@@ -231,44 +307,69 @@ class SqlJournal:
         if not entries:
             size = self.size()
             return range(size, size)
+        parsed: Sequence[Mapping[str, Any]] | None = None
         if encoded is None:
             encoded = encode_entries(entries)
+            if project:
+                parsed = parsed_forms(entries, encoded)
         elif len(encoded) != len(entries):
             raise ValueError("encoded must hold one canonical form per entry")
         p = self.placeholder
-        with self._lock, self._write_txn() as cur:
-            cur.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM journal")
-            size = int(cur.fetchone()[0])
-            frontier = self._frontier_at(cur, size)
-            journal_rows = []
-            node_rows = []
-            leaf_hash = merkle.leaf_hash
-            for offset, data in enumerate(encoded):
-                leaf = leaf_hash(data)
-                journal_rows.append((size + offset, self.blob(data), self.blob(leaf)))
-                for level, idx, value in frontier.append(leaf):
-                    if level:
-                        node_rows.append((level, idx, self.blob(value)))
-            insert_rows(cur, "INSERT INTO journal (seq, entry, leaf_hash)", journal_rows, p)
-            insert_rows(cur, "INSERT INTO merkle_node (level, idx, hash)", node_rows, p)
-            pending = self._pending_from(cur)
-            if project:
-                if pending is not None:
-                    self._project_stored(cur, pending, size)
-                    self._set_pending(cur, None)
-                # Project what the journal holds (its canonical bytes, parsed), exactly as
-                # verify's rebuild will: 1.0 and 1 are then one number in both.
-                loads = json.loads
-                proj = project_entries((size + i, loads(d)) for i, d in enumerate(encoded))
-                apply_projection(cur, proj, self.statements, self._node_ids)
-            elif pending is None:
-                self._set_pending(cur, size)
-            seqs = range(size, size + len(encoded))
-            if before_commit is not None:
-                before_commit(cur, seqs)
-            self._refresh_head(cur, frontier.size, frontier.root())
-            self._frontier = frontier
+        with self._lock:
+            tip, self._tip = self._tip, None  # stays None unless this commit succeeds
+            with self._write_txn() as cur:
+                # Our own last commit left the journal at ``tip`` (its size and deferred
+                # position); when nobody else wrote since, nothing needs reading back.
+                others = self._others_wrote(cur)  # asked every time: it keeps its mark
+                alone = tip is not None and not others
+                if alone:
+                    assert tip is not None
+                    size, pending = tip
+                else:
+                    size = self._size_in(cur)
+                    pending = self._pending_from(cur)
+                frontier = self._frontier_at(cur, size)
+                journal_rows = []
+                node_rows = []
+                leaf_hash = merkle.leaf_hash
+                blob = self.blob
+                for offset, data in enumerate(encoded):
+                    leaf = leaf_hash(data)
+                    journal_rows.append((size + offset, blob(data), blob(leaf)))
+                    for level, idx, value in frontier.append(leaf):
+                        if level:
+                            node_rows.append((level, idx, blob(value)))
+                insert_rows(cur, "INSERT INTO journal (seq, entry, leaf_hash)", journal_rows, p)
+                insert_rows(cur, "INSERT INTO merkle_node (level, idx, hash)", node_rows, p)
+                if project:
+                    if pending is not None:
+                        self._project_stored(cur, pending, size)
+                        self._set_pending(cur, None)
+                        pending = None
+                    # Project what the journal holds (its canonical bytes, parsed), exactly
+                    # as verify's rebuild will: 1.0 and 1 are then one number in both.
+                    if parsed is None:
+                        parsed = [json.loads(d) for d in encoded]
+                    proj = project_entries(enumerate(parsed, size))
+                    apply_projection(cur, proj, self.statements, self._node_ids, alone=alone)
+                elif pending is None:
+                    self._set_pending(cur, size)
+                    pending = size
+                seqs = range(size, size + len(encoded))
+                if before_commit is not None:
+                    before_commit(cur, seqs)
+                self._refresh_head(cur, frontier.size, frontier.root())
+                self._frontier = frontier
+            self._tip = (seqs.stop, pending)
         return seqs
+
+    def _others_wrote(self, cur: Cursor) -> bool:
+        """Whether another connection committed since this one's last write transaction.
+
+        Called once per append, inside its write transaction. Backends that cannot tell
+        cheaply answer True, and the journal's size and positions are read back each time.
+        """
+        return True
 
     # -- deferred projection ------------------------------------------------------------
     def _pending_from(self, cur: Cursor) -> int | None:
@@ -329,6 +430,7 @@ class SqlJournal:
         proj = project_entries((int(seq), json.loads(bytes(entry))) for seq, entry in rows)
         with gate() if gate is not None else nullcontext(), self._lock, \
                 self._projection_txn() as cur:
+            self._tip = None
             if self._pending_from(cur) != pending:
                 return 0
             apply_projection(cur, proj, self.statements, self._node_ids)

@@ -83,6 +83,7 @@ class SqliteStore(SqlJournal):
     """A metadata store in one SQLite file (see the module docstring)."""
 
     statements = SQLITE_STATEMENTS
+    upsert_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
 
     def __init__(
         self,
@@ -105,6 +106,7 @@ class SqliteStore(SqlJournal):
         self._conn.execute("PRAGMA synchronous = FULL")
         _migrate(self._conn, clock)
         self._thread_lock = threading.RLock()
+        self._data_version = -1
 
     def _read_meta(self) -> dict[str, str]:
         try:
@@ -139,6 +141,16 @@ class SqliteStore(SqlJournal):
                 self._node_ids.reset()
                 raise
             cur.execute("COMMIT")
+
+    def _others_wrote(self, cur: sqlite3.Cursor) -> bool:
+        # PRAGMA data_version changes when another connection commits, never for this
+        # one's own commits: one cheap statement instead of reading the journal's size,
+        # its deferred position and the highest node id back at every append.
+        cur.execute("PRAGMA data_version")
+        version = int(cur.fetchone()[0])
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
 
     @contextmanager
     def _projection_txn(self) -> Iterator[sqlite3.Cursor]:

@@ -24,6 +24,14 @@ from forebear.store.schema import PROJECTION_TABLES, SQLITE_PROJECTIONS_DDL
 from forebear.store.sql import NodeIds, apply_projection
 
 _BATCH = 5000
+# The live tables' DDL without what serves only queries and lookups by key: secondary
+# indexes and the UNIQUE keys of node and execution (the rebuild numbers nodes in memory
+# and its upserts conflict on primary keys). Each is a B-tree insert per row, and the
+# comparison reads every table by its primary key or in full.
+_REBUILD_DDL = "\n".join(
+    line for line in SQLITE_PROJECTIONS_DDL.replace(" NOT NULL UNIQUE,", " NOT NULL,").splitlines()
+    if not line.startswith("CREATE INDEX") or line.startswith("CREATE INDEX metric_run")
+)
 # Columns that carry the seq of the entry a projection row came from, per table.
 _SEQ_COLUMNS = {
     "artifact": ("first_seq",),
@@ -167,16 +175,22 @@ def _check_checkpoint(
     return []
 
 
+class _RebuildNodeIds(NodeIds):
+    # Every key stays cached (the rebuilt tables are in memory anyway): the rebuild's node
+    # table has no key index to look keys up in.
+    _LIMIT = 1 << 62
+
+
 class ProjectionRebuild:
     """Replays entries into empty in-memory projection tables (SQLite dialect)."""
 
     def __init__(self, statements: dict[str, str]) -> None:
         self.db = sqlite3.connect(":memory:", isolation_level=None)
-        self.db.executescript(SQLITE_PROJECTIONS_DDL)
+        self.db.executescript(_REBUILD_DDL)
         self.db.execute("BEGIN")
         self._statements = statements
         self._batch: list[tuple[int, dict[str, Any]]] = []
-        self._ids = NodeIds("?")
+        self._ids: NodeIds = _RebuildNodeIds("?")
 
     def add(self, seq: int, entry: dict[str, Any] | None) -> None:
         if entry is not None:
@@ -204,7 +218,7 @@ class ProjectionRebuild:
                 got = next(live, None)
                 if want is None and got is None:
                     break
-                if want is not None and got is not None and _same(want, got):
+                if want is not None and got is not None and (want == got or _same(want, got)):
                     position += 1
                     continue
                 row = want if want is not None else got
