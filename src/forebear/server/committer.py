@@ -31,7 +31,7 @@ from typing import Any
 from forebear.errors import ConflictError
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.server.gate import WriteGate
-from forebear.store.sql import insert_rows
+from forebear.store.sql_rows import insert_rows
 
 log = logging.getLogger("forebear.server")
 

@@ -55,7 +55,8 @@ from forebear.store.schema import (
     PROJECTION_TABLES,
     SCHEMA_VERSION,
 )
-from forebear.store.sql import NodeIds, SqlJournal, apply_projection
+from forebear.store.sql import SqlJournal
+from forebear.store.sql_rows import NodeIds, apply_projection
 from forebear.store.verify import ProjectionRebuild, report, verify_log
 
 if TYPE_CHECKING:

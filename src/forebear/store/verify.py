@@ -21,7 +21,7 @@ from forebear.model.entries import validate_entry
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.projection import project
 from forebear.store.schema import PROJECTION_TABLES, SQLITE_PROJECTIONS_DDL
-from forebear.store.sql import NodeIds, apply_projection
+from forebear.store.sql_rows import NodeIds, apply_projection
 
 _BATCH = 5000
 # The live tables' DDL without what serves only queries and lookups by key: secondary
