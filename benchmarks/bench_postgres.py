@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_journal import append_proof_verify_figures, bench_single, typical_entry
 
-from forebear.journal.checkpoint import SigningKey
+from forebear.journal.keys import SigningKey
 from forebear.store.postgres import PostgresStore, create
 
 GRAPH_SHAPES = ("chain", "deep", "shallow")

@@ -71,7 +71,7 @@ def fresh_postgres_store(base_path: Path, **kwargs: Any) -> Any:
     Its signing key is written to ``<base_path>/.forebear/signing.key``, where the CLI
     finds it when run from ``base_path``.
     """
-    from forebear.journal.checkpoint import SigningKey
+    from forebear.journal.keys import SigningKey
     from forebear.model.ids import uuid7
     from forebear.store.postgres import PostgresStore, create
 

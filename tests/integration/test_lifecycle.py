@@ -271,7 +271,7 @@ def test_human_edit_needs_actor_reason_and_a_change(session: Session, tmp_path: 
 def test_a_human_edit_signed_by_the_person(
     sqlite_store_dir: Path, project_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from forebear.journal.checkpoint import SigningKey
+    from forebear.journal.keys import SigningKey
     from forebear.sdk.signing import check_entry, check_store
 
     key = SigningKey.generate("dana@example.com")

@@ -22,7 +22,7 @@ import pytest
 from forebear.cli import main
 from forebear.errors import NotAStoreError, SigningKeyError, StoreError
 from forebear.journal import merkle
-from forebear.journal.checkpoint import SigningKey
+from forebear.journal.keys import SigningKey
 from forebear.store.postgres import PostgresStore, create, redact
 from forebear.store.registry import init_store, open_store
 from tests import pg

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from forebear.journal.checkpoint import SigningKey
+from forebear.journal.keys import SigningKey
 from forebear.store.migrate import migrate, open_target
 from tests import pg
 

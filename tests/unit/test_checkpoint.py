@@ -18,22 +18,24 @@ from pathlib import Path
 import pytest
 
 from forebear.errors import CheckpointError, SigningKeyError
-from forebear.journal import checkpoint as cp_mod
+from forebear.journal import keys as keys_mod
 from forebear.journal.checkpoint import (
-    ED25519,
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
     Checkpoint,
+    open_checkpoint,
+    open_note,
+    sign,
+    sign_note,
+)
+from forebear.journal.keys import (
+    ED25519,
     Ed25519,
     SignatureAlgorithm,
     SigningKey,
     Verifier,
     get_algorithm,
-    open_checkpoint,
-    open_note,
     register_algorithm,
-    sign,
-    sign_note,
 )
 
 PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -506,7 +508,7 @@ def test_ed25519_is_registered() -> None:
 
 
 def test_a_registered_algorithm_signs_beside_ed25519(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(cp_mod._ALGORITHMS, 0xFF, raising=False)  # undone after the test
+    monkeypatch.delitem(keys_mod._ALGORITHMS, 0xFF, raising=False)  # undone after the test
     register_algorithm(_ToyAlgorithm)
     toy = SigningKey.generate("toy.example/cosigner", algorithm=0xFF)
     verifier = Verifier.parse(toy.verifier().encode())

@@ -167,7 +167,7 @@ def human_edit(
 
     key = None
     if sign_key is not None:
-        from forebear.journal.checkpoint import SigningKey
+        from forebear.journal.keys import SigningKey
 
         key = SigningKey.load(sign_key)
     session = _session(store)

@@ -36,7 +36,7 @@ from forebear.sdk._resolve import Target, hash_file_ref, resolve_artifact
 from forebear.sdk.session import Session, session_for
 
 if TYPE_CHECKING:
-    from forebear.journal.checkpoint import SigningKey
+    from forebear.journal.keys import SigningKey
 
 __all__ = [
     "DEFAULT_PROTECTED",

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from forebear._canonical import canonical_bytes
 from forebear.errors import CheckpointError, InvalidInputError
-from forebear.journal.checkpoint import SigningKey, Verifier
+from forebear.journal.keys import SigningKey, Verifier
 
 __all__ = ["STATEMENT_TYPE", "check_entry", "check_store", "sign_entry", "statement"]
 

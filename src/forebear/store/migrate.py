@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from forebear import _canonical, config
 from forebear.errors import ConfigError, IntegrityError, SigningKeyError, StoreError
-from forebear.journal.checkpoint import SigningKey
+from forebear.journal.keys import SigningKey
 from forebear.store.base import Problem
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ from forebear.errors import (
     SigningKeyError,
     StoreError,
 )
-from forebear.journal.checkpoint import SigningKey, Verifier
+from forebear.journal.keys import SigningKey, Verifier
 from forebear.model.ids import Clock, format_time, utc_now, uuid7
 from forebear.store._pg_sql import BatchingCursor, compact, regroup
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport

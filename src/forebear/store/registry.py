@@ -51,7 +51,7 @@ def open_from(settings: config.Settings) -> MetadataStore:
 
 def load_signer(path: Path | None) -> Any:
     """The signing key at ``path``, or None when there is none (read-only use)."""
-    from forebear.journal.checkpoint import SigningKey
+    from forebear.journal.keys import SigningKey
 
     if path is None or not path.exists():
         return None
@@ -74,7 +74,7 @@ def _open_sqlite(settings: config.Settings) -> MetadataStore:
 
 def init_store(directory: Path, *, environ: dict[str, str] | None = None) -> Path:
     """Create ``<directory>/.forebear/`` with a store, a blob folder and a signing key."""
-    from forebear.journal.checkpoint import SigningKey
+    from forebear.journal.keys import SigningKey
     from forebear.model.ids import uuid7
     from forebear.store.sqlite import create_sqlite_store
 

@@ -471,7 +471,7 @@ class RemoteStore:
 
     def verifiers(self) -> list[Any]:
         """The key the server's checkpoints are signed with (as it reports it)."""
-        from forebear.journal.checkpoint import Verifier
+        from forebear.journal.keys import Verifier
 
         head = self.get_json("/api/v1/checkpoint")
         return [Verifier.parse(head["key"])] if head.get("key") else []

@@ -22,7 +22,8 @@ from forebear.errors import (
     SigningKeyError,
 )
 from forebear.journal import merkle
-from forebear.journal.checkpoint import Checkpoint, SigningKey, Verifier, sign
+from forebear.journal.checkpoint import Checkpoint, sign
+from forebear.journal.keys import SigningKey, Verifier
 from forebear.model.entries import validate_entry
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.store.base import JournalRecord, StoredCheckpoint

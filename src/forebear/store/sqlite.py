@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
-from forebear.journal.checkpoint import SigningKey, Verifier
+from forebear.journal.keys import SigningKey, Verifier
 from forebear.model.ids import Clock, format_time, utc_now, uuid7
 from forebear.store.base import JournalRecord, StoredCheckpoint, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
