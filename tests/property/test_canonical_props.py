@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -98,3 +99,32 @@ def test_key_insertion_order_is_irrelevant(value: dict[str, Any], rnd: random.Ra
 def test_float_text_matches_reference(x: float) -> None:
     assert canonical_bytes(x) == rfc8785.dumps(x)
     assert float(canonical_text(x)) == x
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with every scalar's type made part of it (1 and 1.0 differ)."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+@given(json_values)
+@settings(max_examples=1000)
+def test_fast_parser_returns_what_the_stdlib_returns(value: Any) -> None:
+    from forebear import _json
+
+    data = canonical_bytes(value)
+    assert _typed(_json.loads(data)) == _typed(json.loads(data))
+    assert _typed(_json.loads(data.decode())) == _typed(json.loads(data))
+
+
+def test_fast_parser_leaves_long_integers_and_nan_to_the_stdlib() -> None:
+    from forebear import _json
+
+    long_texts = ("100000000000000000000", '{"x": [1e20, 18446744073709551616]}', "-" + "9" * 20)
+    for text in long_texts:
+        assert _typed(_json.loads(text)) == _typed(json.loads(text))
+    nan = _json.loads('{"x": NaN}')["x"]
+    assert nan != nan

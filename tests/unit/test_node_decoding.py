@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from forebear.graph._sql import _loads, decode_executions
+from forebear._json import loads as _loads
+from forebear.graph._sql import decode_executions
 
 CODE_A = json.dumps({"commit": "a" * 40, "digest": "sha256:" + "1" * 64, "dirty": False})
 CODE_B = json.dumps({"commit": "b" * 40, "digest": "sha256:" + "2" * 64, "dirty": True})

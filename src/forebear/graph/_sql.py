@@ -9,10 +9,11 @@ are always fetched set-based, a few hundred nodes per statement, from ``artifact
 from __future__ import annotations
 
 import gc
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
+
+from forebear._json import loads as _loads
 
 # Longest IN (...) list sent in one statement (SQLite's default variable limit is 32766).
 CHUNK = 900
@@ -67,30 +68,6 @@ EXECUTION_SQL = (
 _EMPTY = "{}"
 
 
-def _json_loader() -> Callable[[str], Any]:
-    """orjson's parser (a third of the stdlib's time on params and metrics), falling back
-    to ``json.loads`` for what orjson refuses (NaN, say) or when it is absent.
-
-    The two agree on every number the journal accepts: integers within ±(2**53 - 1) and
-    doubles (orjson would read a larger integer as a float, but no entry can hold one).
-    """
-    try:
-        from orjson import loads as fast
-    except ImportError:  # pragma: no cover - orjson is a dependency; a source checkout may lack it
-        return json.loads
-
-    slow = json.loads
-
-    def loads(text: str) -> Any:
-        try:
-            return fast(text)
-        except ValueError:
-            return slow(text)
-
-    return loads
-
-
-_loads = _json_loader()
 
 
 def decode_artifacts(

@@ -13,14 +13,13 @@ A migration is resumable: a target that already holds a prefix of the source's j
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forebear import _canonical, config
+from forebear import _canonical, _json, config
 from forebear.errors import ConfigError, IntegrityError, SigningKeyError, StoreError
 from forebear.journal.keys import SigningKey
 from forebear.store.base import Problem
@@ -144,7 +143,7 @@ def migrate(
         )
     if progress is not None and done:
         progress(done)
-    loads = json.loads
+    loads = _json.loads
     for start in range(done, size, batch):
         records = list(source.records(start, min(size, start + batch)))
         entries = []

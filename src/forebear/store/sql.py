@@ -7,13 +7,12 @@ checkpoints) lives here once.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from forebear import _canonical
+from forebear import _canonical, _json
 from forebear._canonical import _scan as _c_encoder_is_exact
 from forebear.errors import (
     IntegrityError,
@@ -69,7 +68,7 @@ def parsed_forms(
     value and type for type (a tuple becomes a list, which projects the same): it is used
     as it is. Any other entry is parsed from its bytes, as before.
     """
-    loads = json.loads
+    loads = _json.loads
     return [
         entry if type(entry) is dict and _c_encoder_is_exact(entry) else loads(data)
         for entry, data in zip(entries, encoded, strict=True)
@@ -206,7 +205,7 @@ class SqlJournal:
                     # Project what the journal holds (its canonical bytes, parsed), exactly
                     # as verify's rebuild will: 1.0 and 1 are then one number in both.
                     if parsed is None:
-                        parsed = [json.loads(d) for d in encoded]
+                        parsed = [_json.loads(d) for d in encoded]
                     proj = project_entries(enumerate(parsed, size))
                     apply_projection(cur, proj, self.statements, self._node_ids, alone=alone)
                 elif pending is None:
@@ -249,7 +248,7 @@ class SqlJournal:
                 f"SELECT seq, entry FROM journal WHERE seq >= {p} AND seq < {p} ORDER BY seq",
                 (low, high),
             )
-            batch = [(int(seq), json.loads(bytes(entry))) for seq, entry in cur.fetchall()]
+            batch = [(int(seq), _json.loads(bytes(entry))) for seq, entry in cur.fetchall()]
             apply_projection(cur, project_entries(batch), self.statements, self._node_ids)
 
     def _projection_txn(self) -> AbstractContextManager[Cursor]:
@@ -284,7 +283,7 @@ class SqlJournal:
         if not rows:
             return 0
         end = int(rows[-1][0]) + 1
-        proj = project_entries((int(seq), json.loads(bytes(entry))) for seq, entry in rows)
+        proj = project_entries((int(seq), _json.loads(bytes(entry))) for seq, entry in rows)
         with gate() if gate is not None else nullcontext(), self._lock, \
                 self._projection_txn() as cur:
             self._tip = None

@@ -9,11 +9,11 @@ Problems are reported by the sequence number of the entry they concern, first on
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from forebear import _json
 from forebear.errors import CheckpointError, InvalidInputError
 from forebear.journal import merkle
 from forebear.journal.checkpoint import Verifier, open_checkpoint
@@ -103,7 +103,7 @@ def verify_log(
 
 def _parse(record: JournalRecord, problems: list[Problem]) -> dict[str, Any] | None:
     try:
-        entry = json.loads(record.canonical)
+        entry = _json.loads(record.canonical)
         validate_entry(entry)
     except (ValueError, InvalidInputError) as exc:
         problems.append(Problem(seq=record.seq, what=f"entry does not parse: {exc}"))

@@ -1,0 +1,49 @@
+"""Parsing JSON fast: orjson where it agrees with the standard library, ``json`` elsewhere.
+
+orjson parses in about a third of ``json.loads``' time and returns the same values, with
+two exceptions handed to ``json.loads`` instead, so that callers always get exactly what
+the standard library would give (the journal's projections and ``verify``'s rebuild must
+agree with stores written before): text orjson refuses (``NaN``, a lone surrogate escape;
+the caller then sees the standard library's result or its ``ValueError``), and text with
+a run of 19 or more digits, where an integer may pass 64 bits and orjson would return a
+float (RFC 8785 spells the double 1e20 as ``100000000000000000000``, which ``json.loads``
+reads as an int).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["loads"]
+
+
+def _loader() -> Callable[[str | bytes], Any]:
+    try:
+        from orjson import loads as fast
+    except ImportError:  # pragma: no cover - orjson is a dependency; a bare checkout may lack it
+        return json.loads
+
+    slow = json.loads
+    # Digits become b"0", everything else a space: a long digit run is then one fast
+    # substring search (a regex over the text costs four times orjson's parse).
+    digits = bytes(48 if 48 <= i <= 57 else 32 for i in range(256))
+    long_run = b"0" * 19
+
+    def loads(text: str | bytes) -> Any:
+        try:
+            data = text.encode("utf-8") if isinstance(text, str) else text
+        except UnicodeEncodeError:  # a lone surrogate: the standard library's answer
+            return slow(text)
+        if long_run not in data.translate(digits):
+            try:
+                return fast(data)
+            except ValueError:
+                pass
+        return slow(text)
+
+    return loads
+
+
+loads = _loader()
