@@ -69,8 +69,11 @@ def _project(root: Path, *, data_files: int = 0) -> Path:
         path.write_bytes(os.urandom(1 << 20))
         os.utime(path, ns=(past, past))
     env = {**os.environ, **_GIT_ENV}
+    # No automatic gc: committing 10,000 files would start a detached `git gc` that may
+    # still be writing into .git when the temporary project is removed.
+    quiet = ["-c", "gc.auto=0", "-c", "maintenance.auto=false"]
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "init"]):
-        subprocess.run(["git", *args], cwd=root, check=True, env=env, capture_output=True)
+        subprocess.run(["git", *quiet, *args], cwd=root, check=True, env=env, capture_output=True)
     return root
 
 

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import sys
 import sysconfig
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # Files that are code or interpreter machinery, not data: the code anchor covers code.
 _CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".pyd", ".dylib")
+# Coarse file-system clocks lag the system clock by a tick (1-10 ms): a folder whose
+# times are this close to the listing's start may still change without moving them.
+_RACY_NS = 50_000_000
 _SKIP_DIRS = frozenset(
     {".git", ".forebear", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules",
      ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".tox", ".ipynb_checkpoints"}
@@ -32,18 +37,47 @@ _SKIP_DIRS = frozenset(
 
 @dataclass(slots=True)
 class _Active:
-    events: list[tuple[object, object, object]] = field(default_factory=list)
+    # path, mode, flags, path, mode, flags, ...: flat, so that recording an open keeps
+    # no new container alive (10,000 kept tuples would wake the garbage collector ~15
+    # times, ~1% of a loop that opens small files).
+    events: list[object] = field(default_factory=list)
 
 
-_active: list[_Active] = []
+_active: list[_Active] = []  # the stack of active captures; the innermost records
+_active_lock = threading.Lock()
+# The innermost capture's ``events.extend``, or None when no capture is active: the hook
+# reads one global instead of indexing the stack and looking up two attributes per open.
+_record: Callable[[tuple[object, ...]], None] | None = None
 _installed = False
 _install_lock = threading.Lock()
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
-    # Runs for every audit event in the process: the first test must be the cheapest.
-    if event == "open" and _active:
-        _active[-1].events.append(args[:3])  # type: ignore[arg-type]
+    # Runs for every audit event in the process, so it is as short as it can be: one
+    # comparison for any other event; for "open" (path, mode, flags), one global, one
+    # length check (an extension module could raise "open" with other arguments) and
+    # one C call. Everything else waits for stop().
+    if event == "open" and _record is not None and len(args) == 3:
+        _record(args)
+
+
+def _push(state: _Active) -> None:
+    """Make ``state`` the innermost active capture."""
+    global _record
+    with _active_lock:
+        _active.append(state)
+        _record = state.events.extend
+
+
+def _remove(state: _Active) -> None:
+    """Take ``state`` off the stack of active captures, wherever it is."""
+    global _record
+    with _active_lock:
+        for index in range(len(_active) - 1, -1, -1):
+            if _active[index] is state:
+                del _active[index]
+                break
+        _record = _active[-1].events.extend if _active else None
 
 
 def _install() -> None:
@@ -120,28 +154,29 @@ class FileCapture:
     def start(self) -> None:
         _install()
         self._state = _Active()
-        _active.append(self._state)
+        _push(self._state)
 
     def stop(self) -> Captured:
         state = self._state
         if state is None:
             return Captured((), ())
-        if state in _active:
-            _active.remove(state)
+        _remove(state)
         self._state = None
         return self._classify(state.events)
 
-    def _classify(self, events: list[tuple[object, object, object]]) -> Captured:
+    def _classify(self, events: list[object]) -> Captured:
         reads: dict[str, None] = {}
         writes: dict[str, None] = {}
         resolved: dict[object, str | None] = {}
         dirs: dict[str, str] = {}  # each directory resolved once, not once per file in it
-        for path, mode, flags in events:
+        regular: set[str] = set()  # found to be regular files while resolving (one lstat)
+        triples = iter(events)
+        for path, mode, flags in zip(triples, triples, triples, strict=False):
             if isinstance(path, int):
                 continue  # an fd: its file was opened (and seen) already
             target = resolved.get(path, "")
             if target == "":
-                target = self._resolve(path, dirs)
+                target = self._resolve(path, dirs, regular)
                 resolved[path] = target
             if target is None:
                 continue
@@ -149,21 +184,25 @@ class FileCapture:
                 writes[target] = None
             else:
                 reads[target] = None
-        inputs = tuple(p for p in reads if p not in writes and os.path.isfile(p))
-        outputs = tuple(p for p in writes if os.path.isfile(p))
+        isfile = os.path.isfile
+        inputs = tuple(p for p in reads if p not in writes and (p in regular or isfile(p)))
+        outputs = tuple(p for p in writes if p in regular or isfile(p))
         return Captured(inputs, outputs)
 
-    def _resolve(self, path: object, dirs: dict[str, str] | None = None) -> str | None:
+    def _resolve(
+        self, path: object, dirs: dict[str, str] | None = None, regular: set[str] | None = None
+    ) -> str | None:
         try:
             text = os.fsdecode(path)  # type: ignore[arg-type]
         except TypeError:
             return None
         if text.endswith(_CODE_SUFFIXES):
             return None
-        full = _realpath(os.path.join(self._cwd, text), {} if dirs is None else dirs)
+        full = _realpath(os.path.join(self._cwd, text), {} if dirs is None else dirs,
+                         set() if regular is None else regular)
         if full.startswith(self._ignore_dirs):
             return None
-        if any(part in _SKIP_DIRS for part in full.split(os.sep)):
+        if not _SKIP_DIRS.isdisjoint(full.split(os.sep)):
             return None
         if self._globs:
             rel = os.path.relpath(full, self._cwd)
@@ -172,61 +211,133 @@ class FileCapture:
         return full
 
 
-def _realpath(path: str, dirs: dict[str, str]) -> str:
+_O_PATH = getattr(os, "O_PATH", 0)
+
+
+def real_path(path: str) -> str:
+    """``os.path.realpath(path)``, asked of the kernel when the path exists (Linux).
+
+    ``realpath`` lstat()s each component in Python (~12 us for a path six deep); an
+    ``O_PATH`` descriptor and its ``/proc/self/fd`` link give the same answer in three
+    system calls. Anything unusual (no /proc, a file deleted meanwhile, a missing path)
+    falls back to ``os.path.realpath``.
+    """
+    if _O_PATH:
+        try:
+            fd = os.open(path, _O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return os.path.realpath(path)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            real = ""
+        finally:
+            os.close(fd)
+        if real.startswith("/") and not real.endswith(" (deleted)"):
+            return real
+    return os.path.realpath(path)
+
+
+def _realpath(path: str, dirs: dict[str, str], regular: set[str]) -> str:
     """``os.path.realpath(path)``, its directory taken from (or added to) ``dirs``.
 
     One ``lstat`` per file instead of one per path component: 10,000 captured files in
-    a few folders cost 10,000 ``lstat`` calls, not 60,000.
+    a few folders cost 10,000 ``lstat`` calls, not 60,000. A path that lstat shows to be
+    a regular file is added to ``regular``, so nobody needs to stat it again.
     """
     head, tail = os.path.split(path)
     if not head or tail in ("", ".", ".."):
         return os.path.realpath(path)
     real_head = dirs.get(head)
     if real_head is None:
-        real_head = dirs[head] = os.path.realpath(head)
+        real_head = dirs[head] = real_path(head)
     candidate = os.path.join(real_head, tail)
-    return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+    try:
+        mode = os.lstat(candidate).st_mode
+    except OSError:
+        return candidate
+    if stat.S_ISLNK(mode):
+        return os.path.realpath(candidate)
+    if stat.S_ISREG(mode):
+        regular.add(candidate)
+    return candidate
+
+
+_WRITE_MODE = frozenset("wax+")
 
 
 def _is_write(mode: object, flags: object) -> bool:
     if isinstance(mode, str):
-        return any(c in mode for c in "wax+")
+        return not _WRITE_MODE.isdisjoint(mode)
     if isinstance(flags, int):
         return bool(flags & _WRITE_FLAGS)
     return False
 
 
 class TreeWatch:
-    """Files created or changed under a directory between two scans (native writers)."""
+    """Files created or changed under a directory between two scans (native writers).
+
+    Each scan lstat()s every file; a folder is listed again only when its inode, mtime or
+    ctime moved since it was last listed (adding, removing or renaming an entry moves
+    them). A listing is kept only once the folder's times are older than ``_RACY_NS``,
+    so a change in the same clock tick as the listing cannot hide behind equal times.
+    Clones of one watch (``forebear.sdk.run`` copies a prototype per run) share the
+    listings.
+    """
 
     def __init__(self, root: str, *, limit: int = 20_000, ignore_globs: Sequence[str] = ()) -> None:
         self.root = os.path.realpath(root)
         self._limit = limit
         self._globs = tuple(ignore_globs)
         self._before: dict[str, tuple[int, int]] | None = None
+        self._listings: dict[str, tuple[tuple[int, int, int], list[str], list[str]]] = {}
 
-    def _scan(self) -> dict[str, tuple[int, int]] | None:
-        seen: dict[str, tuple[int, int]] = {}
-        stack = [self.root]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except OSError:
-                continue
+    def _list(self, folder: str, now: int) -> tuple[list[str], list[str]]:
+        """The sub-folders and files directly in ``folder`` (skipped names left out)."""
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode):
+            return [], []  # replaced by a file or a symlink since its parent was listed
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._listings.get(folder)
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        folders: list[str] = []
+        files: list[str] = []
+        with os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name in _SKIP_DIRS:
                     continue
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+                        folders.append(entry.path)
                     elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        seen[entry.path] = (st.st_size, st.st_mtime_ns)
+                        files.append(entry.path)
                 except OSError:
                     continue
-                if len(seen) > self._limit:
-                    return None  # too big to watch cheaply: give up rather than slow the run
+        if max(st.st_mtime_ns, st.st_ctime_ns) < now - _RACY_NS:
+            self._listings[folder] = (stamp, folders, files)
+        return folders, files
+
+    def _scan(self) -> dict[str, tuple[int, int]] | None:
+        seen: dict[str, tuple[int, int]] = {}
+        stack = [self.root]
+        limit, lstat, is_reg = self._limit, os.lstat, stat.S_ISREG
+        now = time.time_ns()  # before any listing: see _list
+        while stack:
+            try:
+                folders, files = self._list(stack.pop(), now)
+            except OSError:
+                continue
+            if len(seen) + len(files) > limit:
+                return None  # too big to watch cheaply: give up rather than slow the run
+            stack.extend(folders)
+            for path in files:
+                try:
+                    st = lstat(path)
+                except OSError:
+                    continue
+                if is_reg(st.st_mode):
+                    seen[path] = (st.st_size, st.st_mtime_ns)
         return seen
 
     def start(self) -> None:

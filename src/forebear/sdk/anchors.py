@@ -1,9 +1,11 @@
 """Code and environment anchors for runs, computed once and shared by every run.
 
 The code anchor costs a ``git status`` call; it is kept per process and computed again
-when ``HEAD``, the index or the entry script changes, or after ``CODE_TTL`` seconds (an
-edit to a tracked file that is not staged changes neither). The environment anchor is
-kept per process and ``sys.path``. Their blobs (the uncommitted diff, the package
+when ``HEAD``, the current branch's ref, ``packed-refs``, the index or the entry script
+changes (by inode, size and mtime), or after ``CODE_TTL`` seconds (an edit to a tracked
+file that is not staged changes none of them). The environment anchor is kept per
+process, ``sys.path`` and the stamps of its ``site-packages`` folders (a ``pip install``
+changes the folder it installs into). Their blobs (the uncommitted diff, the package
 manifest) go to the blob store once per digest.
 """
 
@@ -19,17 +21,20 @@ from typing import Any
 from forebear.sdk.session import Session
 
 CODE_TTL = 10.0
+_PACKAGE_DIRS = ("site-packages", "dist-packages")
 
 _lock = threading.Lock()
 _code_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any] | None, bytes | None]] = {}
-_env_cache: dict[tuple[str, ...], tuple[dict[str, Any], bytes]] = {}
+_env_cache: dict[tuple[Any, ...], tuple[dict[str, Any], bytes]] = {}
 
 
-def _stamp(path: str) -> int:
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten or replaced: inode, size, mtime."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except OSError:
-        return 0
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _entry_point() -> str | None:
@@ -44,6 +49,8 @@ def _entry_point() -> str | None:
 # again after CODE_TTL seconds (a repository created meanwhile is seen then).
 _git_dirs: dict[str, tuple[float, str | None]] = {}
 _real_entries: dict[str, tuple[float, str]] = {}
+# The branch ref file HEAD names, read again only when HEAD's stamp changes.
+_head_refs: dict[str, tuple[Any, str | None]] = {}
 
 
 def _git_dir(cwd: str, now: float) -> str | None:
@@ -69,16 +76,37 @@ def _real_entry(entry: str, now: float) -> str:
     return real
 
 
+def _branch_ref(git_dir: str, head: str, head_stamp: Any) -> str | None:
+    """The loose ref file of the branch HEAD points at (None when HEAD is detached)."""
+    cached = _head_refs.get(git_dir)
+    if cached is not None and cached[0] == head_stamp:
+        return cached[1]
+    try:
+        with open(head, encoding="utf-8", errors="replace") as f:
+            text = f.read(4096)
+    except OSError:
+        text = ""
+    ref = text[5:].strip() if text.startswith("ref: ") else ""
+    path = os.path.join(git_dir, ref) if ref.startswith("refs/") and ".." not in ref else None
+    _head_refs[git_dir] = (head_stamp, path)
+    return path
+
+
 def _code_key(cwd: str, entry: str | None, now: float | None = None) -> tuple[Any, ...]:
     git_dir = _git_dir(cwd, time.monotonic() if now is None else now)
     if git_dir is None:
-        return (cwd, entry, None, _stamp(entry) if entry else 0)
+        return (cwd, entry, None, _stamp(entry) if entry else None)
+    head = os.path.join(git_dir, "HEAD")
+    head_stamp = _stamp(head)
+    ref = _branch_ref(git_dir, head, head_stamp)
     return (
         cwd,
         entry,
-        _stamp(os.path.join(git_dir, "HEAD")),
+        head_stamp,
+        _stamp(ref) if ref else None,  # a commit moves the branch, not HEAD
+        _stamp(os.path.join(git_dir, "packed-refs")),
         _stamp(os.path.join(git_dir, "index")),
-        _stamp(entry) if entry else 0,
+        _stamp(entry) if entry else None,
     )
 
 
@@ -125,7 +153,11 @@ def environment_record(session: Session) -> dict[str, Any]:
     """The environment anchor record; its package manifest goes to the blob store."""
     from forebear.capture.environment import environment_anchor
 
-    key = tuple(sys.path)
+    # A package installed or removed mid-process changes the folder it is installed in.
+    # Only package folders count: a script's own folder on sys.path changes with every
+    # output written there, and each change would cost a package scan (~5 ms).
+    key = tuple((entry, _stamp(entry) if entry.endswith(_PACKAGE_DIRS) else None)
+                for entry in sys.path)
     with _lock:
         cached = _env_cache.get(key)
     if cached is None:
@@ -152,3 +184,4 @@ def clear_caches() -> None:
         _env_cache.clear()
         _git_dirs.clear()
         _real_entries.clear()
+        _head_refs.clear()

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from forebear.capture import files as _capture_files
-from forebear.capture.files import FileCapture, TreeWatch
+from forebear.capture.files import FileCapture, TreeWatch, real_path
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.hashing import is_digest_text
 from forebear.model.ids import format_time
@@ -254,21 +254,21 @@ class Run:
         """
         written = list(writes)
         skip = set(written)
+        produced, used = self._produced_paths, self._used_paths
+        cwd = os.getcwd()
+        # A file that vanished before the run ended is no lineage: _VANISHED is skipped.
         for path in reads:
-            if path not in skip and path not in self._produced_paths \
-                    and path not in self._used_paths:
-                # Already a real path: skip use()'s second realpath (10,000 inputs).
-                self._safe(functools.partial(
-                    self._use_file, path, role="input", kind=guess_kind(path)))
+            if path not in skip and path not in produced and path not in used:
+                try:  # already a real path: no second realpath (10,000 inputs)
+                    self._use_file(path, role="input", kind=guess_kind(path), cwd=cwd)
+                except _VANISHED:
+                    continue
         for path in written:
-            if path not in self._produced_paths and path not in self._used_paths:
-                self._safe(functools.partial(self.produce, path, kind=guess_kind(path)))
-
-    @staticmethod
-    def _safe(action: Callable[[], Any]) -> None:
-        # A file that vanished before the run ended is no lineage.
-        with contextlib.suppress(OSError, InvalidInputError, NotFoundError):
-            action()
+            if path not in produced and path not in used:
+                try:
+                    self.produce(path, kind=guess_kind(path))
+                except _VANISHED:
+                    continue
 
     # -- recording ----------------------------------------------------------------
     def use(
@@ -295,11 +295,11 @@ class Run:
 
     def _use_file(
         self, path: str, *, role: str, kind: str | None = None, name: str | None = None,
-        copy: bool | None = None,
+        copy: bool | None = None, cwd: str | None = None,
     ) -> Artifact:
         """``use`` of a file or directory whose real path is ``path``."""
         self._used_paths.add(path)
-        artifact = self._hash(path, kind=kind or "data", role=role, name=name)
+        artifact = self._hash(path, kind=kind or "data", role=role, name=name, cwd=cwd)
         limit = self.session.copy_inputs_below
         should_copy = copy if copy is not None else (
             limit > 0 and (artifact.size or 0) <= limit
@@ -342,18 +342,18 @@ class Run:
         store_blob: bool = True,
     ) -> Artifact:
         """Record an output file or directory; a file's bytes go to the blob store."""
-        full = os.path.realpath(os.fspath(path))
-        try:
-            st = os.stat(full)
-        except OSError:
-            raise NotFoundError(
-                f"cannot record output {os.fspath(path)!r}: no such file",
-                hint="write the file before calling run.produce()",
-            ) from None
-        self._produced_paths.add(full)
-        blobs = self.session.blobs
-        regular = stat.S_ISREG(st.st_mode)
-        with _uncaptured():  # forebear's own reads of the output are not the run's
+        with _uncaptured():  # forebear's own opens of the output are not the run's
+            full = real_path(os.fspath(path))
+            try:
+                st = os.stat(full)
+            except OSError:
+                raise NotFoundError(
+                    f"cannot record output {os.fspath(path)!r}: no such file",
+                    hint="write the file before calling run.produce()",
+                ) from None
+            self._produced_paths.add(full)
+            blobs = self.session.blobs
+            regular = stat.S_ISREG(st.st_mode)
             if store_blob and regular and blobs is not None and st.st_size <= _SMALL_OUTPUT \
                     and getattr(blobs, "algorithm", None) == "sha256":
                 artifact = self._store_small(full, blobs, kind=kind, role=role, name=name)
@@ -416,7 +416,9 @@ class Run:
         self.set_tags({key: value})
 
     # -- helpers ------------------------------------------------------------------
-    def _hash(self, path: str, *, kind: str, role: str, name: str | None) -> Artifact:
+    def _hash(
+        self, path: str, *, kind: str, role: str, name: str | None, cwd: str | None = None
+    ) -> Artifact:
         cache = self.session.hash_cache
         if cache is not None:
             digest = cache.digest(path)
@@ -429,7 +431,7 @@ class Run:
         return Artifact(
             digest=str(digest),
             kind=kind,
-            name=name or _display_name(path),
+            name=name or _display_name(path, cwd),
             uri=path,
             size=size,
             role=role,
@@ -500,19 +502,21 @@ def _new_watch(root: str, globs: tuple[str, ...]) -> TreeWatch:
 
 # Outputs up to this size are read once into memory, hashed and stored from there.
 _SMALL_OUTPUT = 256 * 1024
+# What a captured or watched file that vanished before the run ended raises.
+_VANISHED = (OSError, InvalidInputError, NotFoundError)
 
 
-class _OtherThreads(list[tuple[object, object, object]]):
+class _OtherThreads(list[object]):
     """Open events of every thread but one, passed on to the capture they would reach."""
 
-    def __init__(self, below: list[tuple[object, object, object]], thread: int) -> None:
+    def __init__(self, below: list[object], thread: int) -> None:
         super().__init__()
         self._below = below
         self._thread = thread
 
-    def append(self, item: tuple[object, object, object]) -> None:
+    def extend(self, items: Iterable[object]) -> None:
         if threading.get_ident() != self._thread:
-            self._below.append(item)
+            self._below.extend(items)
 
 
 @contextlib.contextmanager
@@ -527,14 +531,11 @@ def _uncaptured() -> Iterator[None]:
         yield
         return
     sink = _capture_files._Active(_OtherThreads(active[-1].events, threading.get_ident()))
-    active.append(sink)
+    _capture_files._push(sink)
     try:
         yield
     finally:
-        for index in range(len(active) - 1, -1, -1):
-            if active[index] is sink:
-                del active[index]
-                break
+        _capture_files._remove(sink)
 
 
 _MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".onnx", ".safetensors",
@@ -553,12 +554,16 @@ def guess_kind(path: str) -> str:
     return "artifact"
 
 
-def _display_name(path: str) -> str:
-    cwd = os.getcwd()
+def _display_name(path: str, cwd: str | None = None) -> str:
+    cwd = cwd or os.getcwd()
     # The common case, a normalized path under the working directory, without relpath.
-    if os.sep == "/" and path.startswith(cwd + "/") and len(cwd) > 1 \
-            and os.path.normpath(path) == path:
-        return path[len(cwd) + 1 :]
+    if os.sep == "/" and len(cwd) > 1 and path.startswith(cwd + "/"):
+        rest = path[len(cwd) + 1 :]
+        if rest and "//" not in rest and "/." not in rest and not rest.startswith(".") \
+                and not rest.endswith("/"):
+            return rest  # no ".", ".." or empty component: normalized already
+        if os.path.normpath(path) == path:
+            return rest
     try:
         rel = os.path.relpath(path)
     except ValueError:

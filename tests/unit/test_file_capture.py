@@ -1,0 +1,177 @@
+"""Automatic file capture: the audit hook's recording, TreeWatch's scans, real paths."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from forebear.capture import files
+from forebear.capture.files import FileCapture, TreeWatch, real_path
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("a\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "model.bin").write_bytes(b"v1")
+    time.sleep(files._RACY_NS / 1e9 + 0.01)  # old enough for TreeWatch to keep listings
+    return tmp_path
+
+
+# -- the audit hook -----------------------------------------------------------------------
+
+
+def _captured(capture: FileCapture) -> tuple[set[str], set[str]]:
+    found = capture.stop()
+    return set(found.reads), set(found.writes)
+
+
+def test_the_innermost_capture_records_and_the_hook_idles_after(tree: Path) -> None:
+    a, b, c = (str(tree / "data" / n) for n in ("a.csv", "b.csv", "c.csv"))
+    for path in (b, c):
+        Path(path).write_text("x\n")
+    outer = FileCapture(cwd=str(tree), include_temp=True)
+    inner = FileCapture(cwd=str(tree), include_temp=True)
+    outer.start()
+    open(a).close()
+    inner.start()
+    open(b).close()
+    assert _captured(inner) == ({b}, set())
+    open(c).close()
+    assert _captured(outer) == ({a, c}, set())
+    assert files._record is None and not files._active
+
+
+def test_stopping_the_outer_capture_first_keeps_the_inner_recording(tree: Path) -> None:
+    outer = FileCapture(cwd=str(tree), include_temp=True)
+    inner = FileCapture(cwd=str(tree), include_temp=True)
+    outer.start()
+    inner.start()
+    assert _captured(outer) == (set(), set())
+    with open(tree / "out" / "new.bin", "wb") as f:
+        f.write(b"x")
+    assert _captured(inner) == (set(), {str(tree / "out" / "new.bin")})
+    assert files._record is None
+
+
+def test_captured_paths_are_real_and_vanished_files_are_dropped(tree: Path) -> None:
+    (tree / "link.csv").symlink_to(tree / "data" / "a.csv")
+    (tree / "gone.bin").write_bytes(b"x")
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    open(tree / "link.csv").close()
+    open(tree / "data" / "." / "a.csv").close()  # the same file by another name
+    with open(tree / "gone.bin", "rb+") as f:
+        f.write(b"y")
+    (tree / "gone.bin").unlink()
+    assert _captured(capture) == ({str(tree / "data" / "a.csv")}, set())
+
+
+def test_a_run_hides_its_own_reads_but_not_other_threads(tree: Path) -> None:
+    from forebear.sdk.run import _uncaptured
+
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    try:
+        with _uncaptured():
+            open(tree / "data" / "a.csv").close()  # forebear's own read
+            worker = threading.Thread(target=lambda: open(tree / "out" / "model.bin").close())
+            worker.start()
+            worker.join()
+    finally:
+        reads, writes = _captured(capture)
+    assert reads == {str(tree / "out" / "model.bin")} and not writes
+
+
+# -- TreeWatch ------------------------------------------------------------------------------
+
+
+def test_watch_sees_new_rewritten_and_nested_files_with_listings_kept(tree: Path) -> None:
+    watch = TreeWatch(str(tree))
+    watch.start()
+    assert set(watch._listings) == {str(tree), str(tree / "data"), str(tree / "out")}
+    (tree / "out" / "model.bin").write_bytes(b"v2 longer")  # in place: folder unchanged
+    (tree / "data" / "b.csv").write_text("b\n")  # new entry: the folder is listed again
+    (tree / "data" / "deep").mkdir()
+    (tree / "data" / "deep" / "c.csv").write_text("c\n")
+    assert watch.changed() == sorted(
+        str(tree / p) for p in ("data/b.csv", "data/deep/c.csv", "out/model.bin")
+    )
+
+
+def test_a_clone_sharing_listings_sees_what_changed_after_the_first_watch(tree: Path) -> None:
+    first = TreeWatch(str(tree))
+    first.start()
+    assert first.changed() == []
+    second = object.__new__(TreeWatch)  # what forebear.sdk.run does per run
+    second.__dict__.update(first.__dict__)
+    second.start()
+    (tree / "out" / "other.bin").write_bytes(b"x")
+    assert second.changed() == [str(tree / "out" / "other.bin")]
+
+
+def test_a_folder_changed_moments_ago_is_not_kept(tree: Path) -> None:
+    (tree / "fresh").mkdir()
+    watch = TreeWatch(str(tree))
+    watch.start()
+    assert str(tree / "fresh") not in watch._listings  # its times are too recent to trust
+    assert str(tree / "data") in watch._listings
+
+
+def test_a_folder_replaced_by_a_symlink_is_not_followed(
+    tree: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "secret.bin").write_bytes(b"x")
+    watch = TreeWatch(str(tree))
+    watch.start()
+    (tree / "data" / "a.csv").unlink()
+    (tree / "data").rmdir()
+    (tree / "data").symlink_to(elsewhere, target_is_directory=True)
+    assert watch.changed() == []
+
+
+# -- real paths -----------------------------------------------------------------------------
+
+
+def test_real_path_agrees_with_realpath(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tree / "link").symlink_to(tree / "data", target_is_directory=True)
+    (tree / "data" / "alias.csv").symlink_to("a.csv")
+    (tree / "data" / "x (deleted)").write_text("odd name\n")
+    monkeypatch.chdir(tree)
+    for path in ("link/a.csv", "link/alias.csv", str(tree / "link" / ".." / "out"),
+                 "data/x (deleted)", "missing/file", "link", "."):
+        assert real_path(path) == os.path.realpath(path), path
+
+
+def test_recording_an_output_is_not_captured_as_reading_it(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    import forebear
+    from forebear.store.registry import init_store
+
+    monkeypatch.delenv("FOREBEAR_STORE", raising=False)
+    monkeypatch.chdir(tree)
+    init_store(tree)
+    with forebear.run("native", store=str(tree), watch=False, code=False,
+                      environment=False) as run:
+        subprocess.run(["sh", "-c", "printf weights > out/native.bin"], check=True)
+        run.produce("out/native.bin", kind="model")  # written by another process
+        assert run._capture is not None and run._capture._state is not None
+        assert run._capture._state.events == []  # produce()'s own opens are not the run's
+    assert run._inputs == {}
+    assert [ref["name"] for ref in run._outputs.values()] == ["out/native.bin"]
+
+
+def test_a_tree_over_the_limit_is_not_watched(tree: Path) -> None:
+    watch = TreeWatch(str(tree), limit=1)
+    watch.start()
+    (tree / "out" / "new.bin").write_bytes(b"x")
+    assert watch.changed() == []
