@@ -14,11 +14,11 @@ from psycopg import IsolationLevel
 from forebear.journal.keys import Verifier
 from forebear.model.ids import uuid7
 from forebear.store._pg_sql import BatchingCursor
-from forebear.store.base import JournalRecord, Problem, StoredCheckpoint
+from forebear.store.base import JournalRecord, Problem
 from forebear.store.projection import POSTGRES_STATEMENTS, project
 from forebear.store.schema import POSTGRES_PROJECTION_TABLES, PROJECTION_TABLES
 from forebear.store.sql_rows import NodeIds, apply_projection
-from forebear.store.verify import ProjectionRebuild, verify_log
+from forebear.store.verify import ProjectionRebuild, read_checkpoints, verify_log
 
 __all__ = ["verify_in_postgres"]
 
@@ -40,19 +40,7 @@ def verify_in_postgres(
         # One snapshot for the whole check, never blocking writers. Not READ ONLY:
         # the rebuild writes temporary tables, which only this transaction sees.
         conn.isolation_level = IsolationLevel.REPEATABLE_READ
-        checkpoints = [
-            StoredCheckpoint(size=int(s), root=bytes(r), note=n, created_at=c)
-            for s, r, n, c in conn.execute(
-                "SELECT size, root, note, created_at FROM checkpoint ORDER BY id"
-            )
-        ]
-        head = conn.execute("SELECT size, root, note FROM head").fetchone()
-        if head is not None:
-            checkpoints.append(
-                StoredCheckpoint(
-                    size=int(head[0]), root=bytes(head[1]), note=head[2], created_at=""
-                )
-            )
+        checkpoints = read_checkpoints(conn.execute)
         # Entries whose projection is still deferred (the server's worker has not
         # reached them) are not in the live tables yet: rebuild only what they reflect.
         pending = conn.execute(

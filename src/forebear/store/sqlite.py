@@ -19,11 +19,11 @@ from typing import Any
 from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
 from forebear.journal.keys import SigningKey, Verifier
 from forebear.model.ids import Clock, format_time, utc_now, uuid7
-from forebear.store.base import JournalRecord, StoredCheckpoint, VerifyReport
+from forebear.store.base import JournalRecord, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
 from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from forebear.store.sql import SqlJournal, as_bytes
-from forebear.store.verify import ProjectionRebuild, report, verify_log
+from forebear.store.verify import ProjectionRebuild, read_checkpoints, report, verify_log
 
 STORE_FORMAT = "forebear"
 
@@ -205,18 +205,7 @@ class SqliteStore(SqlJournal):
         reader = _connect(self.path)
         try:
             reader.execute("BEGIN")  # one consistent snapshot for the whole check
-            checkpoints = [
-                StoredCheckpoint(size=int(s), root=bytes(r), note=n, created_at=c)
-                for s, r, n, c in reader.execute(
-                    "SELECT size, root, note, created_at FROM checkpoint ORDER BY id"
-                )
-            ]
-            head = reader.execute("SELECT size, root, note FROM head").fetchone()
-            if head is not None:
-                checkpoints.append(
-                    StoredCheckpoint(size=int(head[0]), root=bytes(head[1]), note=head[2],
-                                     created_at="")
-                )
+            checkpoints = read_checkpoints(reader.execute)
             records = (
                 _record(seq, entry, leaf)
                 for seq, entry, leaf in reader.execute(

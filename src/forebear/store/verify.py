@@ -16,7 +16,8 @@ from typing import Any
 from forebear import _json
 from forebear.errors import CheckpointError, InvalidInputError
 from forebear.journal import merkle
-from forebear.journal.checkpoint import Verifier, open_checkpoint
+from forebear.journal.checkpoint import open_checkpoint
+from forebear.journal.keys import Verifier
 from forebear.model.entries import validate_entry
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.projection import project
@@ -99,6 +100,24 @@ def verify_log(
     for cp in checkpoints:
         problems.extend(_check_checkpoint(cp, roots.get(cp.size), count, verifiers, origin))
     return count, root, problems
+
+
+def read_checkpoints(execute: Callable[[str], Any]) -> list[StoredCheckpoint]:
+    """Every stored checkpoint, oldest first, then the signed head if there is one.
+
+    ``execute`` runs a statement and returns a DB-API cursor (SQLite's and psycopg's
+    ``Connection.execute`` both do), inside the caller's snapshot.
+    """
+    found = [
+        StoredCheckpoint(size=int(s), root=bytes(r), note=n, created_at=c)
+        for s, r, n, c in execute("SELECT size, root, note, created_at FROM checkpoint ORDER BY id")
+    ]
+    head = execute("SELECT size, root, note FROM head").fetchone()
+    if head is not None:
+        found.append(
+            StoredCheckpoint(size=int(head[0]), root=bytes(head[1]), note=head[2], created_at="")
+        )
+    return found
 
 
 def _parse(record: JournalRecord, problems: list[Problem]) -> dict[str, Any] | None:
