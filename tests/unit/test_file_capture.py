@@ -73,12 +73,12 @@ def test_captured_paths_are_real_and_vanished_files_are_dropped(tree: Path) -> N
 
 
 def test_a_run_hides_its_own_reads_but_not_other_threads(tree: Path) -> None:
-    from forebear.sdk.run import _uncaptured
+    from forebear.capture.files import uncaptured
 
     capture = FileCapture(cwd=str(tree), include_temp=True)
     capture.start()
     try:
-        with _uncaptured():
+        with uncaptured():
             open(tree / "data" / "a.csv").close()  # forebear's own read
             worker = threading.Thread(target=lambda: open(tree / "out" / "model.bin").close())
             worker.start()

@@ -23,7 +23,8 @@ from typing import Any
 import forebear
 from forebear.capture.files import TreeWatch
 from forebear.errors import UsageError
-from forebear.sdk.run import Run, guess_kind
+from forebear.sdk._names import guess_kind
+from forebear.sdk.run import Run
 
 _BOOT = str(Path(__file__).with_name("_boot"))
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)

@@ -12,6 +12,7 @@ working tree before and after the run.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import stat
@@ -20,7 +21,7 @@ import sysconfig
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -358,3 +359,35 @@ class TreeWatch:
                     continue
                 out.append(path)
         return sorted(out)
+
+
+class _OtherThreads(list[object]):
+    """Open events of every thread but one, passed on to the capture they would reach."""
+
+    def __init__(self, below: list[object], thread: int) -> None:
+        super().__init__()
+        self._below = below
+        self._thread = thread
+
+    def extend(self, items: Iterable[object]) -> None:
+        if threading.get_ident() != self._thread:
+            self._below.extend(items)
+
+
+@contextlib.contextmanager
+def uncaptured() -> Iterator[None]:
+    """This thread's opens inside are not recorded by automatic capture (forebear's own I/O).
+
+    Capture records opens into the innermost active capture; a filter pushed on top drops
+    this thread's and passes every other thread's on to it.
+    """
+    active = _active
+    if not active:
+        yield
+        return
+    sink = _Active(_OtherThreads(active[-1].events, threading.get_ident()))
+    _push(sink)
+    try:
+        yield
+    finally:
+        _remove(sink)

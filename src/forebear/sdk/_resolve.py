@@ -17,6 +17,7 @@ from typing import Any
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.hashing import is_digest_text
 from forebear.model.entries import artifact_ref
+from forebear.sdk._names import display_name
 from forebear.sdk.session import Session
 
 __all__ = ["Target", "hash_file_ref", "resolve_artifact"]
@@ -69,14 +70,6 @@ def _known(store: Any, key: str) -> dict[str, Any] | None:
     return {"digest": digest, "kind": kind, "name": name, "size": size}
 
 
-def _display_name(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else Path(rel).as_posix()
-
-
 def hash_file_ref(session: Session, path: str, *, kind: str, name: str | None = None) -> Target:
     """The artifact of the file or directory at ``path``, known to the store or not."""
     full = os.path.realpath(path)
@@ -93,7 +86,7 @@ def hash_file_ref(session: Session, path: str, *, kind: str, name: str | None = 
         ref = artifact_ref(digest=digest, kind=found["kind"], name=found["name"] or name,
                            uri=full, size=found["size"] if found["size"] is not None else size)
         return Target(ref=ref, known=True, path=full)
-    ref = artifact_ref(digest=digest, kind=kind, name=name or _display_name(full), uri=full,
+    ref = artifact_ref(digest=digest, kind=kind, name=name or display_name(full), uri=full,
                        size=size)
     return Target(ref=ref, known=False, path=full)
 

@@ -17,26 +17,24 @@ Inside the run, files the process reads are inputs and files it writes are outpu
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import math
 import os
 import stat
 import sys
-import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from forebear.capture import files as _capture_files
-from forebear.capture.files import FileCapture, TreeWatch, real_path
+from forebear.capture.files import real_path, uncaptured
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.hashing import is_digest_text
 from forebear.model.ids import format_time
+from forebear.sdk._capture_setup import new_capture, new_watch
+from forebear.sdk._names import display_name, guess_kind
 from forebear.sdk.anchors import code_record, environment_record
 from forebear.sdk.artifact import Artifact
 from forebear.sdk.session import Session, session_for
@@ -130,9 +128,9 @@ class Run:
         self._outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self._produced_paths: set[str] = set()
         self._used_paths: set[str] = set()
-        self._capture = _new_capture(self.session) if capture else None
+        self._capture = new_capture(self.session) if capture else None
         watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
-        self._watch = _new_watch(os.fspath(watch_dir), self.session.ignore_globs) \
+        self._watch = new_watch(os.fspath(watch_dir), self.session.ignore_globs) \
             if watch_dir else None
         self._want_code = code
         self._want_env = environment
@@ -342,7 +340,7 @@ class Run:
         store_blob: bool = True,
     ) -> Artifact:
         """Record an output file or directory; a file's bytes go to the blob store."""
-        with _uncaptured():  # forebear's own opens of the output are not the run's
+        with uncaptured():  # forebear's own opens of the output are not the run's
             full = real_path(os.fspath(path))
             try:
                 st = os.stat(full)
@@ -380,7 +378,7 @@ class Run:
             return artifact
         digest = str(blobs.put_bytes(data))
         self.session.stored_blobs.add(digest)
-        return Artifact(digest=digest, kind=kind, name=name or _display_name(path), uri=path,
+        return Artifact(digest=digest, kind=kind, name=name or display_name(path), uri=path,
                         size=len(data), role=role)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -431,7 +429,7 @@ class Run:
         return Artifact(
             digest=str(digest),
             kind=kind,
-            name=name or _display_name(path, cwd),
+            name=name or display_name(path, cwd),
             uri=path,
             size=size,
             role=role,
@@ -455,120 +453,10 @@ class Run:
         return str(target)
 
 
-# FileCapture and TreeWatch set up by realpath-ing the store, the working directory and
-# the interpreter's folders (~30 us a run): each run copies a prototype made once per
-# layout instead. A symlink among those folders retargeted while the process runs is not
-# seen (the same trade-off as capture.files.default_ignores).
-_prototypes: dict[tuple[Any, ...], Any] = {}
-_prototypes_lock = threading.Lock()
-
-
-def _layout_key() -> tuple[Any, ...]:
-    return (os.getcwd(), sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-            tuple(sys.path), tempfile.gettempdir())
-
-
-def _clone(proto: Any) -> Any:
-    clone = object.__new__(type(proto))
-    clone.__dict__.update(proto.__dict__)
-    return clone
-
-
-def _new_capture(session: Session) -> FileCapture:
-    store_dir = str(session.store_dir) if session.store_dir else None
-    key = ("capture", store_dir, session.ignore_globs, *_layout_key())
-    with _prototypes_lock:
-        proto = _prototypes.get(key)
-    if proto is None:
-        proto = FileCapture(ignore_dirs=[store_dir] if store_dir else [],
-                            ignore_globs=session.ignore_globs)
-        with _prototypes_lock:
-            _prototypes[key] = proto
-    capture: FileCapture = _clone(proto)
-    return capture
-
-
-def _new_watch(root: str, globs: tuple[str, ...]) -> TreeWatch:
-    key = ("watch", root, globs, os.getcwd())
-    with _prototypes_lock:
-        proto = _prototypes.get(key)
-    if proto is None:
-        proto = TreeWatch(root, ignore_globs=globs)
-        with _prototypes_lock:
-            _prototypes[key] = proto
-    watch: TreeWatch = _clone(proto)
-    return watch
-
-
 # Outputs up to this size are read once into memory, hashed and stored from there.
 _SMALL_OUTPUT = 256 * 1024
 # What a captured or watched file that vanished before the run ended raises.
 _VANISHED = (OSError, InvalidInputError, NotFoundError)
-
-
-class _OtherThreads(list[object]):
-    """Open events of every thread but one, passed on to the capture they would reach."""
-
-    def __init__(self, below: list[object], thread: int) -> None:
-        super().__init__()
-        self._below = below
-        self._thread = thread
-
-    def extend(self, items: Iterable[object]) -> None:
-        if threading.get_ident() != self._thread:
-            self._below.extend(items)
-
-
-@contextlib.contextmanager
-def _uncaptured() -> Iterator[None]:
-    """This thread's opens inside are not recorded by automatic capture (forebear's own I/O).
-
-    Capture records opens into the innermost active capture; a filter pushed on top drops
-    this thread's and passes every other thread's on to it.
-    """
-    active = _capture_files._active
-    if not active:
-        yield
-        return
-    sink = _capture_files._Active(_OtherThreads(active[-1].events, threading.get_ident()))
-    _capture_files._push(sink)
-    try:
-        yield
-    finally:
-        _capture_files._remove(sink)
-
-
-_MODEL_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".onnx", ".safetensors",
-                   ".h5", ".keras", ".pb", ".tflite", ".gguf", ".bin", ".model", ".cbm", ".ubj")
-_DATA_SUFFIXES = (".csv", ".tsv", ".parquet", ".feather", ".arrow", ".jsonl", ".npy", ".npz",
-                  ".txt", ".json", ".avro", ".orc", ".tfrecord", ".h5ad", ".xlsx", ".zarr")
-
-
-def guess_kind(path: str) -> str:
-    """A kind for a file that was captured rather than declared, from its suffix."""
-    lower = path.lower()
-    if lower.endswith(_MODEL_SUFFIXES):
-        return "model"
-    if lower.endswith(_DATA_SUFFIXES):
-        return "data"
-    return "artifact"
-
-
-def _display_name(path: str, cwd: str | None = None) -> str:
-    cwd = cwd or os.getcwd()
-    # The common case, a normalized path under the working directory, without relpath.
-    if os.sep == "/" and len(cwd) > 1 and path.startswith(cwd + "/"):
-        rest = path[len(cwd) + 1 :]
-        if rest and "//" not in rest and "/." not in rest and not rest.startswith(".") \
-                and not rest.endswith("/"):
-            return rest  # no ".", ".." or empty component: normalized already
-        if os.path.normpath(path) == path:
-            return rest
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else Path(rel).as_posix()
 
 
 def run(name: str, **options: Any) -> Run:
