@@ -311,5 +311,5 @@ def _blob_spool(remote: Any) -> Any:
     """The spooled blobs of the server ``remote`` talks to (same spool root and URL)."""
     from forebear.artifacts.http import HttpBlobStore
 
-    return HttpBlobStore(remote.url, getattr(remote._http, "_token", None),
+    return HttpBlobStore(remote.url, remote.token,
                          spool_root=remote.spool.root)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import http.client
 import json
 import logging
 import os
@@ -34,21 +33,18 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
 from forebear import _canonical, config
 from forebear.errors import (
-    AmbiguousRefError,
-    AuthError,
-    ConflictError,
     ForebearError,
     InvalidInputError,
     NotFoundError,
-    StoreError,
     TransportError,
 )
 from forebear.model.entries import validate_entry
 from forebear.model.ids import uuid7
+from forebear.store._http import HttpClient, error_from_response
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.spool import REJECTED, Spool, default_spool_root
 
@@ -58,101 +54,6 @@ log = logging.getLogger("forebear.remote")
 
 MAX_BATCH_ENTRIES = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-
-
-class _Http:
-    """Keep-alive HTTP connections to one server, one per thread; stdlib only."""
-
-    def __init__(self, url: str, token: str | None, timeout: float) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInputError(f"not a server URL: {url!r}", hint="use http(s)://host:port")
-        self.url = url.rstrip("/")
-        self._scheme = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port
-        self._base = parts.path.rstrip("/")
-        self._token = token
-        self._timeout = timeout
-        self._local = threading.local()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = (http.client.HTTPSConnection if self._scheme == "https"
-                   else http.client.HTTPConnection)
-            conn = cls(self._host, self._port, timeout=self._timeout)
-            self._local.conn = conn
-        return conn
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, bytes]:
-        """Send one request; (status, body). TransportError if the server is unreachable."""
-        query = ""
-        if params:
-            items = [(k, v) for k, v in params.items() if v is not None]
-            flat = [(k, x) for k, v in items for x in (v if isinstance(v, list) else [v])]
-            query = "?" + urlencode([(k, str(v).lower() if isinstance(v, bool) else v)
-                                     for k, v in flat])
-        sent = {"Accept": "application/json", "User-Agent": "forebear-remote"}
-        if self._token:
-            sent["Authorization"] = f"Bearer {self._token}"
-        if body is not None:
-            sent["Content-Type"] = "application/json"
-        sent.update(headers or {})
-        for attempt in (0, 1):
-            conn = self._connection()
-            try:
-                conn.request(method, self._base + path + query, body=body, headers=sent)
-                response = conn.getresponse()
-                return response.status, response.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._local.conn = None
-                # A kept-alive connection the server closed fails once: retry on a new one.
-                if attempt or not isinstance(exc, http.client.RemoteDisconnected
-                                             | BrokenPipeError | ConnectionResetError):
-                    raise TransportError(
-                        f"cannot reach the forebear server at {self.url}: {exc}",
-                        hint="start it with `forebear serve`, or check FOREBEAR_STORE",
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-
-
-def _error(status: int, body: bytes) -> ForebearError:
-    try:
-        detail = json.loads(body)["error"]
-        message, hint = str(detail["message"]), detail.get("hint")
-        candidates = detail.get("candidates")
-    except (ValueError, KeyError, TypeError):
-        message, hint, candidates = body[:200].decode("utf-8", "replace") or f"HTTP {status}", \
-            None, None
-    if status == 404:
-        return NotFoundError(message, hint=hint)
-    if status == 409:
-        return ConflictError(message, hint=hint)
-    if status in (401, 403):
-        return AuthError(message, hint=hint)
-    if status == 400 and isinstance(candidates, list):
-        return AmbiguousRefError(message, candidates=[str(c) for c in candidates], hint=hint)
-    if 400 <= status < 500:
-        return InvalidInputError(message, hint=hint)
-    if status == 503:
-        return StoreError(f"the server cannot serve this now: {message}", hint=hint)
-    return TransportError(f"the server failed (HTTP {status}): {message}", hint=hint)
 
 
 def _hex_hash(text: str) -> bytes:
@@ -178,7 +79,7 @@ class RemoteStore:
         sender: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
-        self._http = _Http(self.url, token, timeout)
+        self._http = HttpClient(self.url, token, timeout)
         self.spool = Spool(spool_root or default_spool_root(), self.url)
         self._linger = linger
         self._close_timeout = close_timeout
@@ -199,6 +100,11 @@ class RemoteStore:
             atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- writes ----------------------------------------------------------------------------
+    @property
+    def token(self) -> str | None:
+        """The bearer token this store sends (for a blob store talking to the same server)."""
+        return self._http.token
+
     def append(self, entry: Mapping[str, Any]) -> int:
         """Queue one entry for the server; returns -1 (its seq is not known yet)."""
         self.append_batch([entry])
@@ -395,7 +301,7 @@ class RemoteStore:
         """GET an API path; the decoded JSON, or the server's error as a ForebearError."""
         status, body = self._http.request("GET", path, params=params)
         if status != 200:
-            raise _error(status, body)
+            raise error_from_response(status, body)
         return json.loads(body)
 
     def send_json(self, method: str, path: str, payload: Any = None) -> Any:
@@ -403,7 +309,7 @@ class RemoteStore:
         data = None if payload is None else json.dumps(payload).encode()
         status, body = self._http.request(method, path, body=data)
         if status not in (200, 201):
-            raise _error(status, body)
+            raise error_from_response(status, body)
         return json.loads(body)
 
     def status(self) -> dict[str, Any]:
