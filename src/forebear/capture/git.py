@@ -21,13 +21,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from forebear.capture._git_cmd import (
+    HEX,
+    Git,
+    GitFailed,
+    Status,
+    git_env,
+    last_error,
+    parse_status,
+    run_git,
+)
 from forebear.capture.git_remote import read_config, redact_url, remote_url
 from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, UsageError
 
@@ -48,22 +57,10 @@ DEFAULT_MAX_DIFF_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_UNTRACKED_FILE_BYTES = 10 * 1024 * 1024
 _TIMEOUT = 10.0
 _MAX_LISTED = 100  # skipped paths kept in the record; the rest are counted in a note
-_HEX = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 _EMPTY_TREE = {
     "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
     "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
 }
-# Variables that would point git at another repository, index or object store than the
-# one found from ``path``, or change how pathspecs and diffs are read.
-_DROPPED_ENV = frozenset(
-    {
-        "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
-        "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS", "GIT_NOGLOB_PATHSPECS",
-        "GIT_ICASE_PATHSPECS", "GIT_EXTERNAL_DIFF", "GIT_DIFF_OPTS", "GIT_CEILING_DIRECTORIES",
-    }
-)  # fmt: skip
-_GIT_OPTS = ("-c", "core.quotepath=off", "-c", "color.ui=never", "--no-pager")
 _DIFF_ARGS = (
     "diff-index", "--cached", "-p", "--binary", "--full-index", "--no-renames",
     "--no-textconv", "--no-ext-diff", "--no-color", "--src-prefix=a/", "--dst-prefix=b/",
@@ -155,11 +152,11 @@ def code_anchor(
         starts = [Path(path)] if path is not None else [Path.cwd()]
         if path is None and script is not None:
             starts.insert(0, script.parent)
-        git = next(filter(None, (_Git.find(s, env, timeout) for s in starts)), None)
+        git = next(filter(None, (Git.find(s, env, timeout) for s in starts)), None)
         if git is None:
             return None
         return _capture(git, script, max_diff_bytes, max_untracked_file_bytes)
-    except _GitFailed as exc:
+    except GitFailed as exc:
         _log().warning("forebear: could not anchor the code: %s", exc)
     except Exception:  # a lineage tracker must never be why a training run dies
         _log().warning("forebear: could not anchor the code", exc_info=True)
@@ -188,35 +185,35 @@ def restore(
     exe = shutil.which("git", path=(environ or os.environ).get("PATH"))
     if exe is None:
         raise UsageError("git is not installed", hint="install git and put it on PATH")
-    if commit is not None and not _HEX.fullmatch(commit):
+    if commit is not None and not HEX.fullmatch(commit):
         raise InvalidInputError(f"not a commit id: {commit!r}", hint="give the full hex SHA")
     dest = Path(dest_dir)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"{dest} is not an empty directory", hint="choose a new directory")
-    env = _git_env(os.environ if environ is None else environ)
+    env = git_env(os.environ if environ is None else environ)
 
     def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return _run(exe, args, cwd=None, env=env, timeout=timeout, stdin=stdin)
+        return run_git(exe, args, cwd=None, env=env, timeout=timeout, stdin=stdin)
 
     if commit is None:
         done = run("init", "--quiet", "--", str(dest))
         if done.returncode:
-            raise UsageError(f"cannot create a repository in {dest}: {_err(done)}")
+            raise UsageError(f"cannot create a repository in {dest}: {last_error(done)}")
     else:
         done = run("clone", "--quiet", "--no-checkout", "--", os.fspath(repo), str(dest))
         if done.returncode:
-            raise NotFoundError(f"cannot clone {repo}: {_err(done)}")
+            raise NotFoundError(f"cannot clone {repo}: {last_error(done)}")
         done = run("-C", str(dest), "checkout", "--quiet", "--detach", commit)
         if done.returncode:  # not reachable from any ref: servers often still serve it
             run("-C", str(dest), "fetch", "--quiet", "origin", commit)
             done = run("-C", str(dest), "checkout", "--quiet", "--detach", commit)
         if done.returncode:
-            raise NotFoundError(f"commit {commit} is not in {repo}: {_err(done)}")
+            raise NotFoundError(f"commit {commit} is not in {repo}: {last_error(done)}")
     if diff:
         done = run("-C", str(dest), "apply", "--binary", "--whitespace=nowarn", "-", stdin=diff)
         if done.returncode:
             raise IntegrityError(
-                f"the diff does not apply to {commit or 'an empty repository'}: {_err(done)}",
+                f"the diff does not apply to {commit or 'an empty repository'}: {last_error(done)}",
                 hint="check that the diff belongs to this commit and is not truncated",
             )
     return dest
@@ -235,42 +232,6 @@ def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _err(done: subprocess.CompletedProcess[bytes]) -> str:
-    lines = done.stderr.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"git exited with {done.returncode}"
-
-
-def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if k not in _DROPPED_ENV}
-    # LC_ALL=C: messages we parse; no optional locks: status must not rewrite the user's
-    # index (and cannot race their own git commands); never prompt for credentials.
-    env.update(LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
-    return env
-
-
-def _run(
-    exe: str,
-    args: Sequence[str],
-    *,
-    cwd: Path | None,
-    env: Mapping[str, str],
-    timeout: float,
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    import subprocess
-
-    return subprocess.run(
-        [exe, *_GIT_OPTS, *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        stdin=subprocess.DEVNULL if stdin is None else None,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def _entry_script(given: str | os.PathLike[str] | None) -> Path | None:
     if given is None:
         # __main__.__file__ is absolute (3.9+), so a later chdir cannot mislead it
@@ -283,166 +244,20 @@ def _entry_script(given: str | os.PathLike[str] | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-class _GitFailed(Exception):
-    """Git ran but refused (dubious ownership, corrupt repository, timeout, ...)."""
-
-
-class _Git(NamedTuple):
-    """A located work tree and how to run git on it."""
-
-    exe: str
-    root: Path
-    gitdir: Path
-    common: Path
-    env: dict[str, str]
-    timeout: float
-
-    @classmethod
-    def find(cls, start: Path, environ: Mapping[str, str], timeout: float) -> _Git | None:
-        import shutil
-
-        exe = shutil.which("git", path=environ.get("PATH"))
-        if exe is None:
-            return None
-        here = start.resolve()
-        if not here.is_dir():
-            here = here.parent
-        for root in (here, *here.parents):
-            dotgit = root / ".git"
-            if dotgit.is_dir():
-                gitdir = dotgit
-            elif dotgit.is_file():  # worktrees and submodules: "gitdir: <path>"
-                text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-                if not text.startswith("gitdir:"):
-                    return None
-                gitdir = (root / text.removeprefix("gitdir:").strip()).resolve()
-            else:
-                continue
-            commondir = gitdir / "commondir"
-            common = gitdir
-            if commondir.is_file():
-                common = (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve()
-            env = _git_env(environ)
-            if root.parent != root:  # a broken .git must not make git use a parent repo
-                env["GIT_CEILING_DIRECTORIES"] = str(root.parent)
-            return cls(exe, root, gitdir, common, env, timeout)
-        return None
-
-    def run(
-        self, *args: str, stdin: bytes | None = None, env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[bytes]:
-        import subprocess
-
-        try:
-            return _run(
-                self.exe,
-                args,
-                cwd=self.root,
-                env=env or self.env,
-                timeout=self.timeout,
-                stdin=stdin,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise _GitFailed(f"git {args[0]} took over {self.timeout} s") from exc
-
-    def stream(self, args: Sequence[str], env: Mapping[str, str], cap: int) -> _Stream:
-        """Run git, hashing all of stdout but keeping at most ``cap`` bytes of it."""
-        import subprocess
-        import threading
-
-        cmd = [self.exe, *_GIT_OPTS, *args]
-        proc = subprocess.Popen(
-            cmd,
-            cwd=self.root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        timer = threading.Timer(self.timeout, proc.kill)
-        timer.start()
-        hasher = hashlib.sha256()
-        chunks: list[bytes] | None = []
-        size = 0
-        try:
-            assert proc.stdout is not None
-            while chunk := proc.stdout.read(1 << 20):
-                hasher.update(chunk)
-                size += len(chunk)
-                if chunks is not None and size > cap:
-                    chunks = None
-                elif chunks is not None:
-                    chunks.append(chunk)
-            returncode = proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-        kept = None if chunks is None else b"".join(chunks)
-        return _Stream(returncode, kept, "sha256:" + hasher.hexdigest(), size)
-
-
-class _Stream(NamedTuple):
-    returncode: int
-    kept: bytes | None
-    digest: str
-    size: int
-
-
-class _Status:
-    """What one ``git status`` said. Paths are bytes, relative to the root."""
-
-    def __init__(self) -> None:
-        self.commit: str | None = None
-        self.branch: str | None = None
-        self.changed: list[bytes] = []
-        self.untracked: list[bytes] = []
-        # Deleted in the index: already right in a copy of it, and `git add` of a path
-        # in neither the index nor the tree would abort the whole add.
-        self.staged_deletions: list[bytes] = []
-
-
-def _parse_status(out: bytes) -> _Status:
-    """Parse ``git status --porcelain=v2 --branch -z``; paths are relative to the root."""
-    status = _Status()
-    records = iter(out.split(b"\0"))
-    for rec in records:
-        if rec.startswith(b"# branch.oid "):
-            oid = rec[13:].decode()
-            status.commit = oid if _HEX.fullmatch(oid) else None  # "(initial)"
-        elif rec.startswith(b"# branch.head "):
-            head = rec[14:].decode(errors="replace")
-            status.branch = None if head == "(detached)" else head
-        elif rec.startswith(b"1 "):
-            path = rec.split(b" ", 8)[8]
-            (status.staged_deletions if rec[2:3] == b"D" else status.changed).append(path)
-        elif rec.startswith(b"2 "):  # renames, in case status.renames sneaks through
-            status.changed.append(rec.split(b" ", 9)[9])
-            status.staged_deletions.append(next(records, b""))
-        elif rec.startswith(b"u "):
-            status.changed.append(rec.split(b" ", 10)[10])
-        elif rec.startswith(b"? "):
-            status.untracked.append(rec[2:])
-    return status
-
-
-def _capture(git: _Git, script: Path | None, max_diff: int, max_untracked: int) -> CodeAnchor:
+def _capture(git: Git, script: Path | None, max_diff: int, max_untracked: int) -> CodeAnchor:
     done = git.run(
         "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all",
         "--no-renames", "--no-ahead-behind", "--ignore-submodules=dirty",
     )  # fmt: skip
     if done.returncode:
-        raise _GitFailed(f"git status failed in {git.root}: {_err(done)}")
-    status = _parse_status(done.stdout)
+        raise GitFailed(f"git status failed in {git.root}: {last_error(done)}")
+    status = parse_status(done.stdout)
     config = read_config(git.common / "config")
     fields: dict[str, Any] = {"dirty": False}
     if status.changed or status.untracked:
         try:
             fields = _capture_diff(git, status, config, max_diff, max_untracked)
-        except (_GitFailed, OSError) as exc:  # still worth recording: commit, dirty
+        except (GitFailed, OSError) as exc:  # still worth recording: commit, dirty
             fields = {"dirty": True, "truncated": True, "notes": (f"no diff: {exc}",)}
     entry_point = entry_digest = None
     if script is not None:
@@ -467,8 +282,8 @@ def _capture(git: _Git, script: Path | None, max_diff: int, max_untracked: int) 
 
 
 def _capture_diff(
-    git: _Git,
-    status: _Status,
+    git: Git,
+    status: Status,
     config: list[tuple[str, str, str]],
     max_diff: int,
     max_untracked: int,
@@ -523,7 +338,7 @@ def _capture_diff(
                 stdin=b"\0".join(paths) + b"\0", env={**env, "GIT_LITERAL_PATHSPECS": "1"},
             )  # fmt: skip
             if done.returncode:
-                notes.append(f"git add: {_err(done)}")
+                notes.append(f"git add: {last_error(done)}")
         out = git.stream([*_DIFF_ARGS, base], env, max_diff)
     if out.returncode:
         notes.append(f"git diff-index exited with {out.returncode}")
