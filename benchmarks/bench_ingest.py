@@ -162,11 +162,11 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 def run(events: int = 20_000, clients: int = 32, processes: int = 2,
         serve_args: tuple[str, ...] = (), repeats: int = 3) -> dict[str, float]:
     """Run the benchmark ``repeats`` times on fresh stores; the median of each figure."""
-    return _medians([run_once(events, clients, processes, serve_args)
+    return medians([run_once(events, clients, processes, serve_args)
                      for _ in range(repeats)])
 
 
-def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     figures = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     figures["events_per_s_best"] = max(r["events_per_s"] for r in runs)
     return figures
@@ -177,7 +177,7 @@ def _forebear(*args: str, env: dict[str, str]) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("FOREBEAR_STORE", "FOREBEAR_KEY")}
 
 
@@ -185,7 +185,7 @@ def run_once(events: int, clients: int, processes: int,
              serve_args: tuple[str, ...]) -> dict[str, float]:
     """One run on a fresh SQLite store and one server; its figures."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = _clean_env()
+        env = clean_env()
         _forebear("init", tmp, env=env)
         env["FOREBEAR_STORE"] = str(Path(tmp) / ".forebear")
         return load(env, events, clients, processes, [serve_args])

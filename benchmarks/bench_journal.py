@@ -66,19 +66,30 @@ def bench_batch(
     return n / (time.perf_counter() - start)
 
 
-def sqlite_floor(tmp: str) -> dict[str, float]:
-    """Bare SQLite on the same disk in the same run: the floor our figures are judged by."""
-    conn = sqlite3.connect(f"{tmp}/raw.db", isolation_level=None)
+def _bare_db(path: str) -> sqlite3.Connection:
+    """A bare SQLite table on the store's settings (WAL, ``synchronous=FULL``)."""
+    conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)")
+    return conn
+
+
+def _bare_commits(conn: sqlite3.Connection, n: int, first: int) -> float:
     payload = b"x" * 600
     start = time.perf_counter()
-    for i in range(1000):
+    for i in range(first, first + n):
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO t VALUES (?, ?)", (i, payload))
         conn.execute("COMMIT")
-    commits = 1000 / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start)
+
+
+def sqlite_floor(tmp: str) -> dict[str, float]:
+    """Bare SQLite on the same disk in the same run: the floor our figures are judged by."""
+    conn = _bare_db(f"{tmp}/raw.db")
+    commits = _bare_commits(conn, 1000, 0)
+    payload = b"x" * 600
     rows = [(1000 + i, payload) for i in range(200_000)]
     start = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
@@ -147,24 +158,11 @@ def append_proof_verify_figures(store: Any, entries: int) -> dict[str, float]:
     return results
 
 
-def _bare_commits(conn: sqlite3.Connection, n: int, first: int) -> float:
-    payload = b"x" * 600
-    start = time.perf_counter()
-    for i in range(first, first + n):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t VALUES (?, ?)", (i, payload))
-        conn.execute("COMMIT")
-    return n / (time.perf_counter() - start)
-
-
 def single_vs_floor(tmp: str, store: Any, rounds: int = 5, n: int = 400) -> dict[str, float]:
     """Single durable appends against bare durable commits on the same disk, in alternating
     rounds, so both see the same moment of a shared disk; the ratio is the median of the
     rounds' ratios (the issue's 5,000/s against ~10,000 bare commits/s is 0.5)."""
-    conn = sqlite3.connect(f"{tmp}/pairs.db", isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)")
+    conn = _bare_db(f"{tmp}/pairs.db")
     ours, bare = [], []
     for r in range(rounds):
         bare.append(_bare_commits(conn, n, r * n))

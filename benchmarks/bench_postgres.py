@@ -182,7 +182,7 @@ def ingest_figures(events: int = 20_000, servers: int = 4, repeats: int = 3,
             with tempfile.TemporaryDirectory() as tmp:
                 key = Path(tmp) / "signing.key"
                 signer.save(key)
-                env = bench_ingest._clean_env() | {
+                env = bench_ingest.clean_env() | {
                     "FOREBEAR_STORE": _database_url("forebear_bench_ingest"),
                     "FOREBEAR_KEY": str(key)}
                 figures = bench_ingest.load(env, events, 32, 2,
@@ -192,7 +192,7 @@ def ingest_figures(events: int = 20_000, servers: int = 4, repeats: int = 3,
         del figures["commits"]  # the first server's group commits only: not the store's
         runs.append(figures)
     return {f"ingest_{servers}_servers_{key}": value
-            for key, value in bench_ingest._medians(runs).items()}
+            for key, value in bench_ingest.medians(runs).items()}
 
 
 # -- lineage queries on the query benchmark's graphs -----------------------------------------

@@ -77,9 +77,21 @@ _c_encode = _make_c_encoder()
 
 def canonical_bytes(value: object) -> bytes:
     """Return the RFC 8785 canonical form of ``value`` as UTF-8 bytes."""
-    text = _text(value)
+    return canonical_bytes_plain(value)[0]
+
+
+def canonical_bytes_plain(value: object) -> tuple[bytes, bool]:
+    """``canonical_bytes(value)``, and whether ``value`` is *plain*.
+
+    Plain: a dict, list or tuple made only of exact dicts, lists, tuples, strings, bools,
+    None, integers within ±(2**53 - 1) and floats that Python and ECMAScript print alike
+    (what the C encoder writes as JCS unchanged). Parsing a plain value's bytes gives back
+    an equal value of the same types, tuples becoming lists, so a caller that needs the
+    parsed form may keep the value instead.
+    """
+    text, plain = _text_plain(value)
     try:
-        return text.encode("utf-8")
+        return text.encode("utf-8"), plain
     except UnicodeEncodeError as exc:
         raise _surrogate_error() from exc
 
@@ -96,16 +108,20 @@ def canonical_text(value: object) -> str:
 
 
 def _text(value: object) -> str:
+    return _text_plain(value)[0]
+
+
+def _text_plain(value: object) -> tuple[str, bool]:
     try:
         t = type(value)
         if t is dict or t is list or t is tuple:
             container: Any = value
             if _scan(container):
-                return _c_encode(container)
+                return _c_encode(container), True
             patched = _c_encode_patched(container)
             if patched is not None:
-                return patched
-        return _encode(value)
+                return patched, False
+        return _encode(value), False
     except RecursionError as exc:
         raise InvalidInputError(
             "JSON value is nested too deeply or contains itself",

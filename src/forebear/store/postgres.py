@@ -52,6 +52,8 @@ from forebear.store.projection import POSTGRES_STATEMENTS
 from forebear.store.schema import (
     POSTGRES_MIGRATIONS,
     SCHEMA_VERSION,
+    STORE_FORMAT,
+    initial_meta,
 )
 from forebear.store.sql import SqlJournal
 from forebear.store.verify import report
@@ -61,7 +63,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore", "create", "init", "open_from_settings", "redact"]
 
-STORE_FORMAT = "forebear"
 # Key of the transaction-scoped advisory lock that serialises migrations, so several
 # servers starting at once on a new database do not race to create the schema.
 _MIGRATION_LOCK = 0x666F7265  # "fore"
@@ -177,13 +178,8 @@ def create(url: str, *, signer: SigningKey, clock: Clock = utc_now) -> None:
             )
         try:
             _migrate(conn, clock)
-            meta = {
-                "format": STORE_FORMAT,
-                "store_id": uuid7(),
-                "origin": signer.name,
-                "verifier": signer.verifier().encode(),
-                "created_at": format_time(clock()),
-            }
+            meta = initial_meta(origin=signer.name, verifier=signer.verifier().encode(),
+                                created_at=format_time(clock()))
             with conn.transaction():
                 conn.cursor().executemany(
                     "INSERT INTO meta (key, value) VALUES (%s, %s)", list(meta.items())

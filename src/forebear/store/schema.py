@@ -11,6 +11,22 @@ from typing import Final
 
 SCHEMA_VERSION: Final = 2
 
+STORE_FORMAT: Final = "forebear"
+"""``meta.format`` of every forebear store, whatever its backend."""
+
+
+def initial_meta(*, origin: str, verifier: str, created_at: str) -> dict[str, str]:
+    """The ``meta`` rows a new store is created with (its id drawn here)."""
+    from forebear.model.ids import uuid7
+
+    return {
+        "format": STORE_FORMAT,
+        "store_id": uuid7(),
+        "origin": origin,
+        "verifier": verifier,
+        "created_at": created_at,
+    }
+
 # Projection tables and the ORDER BY that makes their dumps comparable, in rebuild order.
 PROJECTION_TABLES: Final[dict[str, str]] = {
     "node": "id",

@@ -13,7 +13,6 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from forebear import _canonical, _json
-from forebear._canonical import _scan as _c_encoder_is_exact
 from forebear.errors import (
     IntegrityError,
     InvalidInputError,
@@ -39,11 +38,18 @@ Connection = Any
 
 def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
     """Validate entries and return their canonical bytes, refusing the whole batch on error."""
+    return _encode_entries(entries)[0]
+
+
+def _encode_entries(entries: Sequence[Mapping[str, Any]]) -> tuple[list[bytes], list[bool]]:
+    """``encode_entries``, and for each entry whether it is plain (see
+    ``_canonical.canonical_bytes_plain``): its parsed bytes would equal it."""
     out: list[bytes] = []
+    plain: list[bool] = []
     for index, entry in enumerate(entries):
         try:
             validate_entry(entry)
-            data = _canonical.canonical_bytes(entry)
+            data, is_plain = _canonical.canonical_bytes_plain(entry)
         except InvalidInputError as exc:
             prefix = f"entry {index} of the batch: " if len(entries) > 1 else ""
             raise InvalidInputError(prefix + exc.message, hint=exc.hint) from None
@@ -53,25 +59,24 @@ def encode_entries(entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
                 hint="store large content as a blob and record its digest",
             )
         out.append(data)
-    return out
+        plain.append(is_plain)
+    return out, plain
 
 
-def parsed_forms(
-    entries: Sequence[Mapping[str, Any]], encoded: Sequence[bytes]
+def _parsed_forms(
+    entries: Sequence[Mapping[str, Any]], encoded: Sequence[bytes], plain: Sequence[bool]
 ) -> list[Mapping[str, Any]]:
     """What parsing each entry's canonical bytes gives, without parsing where it need not.
 
     Projections are computed from the journal's bytes as parsed (so that ``1.0`` and ``1``
-    are one number live and in ``verify``'s rebuild). An entry made only of exact dicts,
-    lists, strings, bools, None, safe integers and floats that print alike in Python and
-    ECMAScript (the canonical encoder's fast tier) parses back equal to itself, value for
-    value and type for type (a tuple becomes a list, which projects the same): it is used
-    as it is. Any other entry is parsed from its bytes, as before.
+    are one number live and in ``verify``'s rebuild). A plain entry parses back equal to
+    itself, value for value and type for type (a tuple becomes a list, which projects the
+    same): it is used as it is. Any other entry is parsed from its bytes.
     """
     loads = _json.loads
     return [
-        entry if type(entry) is dict and _c_encoder_is_exact(entry) else loads(data)
-        for entry, data in zip(entries, encoded, strict=True)
+        entry if is_plain else loads(data)
+        for entry, data, is_plain in zip(entries, encoded, plain, strict=True)
     ]
 
 
@@ -165,9 +170,9 @@ class SqlJournal:
             return range(size, size)
         parsed: Sequence[Mapping[str, Any]] | None = None
         if encoded is None:
-            encoded = encode_entries(entries)
+            encoded, plain = _encode_entries(entries)
             if project:
-                parsed = parsed_forms(entries, encoded)
+                parsed = _parsed_forms(entries, encoded, plain)
         elif len(encoded) != len(entries):
             raise ValueError("encoded must hold one canonical form per entry")
         p = self.placeholder

@@ -18,14 +18,12 @@ from typing import Any
 
 from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
 from forebear.journal.keys import SigningKey, Verifier
-from forebear.model.ids import Clock, format_time, utc_now, uuid7
+from forebear.model.ids import Clock, format_time, utc_now
 from forebear.store.base import JournalRecord, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
-from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS, STORE_FORMAT, initial_meta
 from forebear.store.sql import SqlJournal, as_bytes
 from forebear.store.verify import ProjectionRebuild, read_checkpoints, report, verify_log
-
-STORE_FORMAT = "forebear"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -65,13 +63,8 @@ def create_sqlite_store(
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         _migrate(conn, clock)
-        meta = {
-            "format": STORE_FORMAT,
-            "store_id": uuid7(),
-            "origin": signer.name,
-            "verifier": signer.verifier().encode(),
-            "created_at": format_time(clock()),
-        }
+        meta = initial_meta(origin=signer.name, verifier=signer.verifier().encode(),
+                            created_at=format_time(clock()))
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(meta.items()))
         conn.execute("COMMIT")
