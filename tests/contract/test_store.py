@@ -138,3 +138,17 @@ def test_verify_of_batched_and_single_writes_match_the_rebuild(store: Any) -> No
                   "target": ref("m1")["id"], "reason": "leak", "actor": "ana"})
     report = store.verify()
     assert report.ok, report.problems
+
+
+def test_a_store_refuses_a_signing_key_that_is_not_its_own(store: Any) -> None:
+    from forebear.errors import SigningKeyError
+    from forebear.journal.keys import SigningKey
+
+    store.append(_artifact_entry("a"))
+    where = getattr(store, "path", None) or store.url
+    with pytest.raises(SigningKeyError, match="not the key of the store") as info:
+        type(store)(where, signer=SigningKey.generate("other.example/key"))
+    assert "FOREBEAR_KEY" in str(info.value)  # the hint names the fix
+    assert store.size() == 1  # the refused opening wrote nothing
+    store.append(_artifact_entry("b"))  # and the store's own key still writes
+    assert store.verify().ok

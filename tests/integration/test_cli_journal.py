@@ -149,3 +149,22 @@ def test_verify_blobs_rehashes_every_blob(
     code, out, _ = _run(capsys, "verify", "--blobs", "--json")
     report = json.loads(out)
     assert code == 1 and str(digest) in report["problems"][0]["what"]
+
+
+def test_another_stores_key_is_one_line_naming_the_fix(
+    project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forebear.journal.keys import SigningKey
+
+    assert _run(capsys, "init")[0] == 0
+    other = tmp_path / "other.key"
+    SigningKey.generate("other.example/key").save(other)
+    monkeypatch.setenv("FOREBEAR_KEY", str(other))
+    code, out, err = _run(capsys, "checkpoint")
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "not the key of the store" in err and "FOREBEAR_KEY" in err
+    assert "Traceback" not in err
+    monkeypatch.delenv("FOREBEAR_KEY")
+    assert _run(capsys, "verify")[0] == 0  # nothing was signed with the wrong key

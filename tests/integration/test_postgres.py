@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from forebear.cli import main
-from forebear.errors import NotAStoreError, SigningKeyError, StoreError
+from forebear.errors import NotAStoreError, StoreError
 from forebear.journal import merkle
 from forebear.journal.keys import SigningKey
 from forebear.store.postgres import PostgresStore, create, redact
@@ -248,11 +248,6 @@ def test_opening_a_database_that_is_not_a_store_names_the_fix() -> None:
             PostgresStore(url.replace(urlsplit(url).password or "", "wrong"))
     finally:
         pg.drop_database(url)
-
-
-def test_a_store_refuses_another_stores_key(pg_store: PostgresStore) -> None:
-    with pytest.raises(SigningKeyError, match="not the key"):
-        PostgresStore(pg_store.url, signer=SigningKey.generate("other.example/key"))
 
 
 def test_the_store_reconnects_after_the_server_drops_it(pg_store: PostgresStore) -> None:

@@ -234,12 +234,11 @@ class PostgresStore(SqlJournal):
         self._read_lock = threading.RLock()
         self._column_types: dict[str, dict[str, str]] = {}
         self._extra_verifiers = verifiers or []
-        if signer is not None and signer.verifier().encode() != meta.get("verifier"):
+        try:
+            self._refuse_foreign_signer(redact(url))
+        except SigningKeyError:
             self._conn.close()
-            raise SigningKeyError(
-                f"the signing key {signer.name} is not the key of the store at {redact(url)}",
-                hint="point FOREBEAR_KEY at the key this store was created with",
-            )
+            raise
 
     def _read_meta(self) -> dict[str, str]:
         pg = _psycopg()

@@ -116,6 +116,20 @@ class SqlJournal:
     meta: dict[str, str]
     _extra_verifiers: list[Verifier]
 
+    def _refuse_foreign_signer(self, where: str) -> None:
+        """Refuse a signing key other than the one the store was created with.
+
+        Heads signed by another key would fail ``verify`` later, far from the cause; the
+        store's ``meta`` holds the verifier written at init, so the mismatch shows now.
+        """
+        if self._signer is None or "verifier" not in self.meta:
+            return
+        if self._signer.verifier().encode() != self.meta["verifier"]:
+            raise SigningKeyError(
+                f"the signing key {self._signer.name} is not the key of the store at {where}",
+                hint="point FOREBEAR_KEY at the key this store was created with",
+            )
+
     def verifiers(self) -> list[Verifier]:
         """The keys that checkpoints must be signed by."""
         if self._signer is not None:

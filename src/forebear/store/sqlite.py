@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from forebear.errors import NotAStoreError, SchemaVersionError, StoreError
+from forebear.errors import NotAStoreError, SchemaVersionError, SigningKeyError, StoreError
 from forebear.journal.keys import SigningKey, Verifier
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.store.base import JournalRecord, VerifyReport
@@ -95,6 +95,11 @@ class SqliteStore(SqlJournal):
         super().__init__(signer=signer, origin=meta["origin"], clock=clock)
         self.meta = meta
         self._extra_verifiers = verifiers or []
+        try:
+            self._refuse_foreign_signer(str(self.path))
+        except SigningKeyError:
+            self._conn.close()
+            raise
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA synchronous = FULL")
         _migrate(self._conn, clock)
