@@ -258,6 +258,9 @@ def query_figures(seed: int, repeats: int, log: Any) -> dict[str, Any]:
                     repeats,
                 )
                 assert len(ids) == len(result.nodes), (len(ids), len(result.nodes))
+                rows_ms, _ = bench_queries._median_ms(
+                    bench_queries.rows_floor(store, root), repeats)
+                out[f"{short}_rows_only_ms"] = rows_ms
                 out[f"{short}_upstream_nodes"] = len(result.nodes)
                 out[f"{short}_ms"] = ms
                 out[f"{short}_bare_cte_ms"] = floor

@@ -58,6 +58,27 @@ def _median_ms(action: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(timings) * 1000, result
 
 
+def rows_floor(store: Any, root: int) -> Callable[[], int]:
+    """The statements ``lineage.upstream`` runs, their rows fetched and nothing built.
+
+    The closure's edges, then the node details in the same batches; what is left of the
+    answer's time above this is turning rows into NODEs and edges in Python.
+    """
+    from forebear.graph import _sql
+
+    def fetch() -> int:
+        rows = lineage.closure_edges(store, root, "upstream")
+        ids = sorted({src for src, _, _ in rows} | {root})
+        count = len(rows)
+        for part in _sql.chunks(ids):
+            where = _sql.marks(len(part))
+            count += len(_sql.run(store, _sql.ARTIFACT_SQL.format(marks=where), part))
+            count += len(_sql.run(store, _sql.EXECUTION_SQL.format(marks=where), part))
+        return count
+
+    return fetch
+
+
 def mlmd_python(log: Callable[[str], None]) -> tuple[Path | None, str]:
     """The ml-metadata venv's python, created on first use; or None and why not."""
     python = MLMD_VENV / "bin" / "python"
@@ -95,8 +116,9 @@ def bench_forebear(shape: str, probes: dict[str, Any], store_dir: Path, repeats:
                 bare = cte + "SELECT id FROM c"
                 floor, _ = _median_ms(
                     lambda sql=bare, args=[root, *params]: store.execute(sql, args), repeats)
+                rows_ms, _ = _median_ms(rows_floor(store, root), repeats)
                 out[label] = {"ms": ms, "nodes": nodes, "edges": len(result.edges),
-                              "floor_ms": floor, "target_ms": target}
+                              "floor_ms": floor, "rows_ms": rows_ms, "target_ms": target}
             else:
                 ms, _ = _median_ms(
                     lambda a=ids[0], b=ids[1]: diff(store, resolve(store, a).node,
@@ -170,6 +192,7 @@ def flatten(results: dict[str, Any]) -> dict[str, Any]:
         if "floor_ms" in mine:
             flat[f"{name}_bare_cte_ms"] = mine["floor_ms"]
             flat[f"{name}_over_bare_cte"] = mine["ms"] / mine["floor_ms"]
+            flat[f"{name}_rows_only_ms"] = mine["rows_ms"]
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:
@@ -208,6 +231,8 @@ def report(results: dict[str, Any]) -> str:
         if "floor_ms" in mine:
             lines.append(f"  bare CTE      {mine['floor_ms']:9.1f} ms  (node ids only); "
                          f"forebear / floor = {mine['ms'] / mine['floor_ms']:.2f}")
+            lines.append(f"  rows only     {mine['rows_ms']:9.1f} ms  (forebear's statements, "
+                         "rows fetched, no answer built)")
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:

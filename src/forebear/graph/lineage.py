@@ -28,7 +28,9 @@ from typing import Any, Literal
 from forebear.errors import NotFoundError, UsageError
 from forebear.graph._sql import Queryable, fetch_nodes, marks, no_gc, run
 
-__all__ = ["Direction", "Lineage", "closure", "closure_cte", "downstream", "upstream"]
+__all__ = [
+    "Direction", "Lineage", "closure", "closure_cte", "closure_edges", "downstream", "upstream",
+]
 
 Direction = Literal["upstream", "downstream"]
 
@@ -140,9 +142,10 @@ def downstream(store: Queryable, root: int, **options: Any) -> Lineage:
     return closure(store, root, "downstream", **options)
 
 
-def _closure_edges(
-    store: Queryable, root: int, direction: Direction, depth: int | None
+def closure_edges(
+    store: Queryable, root: int, direction: Direction, depth: int | None = None
 ) -> list[tuple[Any, ...]]:
+    """``(src, dst, role)`` rows, node ids, of every edge in the closure of ``root``."""
     near, far = _ends(direction)
     cte, params = closure_cte(direction, depth)
     # Every edge whose near end is in the closure has its far end there too, unless a
@@ -164,7 +167,7 @@ def _whole(
 ) -> Lineage:
     # One walk yields the closure's edges; their far ends (and the root) are its nodes,
     # whose details then come from the artifact and execution tables in a few batches.
-    rows = _closure_edges(store, root, direction, depth)
+    rows = closure_edges(store, root, direction, depth)
     far = 0 if direction == "upstream" else 1
     ids = set(map(itemgetter(far), rows))
     ids.add(root)
