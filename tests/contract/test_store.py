@@ -152,3 +152,14 @@ def test_a_store_refuses_a_signing_key_that_is_not_its_own(store: Any) -> None:
     assert store.size() == 1  # the refused opening wrote nothing
     store.append(_artifact_entry("b"))  # and the store's own key still writes
     assert store.verify().ok
+
+
+def test_verify_reports_progress_over_every_entry(store: Any) -> None:
+    from forebear.store.verify import PROGRESS_EVERY
+
+    count = PROGRESS_EVERY + 100
+    store.append_batch([_artifact_entry(str(i)) for i in range(count)])
+    calls: list[int] = []
+    report = store.verify(progress=calls.append)
+    assert report.ok and report.entries == count
+    assert calls == [PROGRESS_EVERY, 100]  # in steps, adding up to the whole journal

@@ -1,14 +1,20 @@
-"""``verify --blobs``: re-hash every blob and check every recorded output is present."""
+"""``verify --blobs``: re-hash every blob in the blob store against its digest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from forebear.cli._common import settings
 
 
-def verify_blobs(store_url: str | None) -> list[dict[str, Any]]:
-    """Problems found in the blob store, in the ``verify`` JSON shape (``seq`` is null)."""
+def verify_blobs(
+    store_url: str | None, progress: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Problems found in the blob store, in the ``verify`` JSON shape (``seq`` is null).
+
+    ``progress`` is called with 1 after each blob.
+    """
     from forebear.artifacts.base import open_blob_store
     from forebear.errors import ForebearError
 
@@ -23,4 +29,6 @@ def verify_blobs(store_url: str | None) -> list[dict[str, Any]]:
                 problems.append({"seq": None, "what": f"blob {digest} does not match its digest"})
         except ForebearError as exc:
             problems.append({"seq": None, "what": f"blob {digest}: {exc}"})
+        if progress is not None:
+            progress(1)
     return problems

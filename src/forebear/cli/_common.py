@@ -38,3 +38,23 @@ def console() -> Any:
     # Piped output (a file, `less`, CI logs) keeps whole lines rather than rich's 80 columns.
     width = None if sys.stdout.isatty() else 160
     return Console(highlight=False, soft_wrap=True, width=width)
+
+
+def progress_bar(*, disable: bool) -> Any:
+    """A rich progress display on stderr for long work (stdout stays for the result).
+
+    It draws only on a terminal and vanishes when done; ``disable`` (``--json``) turns
+    it off altogether.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=disable,
+        transient=True,
+    )

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, open_store
+from forebear.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    emit_json,
+    open_store,
+    progress_bar,
+)
 
 
 def init(
@@ -61,19 +68,28 @@ def verify(
 ) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
     db = open_store(store)
-    result = db.verify()
-    payload = result.to_json()
-    if hasattr(db, "records"):
-        # Human edits signed with the editor's own key: the signature must still hold.
-        from forebear.sdk.signing import check_store
+    with progress_bar(disable=json_out) as progress:
+        size = db.size()
+        task = progress.add_task("journal", total=size)
+        result = db.verify(progress=lambda n: progress.advance(task, n))
+        progress.update(task, completed=size)  # a remote store checks on the server
+        payload = result.to_json()
+        if hasattr(db, "records"):
+            # Human edits signed with the editor's own key: the signature must still hold.
+            from forebear.sdk.signing import check_store
 
-        payload["problems"].extend(check_store(db.records()))
-        payload["ok"] = not payload["problems"]
-    if blobs:
-        from forebear.cli._blobs import verify_blobs
+            task = progress.add_task("signed edits", total=size)
+            payload["problems"].extend(
+                check_store(db.records(), progress=lambda n: progress.advance(task, n))
+            )
+        if blobs:
+            from forebear.cli._blobs import verify_blobs
 
-        payload["problems"].extend(verify_blobs(store))
-        payload["ok"] = not payload["problems"]
+            task = progress.add_task("blobs", total=None)
+            payload["problems"].extend(
+                verify_blobs(store, progress=lambda n: progress.advance(task, n))
+            )
+    payload["ok"] = not payload["problems"]
     if json_out:
         emit_json(payload)
     else:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, progress_bar, settings
 
 
 def migrate(
@@ -27,9 +27,6 @@ def migrate(
     json_out: JsonOpt = False,
 ) -> None:
     """Replay the journal into another store, prove the same Merkle root, copy checkpoints."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from forebear.store import migrate as _migrate
     from forebear.store.registry import open_from
 
@@ -43,15 +40,7 @@ def migrate(
     signer = _migrate.source_key(resolved)
     source = open_from(resolved)
     target = _migrate.open_target(to, signer)
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=json_out,
-        transient=True,
-    )
+    progress = progress_bar(disable=json_out)
     try:
         with progress:
             task = progress.add_task("journal", total=source.size())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from forebear._canonical import canonical_bytes
@@ -27,6 +27,7 @@ from forebear.journal.keys import SigningKey, Verifier
 __all__ = ["STATEMENT_TYPE", "check_entry", "check_store", "sign_entry", "statement"]
 
 STATEMENT_TYPE: Final = "forebear/human-edit/v1"
+_PROGRESS_EVERY = 4096
 
 
 def statement(entry: Mapping[str, Any]) -> bytes:
@@ -75,10 +76,20 @@ def check_entry(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def check_store(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """Problems (``{"seq", "what"}``) of every signed human edit in journal ``records``."""
+def check_store(
+    records: Iterable[Any], progress: Callable[[int], None] | None = None
+) -> list[dict[str, Any]]:
+    """Problems (``{"seq", "what"}``) of every signed human edit in journal ``records``.
+
+    ``progress`` is called with the number of records read since its last call.
+    """
     problems = []
+    read = 0
     for record in records:
+        read += 1
+        if progress is not None and read == _PROGRESS_EVERY:
+            progress(read)
+            read = 0
         if b'"signature"' not in record.canonical:
             continue
         entry = json.loads(record.canonical)
@@ -87,4 +98,6 @@ def check_store(records: Iterable[Any]) -> list[dict[str, Any]]:
         what = check_entry(entry)
         if what is not None:
             problems.append({"seq": record.seq, "what": what})
+    if progress is not None and read:
+        progress(read)
     return problems

@@ -5,7 +5,7 @@ tables and compared with the live ones by the server.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -26,7 +26,10 @@ _STREAM_ROWS = 5000
 
 
 def verify_in_postgres(
-    conn: psycopg.Connection[Any], verifiers: Sequence[Verifier], origin: str
+    conn: psycopg.Connection[Any],
+    verifiers: Sequence[Verifier],
+    origin: str,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, bytes, list[Problem]]:
     """Check the store behind ``conn`` (a fresh connection, not in autocommit; the caller
     closes it, which drops the temporary tables): entries, root and problems."""
@@ -61,7 +64,7 @@ def verify_in_postgres(
         )
         nodes = stream("SELECT level, idx, hash FROM merkle_node ORDER BY idx << level, level")
         count, root, problems = verify_log(
-            records, nodes, checkpoints, verifiers, origin, on_entry=add
+            records, nodes, checkpoints, verifiers, origin, on_entry=add, progress=progress
         )
         problems.extend(rebuild.compare_in_database())
         return count, root, problems

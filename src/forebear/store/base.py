@@ -7,7 +7,7 @@ are written in the same transaction. Queries read the projections.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -112,8 +112,13 @@ class MetadataStore(Protocol):
         """Every stored checkpoint, oldest first."""
         ...
 
-    def verify(self) -> VerifyReport:
-        """Recompute the log, check checkpoints, rebuild projections and compare."""
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Recompute the log, check checkpoints, rebuild projections and compare.
+
+        ``progress``, when given, is called with the number of entries checked since its
+        last call, every few thousand entries (a remote store checks on the server and
+        does not call it).
+        """
         ...
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -328,14 +328,16 @@ class PostgresStore(SqlJournal):
         raise AssertionError("unreachable")
 
     # -- verification ----------------------------------------------------------------
-    def verify(self) -> VerifyReport:
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """See ``forebear.store.verify``; the rebuild and the comparison run in PostgreSQL."""
         from forebear.store._pg_verify import verify_in_postgres
 
         pg = _psycopg()
         conn = _connect(self.url, autocommit=False)
         try:
-            count, root, problems = verify_in_postgres(conn, self.verifiers(), self._origin)
+            count, root, problems = verify_in_postgres(
+                conn, self.verifiers(), self._origin, progress
+            )
         except pg.Error as exc:
             raise _store_error(exc, self.url, "verifying") from None
         finally:

@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -382,8 +382,11 @@ class RemoteStore:
         head = self.get_json("/api/v1/checkpoint")
         return [Verifier.parse(head["key"])] if head.get("key") else []
 
-    def verify(self) -> VerifyReport:
-        """The server's own verification of its journal and projections (admin token)."""
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """The server's own verification of its journal and projections (admin token).
+
+        It runs on the server in one request, so ``progress`` is not called.
+        """
         found = self.get_json("/api/v1/verify")
         return VerifyReport(
             entries=int(found["entries"]), root=_hex_hash(found["root"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -197,7 +197,7 @@ class SqliteStore(SqlJournal):
             return cur.fetchall()
 
     # -- verification -------------------------------------------------------------
-    def verify(self) -> VerifyReport:
+    def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """See ``forebear.store.verify``."""
         rebuild = ProjectionRebuild(dict(SQLITE_STATEMENTS))
         reader = _connect(self.path)
@@ -226,7 +226,7 @@ class SqliteStore(SqlJournal):
 
             count, root, problems = verify_log(
                 records, iter(nodes), checkpoints, self.verifiers(), self._origin,
-                on_entry=add,
+                on_entry=add, progress=progress,
             )
 
             def live(table: str, order: str) -> Iterator[tuple[Any, ...]]:

@@ -25,6 +25,8 @@ from forebear.store.schema import PROJECTION_TABLES, SQLITE_PROJECTIONS_DDL
 from forebear.store.sql_rows import NodeIds, apply_projection
 
 _BATCH = 5000
+PROGRESS_EVERY = 4096
+"""Entries between two calls of ``verify_log``'s ``progress``."""
 # The live tables' DDL without what serves only queries and lookups by key: secondary
 # indexes and the UNIQUE keys of node and execution (the rebuild numbers nodes in memory
 # and its upserts conflict on primary keys). Each is a B-tree insert per row, and the
@@ -53,13 +55,16 @@ def verify_log(
     origin: str,
     *,
     on_entry: Callable[[int, dict[str, Any] | None], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[int, bytes, list[Problem]]:
     """Recompute leaves, interior nodes and roots; check checkpoints against them.
 
     ``stored_nodes`` yields the stored interior nodes ``(level, idx, hash)``, best in the
     order they complete (``idx << level``) so that few wait in memory; they are matched
     by id, so any order is correct.
-    ``on_entry`` receives each parsed entry (or None when it does not parse).
+    ``on_entry`` receives each parsed entry (or None when it does not parse);
+    ``progress`` the number of entries checked since its last call, every
+    ``PROGRESS_EVERY`` entries and once at the end.
     """
     problems: list[Problem] = []
     frontier = merkle.Frontier()
@@ -94,6 +99,10 @@ def verify_log(
             roots[count] = frontier.root()
         if on_entry is not None:
             on_entry(record.seq, _parse(record, problems))
+        if progress is not None and not count % PROGRESS_EVERY:
+            progress(PROGRESS_EVERY)
+    if progress is not None and count % PROGRESS_EVERY:
+        progress(count % PROGRESS_EVERY)
     problems.extend(stored.check(expected_nodes))
     problems.extend(stored.leftovers())
     root = frontier.root()
