@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Any
 
@@ -29,7 +28,17 @@ def open_store(store: str | None) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    """Print ``value`` as indented JSON (``--json``), straight as UTF-8 bytes when it can."""
+    from forebear._json import dumps
+
+    data = dumps(value, indent=True) + b"\n"
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (some embedders): decode once
+        sys.stdout.write(data.decode("utf-8", "surrogatepass"))
+        return
+    sys.stdout.flush()  # whatever was printed as text goes first
+    buffer.write(data)
+    buffer.flush()
 
 
 def console() -> Any:

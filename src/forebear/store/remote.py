@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from forebear import _canonical, config
+from forebear import _canonical, _json, config
 from forebear.errors import (
     ForebearError,
     InvalidInputError,
@@ -302,7 +302,7 @@ class RemoteStore:
         status, body = self._http.request("GET", path, params=params)
         if status != 200:
             raise error_from_response(status, body)
-        return json.loads(body)
+        return _json.loads(body)
 
     def send_json(self, method: str, path: str, payload: Any = None) -> Any:
         """POST/PUT/DELETE an API path with a JSON body; the decoded JSON answer."""
