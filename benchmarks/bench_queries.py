@@ -5,11 +5,14 @@
 Graphs come from ``graphgen`` (cached under ``.bench/``): a 1,000-step fine-tune chain,
 a 100,000-node deep DAG and a 1M-node shallow graph. forebear's figures are medians of
 in-process calls that return the whole answer (every node with its details and every
-edge, as ``forebear upstream --json`` prints them); the floor is a bare recursive CTE over
-the edge table returning only node ids. ml-metadata (installed by this script into its own
-venv, ``.bench/mlmd-venv``, as it needs protobuf < 5) gets the same graphs through
-``mlmd_worker.py`` and is timed in the same run: its single ``get_lineage_subgraph`` call
-(which stops at 100 hops) and the calls needed for a complete answer.
+edge, as ``forebear upstream --json`` prints them). Beside them: a bare recursive CTE
+over the edge table returning only node ids (the floor), *rows only* (forebear's own
+statements, their rows fetched and nothing built), and the CLI as a user waits for it
+(``forebear upstream`` in a fresh process, output to a pipe, as JSON and as the tree).
+ml-metadata (installed by this script into its own venv, ``.bench/mlmd-venv``, as it
+needs protobuf < 5) gets the same graphs through ``mlmd_worker.py`` and is timed in the
+same run: its single ``get_lineage_subgraph`` call (which stops at 100 hops) and the
+calls needed for a complete answer.
 """
 
 from __future__ import annotations
@@ -79,6 +82,19 @@ def rows_floor(store: Any, root: int) -> Callable[[], int]:
     return fetch
 
 
+def cli_ms(store_dir: Path, ref: str, *extra: str, repeats: int = 3) -> float:
+    """Median wall time of ``forebear upstream REF`` as a user runs it: a fresh process,
+    output to a pipe (``--json``, or the tree as plain lines)."""
+    command = [sys.executable, "-m", "forebear", "upstream", ref, "--store", str(store_dir),
+               *extra]
+    timings = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        timings.append(time.perf_counter() - began)
+    return statistics.median(timings) * 1000
+
+
 def mlmd_python(log: Callable[[str], None]) -> tuple[Path | None, str]:
     """The ml-metadata venv's python, created on first use; or None and why not."""
     python = MLMD_VENV / "bin" / "python"
@@ -118,7 +134,9 @@ def bench_forebear(shape: str, probes: dict[str, Any], store_dir: Path, repeats:
                     lambda sql=bare, args=[root, *params]: store.execute(sql, args), repeats)
                 rows_ms, _ = _median_ms(rows_floor(store, root), repeats)
                 out[label] = {"ms": ms, "nodes": nodes, "edges": len(result.edges),
-                              "floor_ms": floor, "rows_ms": rows_ms, "target_ms": target}
+                              "floor_ms": floor, "rows_ms": rows_ms, "target_ms": target,
+                              "cli_json_ms": cli_ms(store_dir, ids[0], "--json"),
+                              "cli_tree_ms": cli_ms(store_dir, ids[0])}
             else:
                 ms, _ = _median_ms(
                     lambda a=ids[0], b=ids[1]: diff(store, resolve(store, a).node,
@@ -193,6 +211,8 @@ def flatten(results: dict[str, Any]) -> dict[str, Any]:
             flat[f"{name}_bare_cte_ms"] = mine["floor_ms"]
             flat[f"{name}_over_bare_cte"] = mine["ms"] / mine["floor_ms"]
             flat[f"{name}_rows_only_ms"] = mine["rows_ms"]
+            flat[f"{name}_cli_json_ms"] = mine["cli_json_ms"]
+            flat[f"{name}_cli_tree_ms"] = mine["cli_tree_ms"]
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:
@@ -233,6 +253,8 @@ def report(results: dict[str, Any]) -> str:
                          f"forebear / floor = {mine['ms'] / mine['floor_ms']:.2f}")
             lines.append(f"  rows only     {mine['rows_ms']:9.1f} ms  (forebear's statements, "
                          "rows fetched, no answer built)")
+            lines.append(f"  CLI           {mine['cli_json_ms']:9.1f} ms  `forebear upstream "
+                         f"--json` in a fresh process; the tree {mine['cli_tree_ms']:.1f} ms")
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:

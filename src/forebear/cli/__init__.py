@@ -7,6 +7,7 @@ Errors are one line (``error: ...``) with the exit code of the ``ForebearError``
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -19,6 +20,24 @@ from forebear.cli import query as _query
 from forebear.cli import server as _server
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import forebear
+
+        typer.echo(f"forebear {forebear.__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Verifiable, end-to-end model lineage."""
+
+
 def _build() -> typer.Typer:
     app = typer.Typer(
         name="forebear",
@@ -28,6 +47,7 @@ def _build() -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+    app.callback()(_root)
     app.command("init")(_journal.init)
     app.command("verify")(_journal.verify)
     app.command("journal")(_journal.journal)
@@ -50,11 +70,24 @@ def _build() -> typer.Typer:
     return app
 
 
+def _click_exception() -> type[Exception]:
+    """The base class of typer's usage errors, wherever this typer keeps click.
+
+    typer up to 0.2x used the ``click`` package; later ones carry their own copy, and
+    ``click`` itself may not even be installed. ``typer.BadParameter`` is public in both
+    and derives from the class we need.
+    """
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException":
+            return cls
+    return typer.BadParameter  # pragma: no cover - a typer without that base
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
-    import click
-
     from forebear.errors import ForebearError
+
+    usage_error = _click_exception()
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
@@ -70,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return 2
-    except click.exceptions.Abort:
+    except usage_error as exc:
+        if debug:
+            raise
+        exc.show()  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.ref
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -167,7 +168,10 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
         typer.echo(render.to_mermaid(result), nl=False)
     else:
         out = console()
-        out.print(render.tree(result))
+        if out.is_terminal:
+            out.print(render.tree(result))
+        else:  # a pipe or a file: the same tree as plain lines, in a fraction of the time
+            sys.stdout.write("\n".join(render.tree_lines(result)) + "\n")
         noun = "ancestors" if direction == "up" else "descendants"
         summary = f"{result.total - 1:,} {noun}"
         if result.next_offset is not None:
