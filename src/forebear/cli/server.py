@@ -59,12 +59,18 @@ def serve(
         "--proxy-headers", help="Trust X-Forwarded-* from a reverse proxy.")] = False,
 ) -> None:
     """Run the HTTP server (OpenLineage ingest, queries, proofs, blobs)."""
-    import uvicorn
+    try:
+        import uvicorn
 
+        from forebear.server.app import create_app
+        from forebear.server.state import ServerConfig
+    except ImportError as exc:
+        raise ConfigError(
+            f"forebear serve needs the server extra, which is not installed ({exc.name})",
+            hint="pip install 'forebear[server]'",
+        ) from None
     from forebear.artifacts.base import open_blob_store
     from forebear.sdk.lifecycle import protected_aliases
-    from forebear.server.app import create_app
-    from forebear.server.state import ServerConfig
 
     # The committer (and projection) threads hand the GIL back and forth with the event
     # loop at every SQLite call; the default 5 ms switch interval would make each commit
