@@ -210,6 +210,9 @@ def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
     env = json.loads(record["environment"])
     assert env["digest"].startswith("sha256:")
     assert {"code", "environment"} <= {e[2] for e in edges if e[0] == "in"}
+    # The child's environment is named as an SDK run's is, not left as a bare digest.
+    named = store.execute("SELECT name FROM artifact WHERE digest = ?", (env["digest"],))
+    assert named == [(f"python-{env['python']}-{env['digest'][7:19]}",)]
 
 
 def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> None:

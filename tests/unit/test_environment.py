@@ -190,6 +190,7 @@ def test_record_is_json_safe_summary() -> None:
     assert record["package_count"] == len(found.packages)
     assert record["image_digest"] == DIGEST
     assert record["platform"] == found.platform
+    assert record["name"] == f"python-{found.python}-{found.digest[7:19]}"
 
 
 def test_fake_nvidia_smi(tmp_path: Path) -> None:

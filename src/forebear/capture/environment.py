@@ -86,9 +86,15 @@ class EnvironmentAnchor:
         return "sha256:" + hashlib.sha256(self.manifest()).hexdigest()
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON-safe summary; the full package list lives in the manifest blob."""
+        """A JSON-safe summary; the full package list lives in the manifest blob.
+
+        ``name`` (``python-3.11.7-<12 hex of the digest>``) is what lineage shows for the
+        environment artifact, the same from the SDK and from ``forebear exec``.
+        """
+        digest = self.digest
         return {
-            "digest": self.digest,
+            "digest": digest,
+            "name": f"python-{self.python}-{digest[7:19]}",
             "python": self.python,
             "implementation": self.implementation,
             "platform": self.platform,

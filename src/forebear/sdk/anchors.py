@@ -165,7 +165,6 @@ def environment_record(session: Session) -> dict[str, Any]:
         record = anchor.to_record()
         manifest = anchor.manifest()
         record["digest"] = anchor.digest
-        record.setdefault("name", f"python-{record.get('python')}-{record['digest'][7:19]}")
         cached = (record, manifest)
         with _lock:
             _env_cache[key] = cached
