@@ -173,3 +173,23 @@ def test_errors_are_one_line(project: dict[str, Any], capsys: pytest.CaptureFixt
 def test_every_query_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     assert "--store" in capsys.readouterr().out
+
+
+def test_human_output_never_shows_markup(project: dict[str, Any],
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # The deploy run has no params and no metrics: "none", dimmed, not "[dim]none[/]";
+    # and text that looks like markup in a name is shown as it is.
+    store = open_store()
+    store.append(make_run(run_id="01a217de-8245-7ff6-8ad3-0000000000ff", name="[bold]odd[/]",
+                          outputs=[ref("odd", name="[red]x[/]")], params={"tag": "[i]"}))
+    store.close()
+    for argv in (["show", "production"], ["show", ref("odd")["id"]], ["log"],
+                 ["upstream", "production"], ["downstream", "train.csv"], ["flagged"],
+                 ["diff", TRAIN, FAILED]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "[dim]" not in out and "[/]" not in out.replace("[bold]odd[/]", "").replace(
+            "[red]x[/]", ""), (argv, out)
+    assert main(["show", ref("odd")["id"]]) == 0
+    shown = capsys.readouterr().out
+    assert "[red]x[/]" in shown and 'tag="[i]"' in shown and "metrics      none" in shown

@@ -74,9 +74,13 @@ def show(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None
 
 
 def _kv(values: dict[str, Any] | None) -> str:
+    """``k=v, ...`` as rich markup (the values escaped), or a dim "none"."""
+    from rich.markup import escape
+
     if not values:
         return "[dim]none[/]"
-    return ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items())
+    return escape(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
+                            for k, v in values.items()))
 
 
 def _print_record(record: dict[str, Any]) -> None:
@@ -101,7 +105,7 @@ def _print_record(record: dict[str, Any]) -> None:
                   f"{escape(str(step['name']))}  {step['run_id']}  {step['status']}")
         out.print(f"  [dim]actor[/]        {escape(str(step['actor']))}"
                   + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else ""))
-        out.print(f"  [dim]params[/]       {escape(_kv(step['params']))}")
+        out.print(f"  [dim]params[/]       {_kv(step['params'])}")
         code = step.get("code") or {}
         if code:
             dirty = "  [yellow]dirty[/]" if code.get("dirty") else ""
@@ -111,7 +115,7 @@ def _print_record(record: dict[str, Any]) -> None:
     if env:
         out.print(f"  [dim]environment[/]  python {env.get('python', '?')}  "
                   f"{escape(str(env.get('platform', '')))}  {short(env.get('digest'))}")
-    out.print(f"  [dim]metrics[/]      {escape(_kv(record['metrics']))}")
+    out.print(f"  [dim]metrics[/]      {_kv(record['metrics'])}")
     out.print(f"  [dim]time[/]         {record['time'] or '-'}")
     for parent in record["parents"]:
         out.print(f"  [dim]parent[/]       {escape(parent['role'])} ← "
