@@ -94,3 +94,30 @@ def test_import_forebear_and_the_remote_store_stay_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=clean_env()).stdout
     assert out.strip() == "[]"
+
+
+def test_aliases_with_slashes_through_the_cli_and_a_real_server(tmp_path: Path) -> None:
+    from tests.conftest import make_run, ref
+
+    cli("init", str(tmp_path), env=clean_env())
+    server = ServerProcess(store=tmp_path / ".forebear")
+    server.create_tokens()
+    server.start()
+    try:
+        model = ref("model", kind="model")
+        status, _ = server.call("POST", "/api/v1/events",
+                                json.dumps([make_run(run_id=RUN, outputs=[model])]).encode(),
+                                token="write")
+        assert status == 201
+        env = clean_env(FOREBEAR_TOKEN=server.tokens["write"])
+        name = "team/fraud@champion"
+        cli("alias", "set", name, model["id"], "--reason", "first", "--store", server.url,
+            env=env)
+        shown = json.loads(cli("alias", "show", name, "--store", server.url, "--json",
+                               env=env).stdout)
+        assert shown["name"] == name and shown["digest"] == model["id"]
+        history = json.loads(cli("alias", "history", name, "--store", server.url, "--json",
+                                 env=env).stdout)
+        assert [h["reason"] for h in history] == ["first"]
+    finally:
+        server.stop()

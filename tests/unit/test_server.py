@@ -202,6 +202,22 @@ def test_wait_for_beyond_the_journal_is_refused(served: Served) -> None:
 # -- aliases, flags, checkpoints, proofs ----------------------------------------------------
 
 
+def test_an_alias_name_with_slashes_is_one_name_in_every_route(served: Served) -> None:
+    a = ref("a", kind="model")
+    served.api("write").post("/api/v1/events", json=[make_run(run_id=RUN, outputs=[a])])
+    name = "team/fraud@champion"
+    for path in (name, name.replace("/", "%2F")):  # as typed, or percent-encoded
+        put = served.api("write").put(f"/api/v1/aliases/{path}", json={"target": a["id"]})
+        assert put.status_code == 201, put.text
+        shown = served.api("read").get(f"/api/v1/aliases/{path}", params={
+            "wait_for": _settle(served)}).json()
+        assert shown["name"] == name and shown["digest"] == a["id"]
+    history = served.api("read").get(f"/api/v1/alias-history/{name}").json()
+    assert [h["name"] for h in history] == [name, name]
+    # "team" alone is another alias, never set.
+    assert served.api("read").get("/api/v1/aliases/team").status_code == 404
+
+
 def test_aliases_move_and_keep_history_and_protected_ones_need_admin(served: Served) -> None:
     a, b = ref("a", kind="model"), ref("b", kind="model")
     served.api("write").post("/api/v1/events", json=[make_run(run_id=RUN, outputs=[a, b])])
@@ -212,7 +228,7 @@ def test_aliases_move_and_keep_history_and_protected_ones_need_admin(served: Ser
     shown = served.api("read").get("/api/v1/aliases/staging", params={
         "wait_for": _settle(served)}).json()
     assert shown["digest"] == b["id"]
-    history = served.api("read").get("/api/v1/aliases/staging/history").json()
+    history = served.api("read").get("/api/v1/alias-history/staging").json()
     assert [h["digest"] for h in history] == [a["id"], b["id"]]
     assert served.api("write").put("/api/v1/aliases/production", json={
         "target": a["id"]}).status_code == 403

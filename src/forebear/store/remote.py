@@ -406,7 +406,7 @@ class RemoteStore:
     def alias_history(self, name: str) -> list[dict[str, Any]]:
         """Every move of alias ``name``, oldest first."""
         found: list[dict[str, Any]] = self.get_json(
-            f"/api/v1/aliases/{quote(name, safe='')}/history", wait_for=self.size())
+            f"/api/v1/alias-history/{quote(name, safe='')}", wait_for=self.size())
         return found
 
     def resolve_alias(self, name: str, at: Any = None) -> str | None:

@@ -29,7 +29,9 @@ from forebear.server.tokens import scope_allows
 
 router = APIRouter(tags=["aliases"])
 
-NamePath = Annotated[str, Path(min_length=1, max_length=1024, description="The alias name")]
+# ``:path``: an alias name may contain "/" (team/fraud@champion); it is the rest of the URL.
+NamePath = Annotated[str, Path(min_length=1, max_length=1024,
+                               description="The alias name (it may contain /)")]
 
 SET_BODY: dict[str, Any] = {
     "required": True,
@@ -45,7 +47,7 @@ SET_BODY: dict[str, Any] = {
 }
 
 
-@guarded(router, "GET", "/api/v1/aliases/{name}", scope="read",
+@guarded(router, "GET", "/api/v1/aliases/{name:path}", scope="read",
          summary="Where an alias points (now, or at a time)")
 async def get_alias(
     request: Request,
@@ -60,11 +62,13 @@ async def get_alias(
     record = await run_in_threadpool(store.alias_record, name, at)
     if record is None:
         raise NotFoundError(f"alias {name[:200]!r} was not set" + (f" at {at}" if at else ""),
-                            hint="see its history at /api/v1/aliases/{name}/history")
+                            hint="see its history at /api/v1/alias-history/{name}")
     return record
 
 
-@guarded(router, "GET", "/api/v1/aliases/{name}/history", scope="read",
+# Not ``/aliases/{name}/history``: with names that hold "/", "x/history" would be both
+# the history of "x" and the alias "x/history".
+@guarded(router, "GET", "/api/v1/alias-history/{name:path}", scope="read",
          summary="Every move of an alias, oldest first")
 async def get_alias_history(request: Request, name: NamePath,
                             wait_for: WaitQuery = None) -> Any:
@@ -77,7 +81,7 @@ def _protected(request: Request) -> frozenset[str]:
     return state(request).config.protected_aliases
 
 
-@guarded(router, "PUT", "/api/v1/aliases/{name}", scope="write", status_code=201,
+@guarded(router, "PUT", "/api/v1/aliases/{name:path}", scope="write", status_code=201,
          summary="Move an alias to the artifact a REF names",
          openapi_extra={"requestBody": SET_BODY})
 async def put_alias(request: Request, name: NamePath) -> JSONResponse:
