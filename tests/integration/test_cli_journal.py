@@ -168,3 +168,22 @@ def test_another_stores_key_is_one_line_naming_the_fix(
     assert "Traceback" not in err
     monkeypatch.delenv("FOREBEAR_KEY")
     assert _run(capsys, "verify")[0] == 0  # nothing was signed with the wrong key
+
+
+def test_journal_prints_entries_verbatim_and_counts_from_the_end(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(capsys, "init")[0] == 0
+    store = open_store()
+    store.append_batch([make_run(name=f"[bold]run-{i}[/]", outputs=[ref(f"m{i}")])
+                        for i in range(5)])
+    canonical = [r.canonical.decode() for r in store.records()]
+    store.close()
+    code, out, _ = _run(capsys, "journal", "--from", "-2")
+    lines = out.splitlines()
+    assert code == 0 and [line.split(None, 1)[0] for line in lines] == ["3", "4"]
+    assert [line.split(None, 1)[1] for line in lines] == canonical[3:]  # markup and all
+    code, out, _ = _run(capsys, "journal", "--from", "-9", "--limit", "1", "--json")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [0]
+    code, _, err = _run(capsys, "journal", "--limit", "0")
+    assert code == 2 and "--limit must be 1 or more" in err

@@ -110,11 +110,21 @@ def verify(
 def journal(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
-    start: Annotated[int, typer.Option("--from", help="First sequence number.")] = 0,
+    start: Annotated[int, typer.Option(
+        "--from", help="First sequence number; negative counts from the end (--from -5: "
+        "the last five).")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N entries.")] = None,
 ) -> None:
     """Print the journal's entries."""
+    from rich.markup import escape
+
+    from forebear.errors import UsageError
+
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}")
     db = open_store(store)
+    if start < 0:
+        start = max(0, db.size() + start)
     end = None if limit is None else start + limit
     records = db.records(start, end)
     if json_out:
@@ -122,7 +132,9 @@ def journal(
         return
     out = console()
     for record in records:
-        out.print(f"[dim]{record.seq:>8}[/] {record.canonical.decode('utf-8', 'replace')}")
+        # The entry exactly as journaled: a name like "[bold]x" is text, not a style.
+        text = escape(record.canonical.decode("utf-8", "replace"))
+        out.print(f"[dim]{record.seq:>8}[/] {text}")
 
 
 def checkpoint(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
