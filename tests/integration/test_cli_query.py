@@ -193,3 +193,7 @@ def test_human_output_never_shows_markup(project: dict[str, Any],
     assert main(["show", ref("odd")["id"]]) == 0
     shown = capsys.readouterr().out
     assert "[red]x[/]" in shown and 'tag="[i]"' in shown and "metrics      none" in shown
+    assert main(["flag", ref("odd")["id"], "--reason", "[red]leaked[/] labels"]) == 0
+    assert "[red]leaked[/] labels" in capsys.readouterr().out
+    assert main(["flagged"]) == 0
+    assert "[red]leaked[/] labels" in capsys.readouterr().out

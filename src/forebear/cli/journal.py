@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from forebear.cli._common import (
     JsonOpt,
@@ -102,7 +103,7 @@ def verify(
         else:
             for problem in payload["problems"]:
                 where = f"entry {problem['seq']}" if problem["seq"] is not None else "store"
-                out.print(f"[red]problem[/] at {where}: {problem['what']}")
+                out.print(f"[red]problem[/] at {where}: {escape(problem['what'])}")
     if not payload["ok"]:
         raise typer.Exit(1)
 
@@ -116,8 +117,6 @@ def journal(
     limit: Annotated[int | None, typer.Option("--limit", help="At most N entries.")] = None,
 ) -> None:
     """Print the journal's entries."""
-    from rich.markup import escape
-
     from forebear.errors import UsageError
 
     if limit is not None and limit < 1:

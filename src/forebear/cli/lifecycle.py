@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
 from forebear.errors import NotFoundError
@@ -35,8 +36,6 @@ def _session(store: str | None) -> Any:
 
 
 def _print_alias(record: Any) -> None:
-    from rich.markup import escape
-
     reason = f"  [dim]reason[/] {escape(record.reason)}" if record.reason else ""
     console().print(f"{escape(record.name)} → {record.digest}  [dim]{record.set_at} by "
                     f"{escape(str(record.actor or '-'))}[/]{reason}")
@@ -111,7 +110,7 @@ def alias_history(name: NameArg, store: StoreOpt = None, json_out: JsonOpt = Fal
         emit_json([r.to_json() for r in records])
         return
     if not records:
-        console().print(f"alias {name!r} was never set")
+        console().print(f"alias {name!r} was never set", markup=False)
     for record in records:
         _print_alias(record)
 
@@ -140,7 +139,8 @@ def deploy(
     if json_out:
         emit_json(done.to_json())
     else:
-        console().print(f"deployed {done.model} to {done.target}  [dim]run {done.run_id}[/]")
+        console().print(f"deployed {done.model} to {escape(done.target)}  "
+                        f"[dim]run {done.run_id}[/]")
 
 
 def human_edit(
@@ -179,5 +179,5 @@ def human_edit(
     if json_out:
         emit_json(done.to_json())
     else:
-        console().print(f"human edit by {done.actor}: {done.before} → {done.after}  "
+        console().print(f"human edit by {escape(done.actor)}: {done.before} → {done.after}  "
                         f"[dim]run {done.run_id}[/]")

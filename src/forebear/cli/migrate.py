@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, progress_bar, settings
 
@@ -74,6 +75,6 @@ def migrate(
         else:
             for problem in report.problems:
                 where = f"entry {problem.seq}" if problem.seq is not None else "store"
-                out.print(f"[red]problem[/] at {where}: {problem.what}")
+                out.print(f"[red]problem[/] at {where}: {escape(problem.what)}")
     if not report.ok:
         raise typer.Exit(1)

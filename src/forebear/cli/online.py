@@ -50,7 +50,7 @@ def prove(
         return
     out = console()
     up, jp = payload["update_proof"], payload["journal_proof"]
-    out.print(f"update {payload['update_index']} = {payload['update_line']}")
+    out.print(f"update {payload['update_index']} = {payload['update_line']}", markup=False)
     out.print(f"  [green]✓[/] leaf {up['index']} of {up['size']} in aggregate {result.run_id}")
     out.print(f"    root {up['root']}")
     for step in up["path"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from forebear import config
 from forebear.cli import _remote as remote
@@ -75,8 +76,6 @@ def show(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None
 
 def _kv(values: dict[str, Any] | None) -> str:
     """``k=v, ...`` as rich markup (the values escaped), or a dim "none"."""
-    from rich.markup import escape
-
     if not values:
         return "[dim]none[/]"
     return escape(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
@@ -84,8 +83,6 @@ def _kv(values: dict[str, Any] | None) -> str:
 
 
 def _print_record(record: dict[str, Any]) -> None:
-    from rich.markup import escape
-
     from forebear.graph.render import label, short
 
     out = console()
@@ -239,8 +236,6 @@ def diff(ref_a: Annotated[str, typer.Argument(help="The old side (a REF).")],
 
 
 def _print_changes(out: Any, title: str, changes: dict[str, Any]) -> bool:
-    from rich.markup import escape
-
     def text(value: Any) -> str:
         return escape(json.dumps(value, ensure_ascii=False))
 
@@ -329,8 +324,6 @@ def _columns(rows: list[list[str]]) -> list[str]:
 
 
 def _print_log(runs: list[dict[str, Any]]) -> None:
-    from rich.markup import escape
-
     from forebear.graph.render import STATUS_COLOURS
 
     out = console()
@@ -385,7 +378,7 @@ def flag(
         emit_json(record)
     else:
         console().print(f"flagged {record['target']} ({record['target_type']}): "
-                        f"{record['reason']}  [dim]entry {record['seq']}[/]")
+                        f"{escape(record['reason'])}  [dim]entry {record['seq']}[/]")
 
 
 def _login(getuser: Any) -> str | None:
@@ -397,8 +390,6 @@ def _login(getuser: Any) -> str | None:
 
 def flagged(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     """List every flag, newest first."""
-    from rich.markup import escape
-
     from forebear.graph.flags import flagged as listing
 
     db, _ = _open(store)
