@@ -163,3 +163,17 @@ def test_verify_reports_progress_over_every_entry(store: Any) -> None:
     report = store.verify(progress=calls.append)
     assert report.ok and report.entries == count
     assert calls == [PROGRESS_EVERY, 100]  # in steps, adding up to the whole journal
+
+
+def test_metric_histories_hold_non_finite_values_and_refuse_malformed_ones(store: Any) -> None:
+    run = make_run(metrics={"loss": "NaN"})
+    run["metric_steps"] = [["loss", 1, 0.5], ["loss", 2, "NaN"], ["grad", None, "-Infinity"]]
+    store.append(run)
+    rows = store.execute("SELECT key, step, value FROM metric ORDER BY seq, key, step")
+    assert sorted(rows, key=repr) == sorted(
+        [("loss", 1, 0.5), ("loss", 2, None), ("grad", None, None)], key=repr)
+    for bad in (5, [["loss", 1]], [["loss", 1, "low"]], [["loss", "1", 0.5]], [["", 1, 0.5]]):
+        with pytest.raises(InvalidInputError, match="metric"):
+            store.append({**make_run(), "metric_steps": bad})
+    assert store.size() == 1  # nothing of the refused entries was written
+    assert store.verify().ok

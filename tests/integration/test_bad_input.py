@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import make_run
 from tests.serverkit import ServerProcess, ol_event, running_server
 
 RUN = "01a217de-8245-7ff6-8ad3-a684e45146ae"
@@ -136,6 +137,14 @@ CASES: list[Case] = [
         "type": "artifact", "time": "2026-01-01T00:00:00Z",
         "artifact": {"id": "sha256:abc", "digest": "sha256:abc", "kind": "data"}}]), JSON,
      "write", (400,)),
+    ("events-metric-steps-not-a-list", "POST", EVENTS, _raw([{
+        **make_run(run_id=RUN), "metric_steps": 5}]), JSON, "write", (400,)),
+    ("events-metric-step-short", "POST", EVENTS, _raw([{
+        **make_run(run_id=RUN), "metric_steps": [["loss", 1]]}]), JSON, "write", (400,)),
+    ("events-metric-step-text-value", "POST", EVENTS, _raw([{
+        **make_run(run_id=RUN), "metric_steps": [["loss", 1, "low"]]}]), JSON, "write", (400,)),
+    ("events-metric-step-bool-step", "POST", EVENTS, _raw([{
+        **make_run(run_id=RUN), "metric_steps": [["loss", True, 0.1]]}]), JSON, "write", (400,)),
     ("events-key-reused", "POST", EVENTS, _raw([{"type": "flag", "time": "2026-01-01T00:00:00Z",
                                                  "target": "y", "reason": "other"}]),
      {**JSON, "Idempotency-Key": "reused"}, "write", (409,)),

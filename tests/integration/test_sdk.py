@@ -14,6 +14,7 @@ import pytest
 import forebear
 from forebear.artifacts.base import open_blob_store
 from forebear.capture.git import restore
+from forebear.errors import InvalidInputError
 from forebear.hashing import hash_file
 from forebear.sdk.anchors import clear_caches
 from forebear.store.registry import init_store, open_store
@@ -263,3 +264,21 @@ def test_exec_declared_files_and_watch_for_other_programs(repo: Path) -> None:
     digest = str(hash_file(repo / "copy.csv"))
     assert ("out", "output", "data", digest) in edges
     assert any(e[0] == "in" and e[1] == "input" and e[3] == digest for e in edges)
+
+
+def test_a_diverged_metric_is_recorded_not_refused(repo: Path) -> None:
+    import math
+
+    with forebear.run("train", kind="train", capture=False) as run:
+        run.log_metrics({"loss": float("nan"), "grad": math.inf, "acc": 0.5}, step=3)
+        run.log_metric("floor", -math.inf)
+        with pytest.raises(InvalidInputError, match="not a number"):
+            run.log_metric("label", "high")  # type: ignore[arg-type]
+    assert run.status == "succeeded"  # a NaN loss does not fail the run, nor training
+    store = open_store(str(repo))
+    record = _execution(store, run.run_id)
+    assert json.loads(record["metrics"]) == {"loss": "NaN", "grad": "Infinity", "acc": 0.5,
+                                             "floor": "-Infinity"}
+    steps = store.execute("SELECT key, step, value FROM metric ORDER BY key")
+    assert steps == [("acc", 3, 0.5), ("grad", 3, None), ("loss", 3, None)]
+    assert store.verify().ok

@@ -102,6 +102,34 @@ def _mapping(entry: Mapping[str, Any], key: str) -> None:
         raise _fail(f"{key!r} must be an object")
 
 
+NON_FINITE: Final = frozenset({"NaN", "Infinity", "-Infinity"})
+"""How a metric that is not a finite number is spelled (JSON has no NaN or Infinity)."""
+
+
+def _metric_steps(entry: Mapping[str, Any]) -> None:
+    # Projected into rows as they are: a malformed history must be refused here, before
+    # it is journaled, not found by the projection (or a server's worker) afterwards.
+    steps = entry.get("metric_steps")
+    if steps is None:
+        return
+    shape = "[key, step, value]"
+    if not isinstance(steps, list):
+        raise _fail(f"'metric_steps' must be a list of {shape}")
+    for item in steps:
+        if not isinstance(item, list) or len(item) != 3:
+            raise _fail(f"each item of 'metric_steps' must be {shape}, not {str(item)[:60]}")
+        key, step, value = item
+        if not isinstance(key, str) or not key or len(key) > MAX_NAME:
+            raise _fail(f"a metric key must be a non-empty string of at most {MAX_NAME} "
+                        "characters")
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
+            raise _fail(f"metric {key[:60]!r}: the step must be an integer or null")
+        finite = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (finite or value is None or (isinstance(value, str) and value in NON_FINITE)):
+            raise _fail(f"metric {key[:60]!r}: the value must be a number, null, or one of "
+                        '"NaN", "Infinity", "-Infinity"')
+
+
 def _refs(entry: Mapping[str, Any], key: str) -> None:
     refs = entry.get(key)
     if refs is None:
@@ -152,6 +180,7 @@ def validate_entry(entry: object) -> None:
             _mapping(entry, key)
         _refs(entry, "inputs")
         _refs(entry, "outputs")
+        _metric_steps(entry)
         if kind != "execution.end":
             _text(entry, "kind")
             _text(entry, "name")

@@ -120,7 +120,7 @@ class Run:
         self.reason = reason
         self.params: dict[str, Any] = {str(k): _json_safe(v) for k, v in (params or {}).items()}
         self.tags: dict[str, Any] = {str(k): _json_safe(v) for k, v in (tags or {}).items()}
-        self.metrics: dict[str, float] = {}
+        self.metrics: dict[str, float | str] = {}
         self.status = "running"
         self._late_params: dict[str, Any] = {}
         self._metric_steps: list[list[Any]] = []
@@ -391,11 +391,22 @@ class Run:
         self.log_params({key: value})
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None:
-        """Record metric values; with ``step``, each value is also kept in the history."""
+        """Record metric values; with ``step``, each value is also kept in the history.
+
+        A value that is not a finite number (a diverged loss) is recorded, never refused:
+        JSON has no NaN or Infinity, so it is kept as the string ``"NaN"``,
+        ``"Infinity"`` or ``"-Infinity"``. Something that is not a number at all is an
+        InvalidInputError.
+        """
         for key, value in metrics.items():
-            number = float(value)
-            if not math.isfinite(number):
-                raise InvalidInputError(f"metric {key!r} is {value}", hint="log finite numbers")
+            try:
+                real = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"metric {key!r} is {value!r}, not a number",
+                                        hint="log numbers (floats or ints)") from None
+            number: float | str = real
+            if not math.isfinite(real):
+                number = "NaN" if real != real else ("Infinity" if real > 0 else "-Infinity")
             self.metrics[str(key)] = number
             if step is not None:
                 self._metric_steps.append([str(key), int(step), number])

@@ -128,7 +128,10 @@ def _io(proj: Projection, run: str, entry: Mapping[str, Any], seq: int) -> None:
 def _metric_steps(proj: Projection, run: str, entry: Mapping[str, Any], seq: int) -> None:
     for item in entry.get("metric_steps") or ():
         key, step, value = item
-        proj.rows["metric"].append((run, key, step, value, seq))
+        # The value column is a number: "NaN", "Infinity", "-Infinity" go in as NULL (the
+        # journal keeps the spelling, and the run's metrics column the last value).
+        number = value if isinstance(value, (int, float)) else None
+        proj.rows["metric"].append((run, key, step, number, seq))
 
 
 def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
