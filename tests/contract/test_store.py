@@ -177,3 +177,22 @@ def test_metric_histories_hold_non_finite_values_and_refuse_malformed_ones(store
             store.append({**make_run(), "metric_steps": bad})
     assert store.size() == 1  # nothing of the refused entries was written
     assert store.verify().ok
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("actor", {"name": "x"}), ("reason", ["x"]), ("error", 3), ("traceback", "a\x00b"),
+    ("namespace", True), ("parent_run_id", [1]), ("started_at", {"t": 1}),
+    ("exit_code", "1"), ("exit_code", True), ("exit_code", 1.5),
+    ("environment", {"digest": 5}), ("code", {"digest": "sha256:zz"}),
+    ("code", {"digest": "sha256:" + "a" * 64, "name": ["x"]}),
+])
+def test_execution_fields_of_the_wrong_type_are_refused_on_every_backend(
+    store: Any, field: str, value: Any
+) -> None:
+    # Each of these once reached the projection: SQLite raised a driver error, PostgreSQL
+    # stored some and refused others, and the two stores disagreed.
+    run = make_run()
+    run[field] = value
+    with pytest.raises(InvalidInputError, match=field):
+        store.append(run)
+    assert store.size() == 0

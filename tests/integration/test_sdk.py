@@ -269,7 +269,7 @@ def test_exec_declared_files_and_watch_for_other_programs(repo: Path) -> None:
 def test_a_diverged_metric_is_recorded_not_refused(repo: Path) -> None:
     import math
 
-    with forebear.run("train", kind="train", capture=False) as run:
+    with forebear.run("train", kind="train", capture=False, store=str(repo)) as run:
         run.log_metrics({"loss": float("nan"), "grad": math.inf, "acc": 0.5}, step=3)
         run.log_metric("floor", -math.inf)
         with pytest.raises(InvalidInputError, match="not a number"):
@@ -282,3 +282,11 @@ def test_a_diverged_metric_is_recorded_not_refused(repo: Path) -> None:
     steps = store.execute("SELECT key, step, value FROM metric ORDER BY key")
     assert steps == [("acc", 3, 0.5), ("grad", 3, None), ("loss", 3, None)]
     assert store.verify().ok
+
+
+def test_a_nul_in_an_error_does_not_lose_the_failed_run(repo: Path) -> None:
+    with pytest.raises(RuntimeError), forebear.run("train", capture=False,
+                                                   store=str(repo)) as run:
+        raise RuntimeError("bad byte \x00 in the output")
+    record = _execution(open_store(str(repo)), run.run_id)
+    assert record["status"] == "failed" and "bad byte \ufffd in the output" in record["error"]

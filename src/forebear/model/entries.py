@@ -96,6 +96,30 @@ def _text(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
         raise _fail(f"{key!r} must not contain a NUL character")
 
 
+def _optional_text(entry: Mapping[str, Any], key: str) -> None:
+    # Free text such as an error or a traceback: any length, but text (PostgreSQL stores
+    # no NUL) and never another type, which one backend would store and another refuse.
+    value = entry.get(key)
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise _fail(f"{key!r} must be a string")
+    if "\x00" in value:
+        raise _fail(f"{key!r} must not contain a NUL character")
+
+
+def _anchor(entry: Mapping[str, Any], key: str) -> None:
+    record = entry.get(key)
+    if not record or not record.get("digest"):
+        return
+    if not is_digest_text(record["digest"]):
+        raise _fail(f"{key!r} digest must be sha256:<64 lowercase hex>, not "
+                    f"{str(record['digest'])[:80]!r}")
+    name = record.get("name")
+    if name is not None and (not isinstance(name, str) or "\x00" in name):
+        raise _fail(f"{key!r} name must be a string without NUL characters")
+
+
 def _mapping(entry: Mapping[str, Any], key: str) -> None:
     value = entry.get(key)
     if value is not None and not isinstance(value, dict):
@@ -181,9 +205,21 @@ def validate_entry(entry: object) -> None:
         _refs(entry, "inputs")
         _refs(entry, "outputs")
         _metric_steps(entry)
+        _anchor(entry, "code")
+        _anchor(entry, "environment")
+        for key in ("namespace", "actor", "reason", "parent_run_id", "error", "traceback",
+                    "started_at"):
+            _optional_text(entry, key)
+        exit_code = entry.get("exit_code")
+        if exit_code is not None and (not isinstance(exit_code, int)
+                                      or isinstance(exit_code, bool)):
+            raise _fail("'exit_code' must be an integer")
         if kind != "execution.end":
             _text(entry, "kind")
             _text(entry, "name")
+        else:
+            _optional_text(entry, "kind")
+            _optional_text(entry, "name")
         status = entry.get("status")
         if kind != "execution.start" and status not in FINAL_STATUSES:
             raise _fail(

@@ -234,10 +234,12 @@ class Run:
             entry["inputs"] = list(self._inputs.values())
         if self._outputs:
             entry["outputs"] = list(self._outputs.values())
+        # A NUL (from a program's output) is shown as U+FFFD: the journal refuses NULs, and
+        # losing the run's end over one character of its error would be worse.
         if error is not None:
-            entry["error"] = error[:4096]
+            entry["error"] = error[:4096].replace("\x00", "\ufffd")
         if traceback_text is not None:
-            entry["traceback"] = traceback_text[-65536:]
+            entry["traceback"] = traceback_text[-65536:].replace("\x00", "\ufffd")
         if exit_code is not None:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code
