@@ -196,3 +196,71 @@ def test_execution_fields_of_the_wrong_type_are_refused_on_every_backend(
     with pytest.raises(InvalidInputError, match=field):
         store.append(run)
     assert store.size() == 0
+
+
+_T = "2026-01-01T00:00:00.000000Z"
+_WRONG = ({"a": 1}, [1], 3.5, True, 12, "x\x00y", None, "")
+
+
+def _malformed_entries() -> list[dict[str, Any]]:
+    """Every field of an example of each entry type, set in turn to each wrong value."""
+    import copy
+
+    target = ref("target", kind="model")["id"]
+    examples = [
+        {"type": "artifact", "time": _T,
+         "artifact": {**ref("b"), "meta": {"x": 1}, "uri": "file:///x"}},
+        {"type": "alias.set", "time": _T, "name": "prod", "target": target, "actor": "me",
+         "reason": "r"},
+        {"type": "flag", "time": _T, "target": target, "reason": "r", "actor": "me",
+         "target_type": "artifact"},
+        {**make_run(outputs=[{**ref("c"), "meta": {"k": 1}, "uri": "s3://b/k"}],
+                    metrics={"m": 1.0}),
+         "metric_steps": [["m", 1, 1.0]], "exit_code": 0, "error": "e",
+         "code": {"digest": ref("code")["id"], "commit": "c" * 40, "name": "repo@c"}},
+    ]
+
+    def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Any:
+        items = value.items() if isinstance(value, dict) else (
+            enumerate(value) if isinstance(value, list) else ())
+        for key, inner in items:
+            yield (*prefix, key)
+            yield from paths(inner, (*prefix, key))
+
+    out = []
+    for example in examples:
+        for path in paths(example):
+            for wrong in _WRONG:
+                entry = copy.deepcopy(example)
+                holder = entry
+                for step in path[:-1]:
+                    holder = holder[step]
+                holder[path[-1]] = wrong
+                out.append(entry)
+    return out
+
+
+def test_what_validation_accepts_every_backend_stores_and_nothing_else(store: Any) -> None:
+    # A field of the wrong type (or a NUL in any string) once got past validation to the
+    # projection, where SQLite raised driver errors and PostgreSQL stored some values and
+    # refused others. Now an entry is refused by validation alone (its shape, then its
+    # canonical bytes), with the same answer on every backend.
+    from forebear._canonical import canonical_bytes
+    from forebear.model.entries import refuse_nul, validate_entry
+
+    store.append({"type": "artifact", "time": _T, "artifact": ref("target", kind="model")})
+    accepted = 0
+    for entry in _malformed_entries():
+        try:
+            validate_entry(entry)
+            refuse_nul(canonical_bytes(entry))
+        except InvalidInputError:
+            size = store.size()
+            with pytest.raises(InvalidInputError):
+                store.append(entry)
+            assert store.size() == size
+            continue
+        store.append(entry)  # anything but InvalidInputError here fails the test
+        accepted += 1
+    assert 0 < accepted < len(_malformed_entries())
+    assert store.verify().ok

@@ -137,6 +137,11 @@ CASES: list[Case] = [
         "type": "artifact", "time": "2026-01-01T00:00:00Z",
         "artifact": {"id": "sha256:abc", "digest": "sha256:abc", "kind": "data"}}]), JSON,
      "write", (400,)),
+    ("nul-in-a-facet", "POST", LINEAGE, _with(run={
+        "runId": RUN, "facets": {"custom": {"_producer": "p", "_schemaURL": "s",
+                                            "note": "a\u0000b"}}}), JSON, "write", (400,)),
+    ("events-nul-in-params", "POST", EVENTS, _raw([{
+        **make_run(run_id=RUN), "params": {"lr": "0.1\u0000"}}]), JSON, "write", (400,)),
     ("events-metric-steps-not-a-list", "POST", EVENTS, _raw([{
         **make_run(run_id=RUN), "metric_steps": 5}]), JSON, "write", (400,)),
     ("events-metric-step-short", "POST", EVENTS, _raw([{

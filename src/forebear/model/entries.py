@@ -23,6 +23,7 @@ by name (``digest`` is then ``null``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -38,6 +39,23 @@ ENTRY_TYPES: Final = frozenset(
 )
 MAX_NAME: Final = 1024
 
+
+
+# A NUL escape in canonical JSON: "\u0000" after an even number of backslashes (an odd
+# number would make it the text \u0000, escaped).
+_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def refuse_nul(canonical: bytes) -> None:
+    """Refuse an entry whose canonical JSON holds a NUL character in any string.
+
+    PostgreSQL stores no NUL in text or jsonb: such an entry would be journaled and then
+    fail its projection there (for a server's worker, again at every retry), while SQLite
+    took it. One rule for every backend: no NUL anywhere, refused before it is written.
+    """
+    if b"\\u0000" in canonical and _NUL_ESCAPE.search(canonical):
+        raise _fail("strings in an entry must not contain a NUL character (\\u0000)",
+                    hint="remove NUL characters from names, params, tags and facets")
 
 
 def dataset_id(namespace: str, name: str) -> str:
@@ -179,9 +197,16 @@ def validate_ref(ref: object) -> None:
             raise _fail("an artifact's id must equal its digest")
     elif not isinstance(ident, str) or not ident.startswith("dataset:"):
         raise _fail("an artifact without a digest needs an id of the form dataset:<ns>:<name>")
+    if "\x00" in ident:
+        raise _fail("an artifact's id must not contain a NUL character")
     for key in ("kind", "role"):
-        if not isinstance(ref.get(key, ""), str):
-            raise _fail(f"artifact {key!r} must be a string")
+        value = ref.get(key, "")
+        if not isinstance(value, str) or "\x00" in value:
+            raise _fail(f"artifact {key!r} must be a string without NUL characters")
+    for key in ("name", "uri"):
+        value = ref.get(key)
+        if value is not None and (not isinstance(value, str) or "\x00" in value):
+            raise _fail(f"artifact {key!r} must be a string without NUL characters")
     size = ref.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise _fail("artifact 'size' must be a non-negative integer")
@@ -192,7 +217,7 @@ def validate_entry(entry: object) -> None:
     if not isinstance(entry, dict):
         raise _fail("a journal entry must be a JSON object")
     kind = entry.get("type")
-    if kind not in ENTRY_TYPES:
+    if not isinstance(kind, str) or kind not in ENTRY_TYPES:
         raise _fail(
             f"unknown entry type {str(kind)[:40]!r}",
             hint="use one of " + ", ".join(sorted(ENTRY_TYPES)),
@@ -221,7 +246,8 @@ def validate_entry(entry: object) -> None:
             _optional_text(entry, "kind")
             _optional_text(entry, "name")
         status = entry.get("status")
-        if kind != "execution.start" and status not in FINAL_STATUSES:
+        if kind != "execution.start" and (not isinstance(status, str)
+                                          or status not in FINAL_STATUSES):
             raise _fail(
                 f"status must be one of {sorted(FINAL_STATUSES)}, not {str(status)[:40]!r}"
             )
@@ -231,12 +257,15 @@ def validate_entry(entry: object) -> None:
         _text(entry, "name")
         _text(entry, "target")
         _text(entry, "actor")
+        _optional_text(entry, "reason")
         from forebear.model.aliases import check_canonical
 
         check_canonical(entry["name"])
     elif kind == "flag":
         _text(entry, "target")
         _text(entry, "reason")
+        _optional_text(entry, "actor")
+        _optional_text(entry, "target_type")
     elif kind == "openlineage":
         _text(entry, "actor", required=False)
         # Imported here: the mapping builds on this module. Every entry it maps onto must

@@ -22,7 +22,7 @@ from forebear.errors import (
 from forebear.journal import merkle
 from forebear.journal.checkpoint import Checkpoint, sign
 from forebear.journal.keys import SigningKey, Verifier
-from forebear.model.entries import validate_entry
+from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.store.base import JournalRecord, StoredCheckpoint
 from forebear.store.projection import project as project_entries
@@ -50,6 +50,7 @@ def _encode_entries(entries: Sequence[Mapping[str, Any]]) -> tuple[list[bytes], 
         try:
             validate_entry(entry)
             data, is_plain = _canonical.canonical_bytes_plain(entry)
+            refuse_nul(data)
         except InvalidInputError as exc:
             prefix = f"entry {index} of the batch: " if len(entries) > 1 else ""
             raise InvalidInputError(prefix + exc.message, hint=exc.hint) from None

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from forebear import _canonical
 from forebear.errors import InvalidInputError
-from forebear.model.entries import validate_entry
+from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
 from forebear.model.openlineage import event_namespace
 from forebear.server import marquez
@@ -116,6 +116,7 @@ def entry_bytes(entry: dict[str, Any], event_bytes: bytes) -> bytes:
         raise InvalidInputError(f"the event is {len(data)} bytes, over the {MAX_ENTRY_BYTES}-"
                                 "byte limit of one journal entry",
                                 hint="store large facets as blobs and send their digests")
+    refuse_nul(data)
     return data
 
 
