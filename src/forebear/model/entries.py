@@ -114,16 +114,15 @@ def _text(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
         raise _fail(f"{key!r} must not contain a NUL character")
 
 
-def _optional_text(entry: Mapping[str, Any], key: str) -> None:
+def _text_or_none(value: object, what: str) -> None:
     # Free text such as an error or a traceback: any length, but text (PostgreSQL stores
     # no NUL) and never another type, which one backend would store and another refuse.
-    value = entry.get(key)
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise _fail(f"{key!r} must be a string")
-    if "\x00" in value:
-        raise _fail(f"{key!r} must not contain a NUL character")
+    if value is not None and (not isinstance(value, str) or "\x00" in value):
+        raise _fail(f"{what} must be a string without NUL characters")
+
+
+def _optional_text(entry: Mapping[str, Any], key: str) -> None:
+    _text_or_none(entry.get(key), repr(key))
 
 
 def _anchor(entry: Mapping[str, Any], key: str) -> None:
@@ -133,9 +132,7 @@ def _anchor(entry: Mapping[str, Any], key: str) -> None:
     if not is_digest_text(record["digest"]):
         raise _fail(f"{key!r} digest must be sha256:<64 lowercase hex>, not "
                     f"{str(record['digest'])[:80]!r}")
-    name = record.get("name")
-    if name is not None and (not isinstance(name, str) or "\x00" in name):
-        raise _fail(f"{key!r} name must be a string without NUL characters")
+    _text_or_none(record.get("name"), f"{key!r} name")
 
 
 def _mapping(entry: Mapping[str, Any], key: str) -> None:
@@ -204,9 +201,7 @@ def validate_ref(ref: object) -> None:
         if not isinstance(value, str) or "\x00" in value:
             raise _fail(f"artifact {key!r} must be a string without NUL characters")
     for key in ("name", "uri"):
-        value = ref.get(key)
-        if value is not None and (not isinstance(value, str) or "\x00" in value):
-            raise _fail(f"artifact {key!r} must be a string without NUL characters")
+        _text_or_none(ref.get(key), f"artifact {key!r}")
     size = ref.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise _fail("artifact 'size' must be a non-negative integer")
