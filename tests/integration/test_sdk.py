@@ -290,3 +290,25 @@ def test_a_nul_in_an_error_does_not_lose_the_failed_run(repo: Path) -> None:
         raise RuntimeError("bad byte \x00 in the output")
     record = _execution(open_store(str(repo)), run.run_id)
     assert record["status"] == "failed" and "bad byte \ufffd in the output" in record["error"]
+
+
+def test_a_run_whose_end_cannot_be_journaled_ends_failed_not_running(repo: Path) -> None:
+    from forebear.store.sql import MAX_ENTRY_BYTES
+
+    with pytest.raises(InvalidInputError, match="over the"), \
+            forebear.run("huge", capture=False, store=str(repo)) as run:
+        run.log_params({f"p{i}": "x" * 1000 for i in range(MAX_ENTRY_BYTES // 1000 + 10)})
+    record = _execution(open_store(str(repo)), run.run_id)
+    assert record["status"] == "failed" and run.status == "failed"
+    assert "could not record this run's end" in record["error"]
+
+
+def test_nul_characters_in_logged_values_never_cost_the_run_its_end(repo: Path) -> None:
+    with forebear.run("odd", capture=False, store=str(repo)) as run:
+        run.log_params({"note\x00": "a\x00b", "nested": {"k": ["\x00"]}})
+        run.set_tag("t", "x\x00")
+        run.log_metric("m\x00", 1.0, step=1)
+    record = _execution(open_store(str(repo)), run.run_id)
+    assert record["status"] == "succeeded"
+    assert json.loads(record["params"]) == {"note\ufffd": "a\ufffdb", "nested": {"k": ["\ufffd"]}}
+    assert json.loads(record["metrics"]) == {"m\ufffd": 1.0}

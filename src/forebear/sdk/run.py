@@ -73,21 +73,30 @@ def end_on_exit(
         sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
 
 
+def _text(value: object) -> str:
+    # The journal refuses NUL characters (PostgreSQL cannot store them): shown as U+FFFD,
+    # so that a stray NUL in a logged value never costs the run its end entry.
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _json_safe(value: Any, depth: int = 0) -> Any:
     """Parameters as JSON values: numbers, strings, lists, dicts; anything else by repr."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
             return str(value)
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return _text(os.fspath(value))
     if depth < 5 and isinstance(value, Mapping):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+        return {_text(k): _json_safe(v, depth + 1) for k, v in value.items()}
     if depth < 5 and isinstance(value, list | tuple | set | frozenset):
         return [_json_safe(v, depth + 1) for v in value]
-    text = repr(value)
+    text = _text(repr(value))
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -118,8 +127,8 @@ class Run:
         self.run_id = self.session.new_id()
         self.actor = actor or self.session.actor
         self.reason = reason
-        self.params: dict[str, Any] = {str(k): _json_safe(v) for k, v in (params or {}).items()}
-        self.tags: dict[str, Any] = {str(k): _json_safe(v) for k, v in (tags or {}).items()}
+        self.params: dict[str, Any] = {_text(k): _json_safe(v) for k, v in (params or {}).items()}
+        self.tags: dict[str, Any] = {_text(k): _json_safe(v) for k, v in (tags or {}).items()}
         self.metrics: dict[str, float | str] = {}
         self.status = "running"
         self._late_params: dict[str, Any] = {}
@@ -243,7 +252,18 @@ class Run:
         if exit_code is not None:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code
-        self.session.store.append(entry)
+        try:
+            self.session.store.append(entry)
+        except InvalidInputError as exc:
+            # What the run logged cannot be journaled. Its start is on record: end it as
+            # failed, saying why, rather than leave it "running" forever; then raise.
+            self.status = "failed"
+            self.session.store.append({
+                "type": "execution.end", "run_id": self.run_id, "status": "failed",
+                "time": entry["time"],
+                "error": _text(f"forebear could not record this run's end: {exc}")[:4096],
+            })
+            raise
 
     def record_found(self, *, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
         """Record files found rather than declared (captured, watched, reported by a child).
@@ -386,7 +406,7 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add parameters (recorded when the run ends)."""
         for key, value in params.items():
-            self.params[str(key)] = self._late_params[str(key)] = _json_safe(value)
+            self.params[_text(key)] = self._late_params[_text(key)] = _json_safe(value)
 
     def log_param(self, key: str, value: Any) -> None:
         """Add one parameter."""
@@ -409,9 +429,9 @@ class Run:
             number: float | str = real
             if not math.isfinite(real):
                 number = "NaN" if real != real else ("Infinity" if real > 0 else "-Infinity")
-            self.metrics[str(key)] = number
+            self.metrics[_text(key)] = number
             if step is not None:
-                self._metric_steps.append([str(key), int(step), number])
+                self._metric_steps.append([_text(key), int(step), number])
 
     def log_metric(self, key: str, value: float, *, step: int | None = None) -> None:
         """Record one metric value."""
@@ -420,7 +440,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach tags (free-form labels) to the run."""
         for key, value in tags.items():
-            self.tags[str(key)] = _json_safe(value)
+            self.tags[_text(key)] = _json_safe(value)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
