@@ -130,6 +130,56 @@ def test_track_turns_arguments_into_params(repo: Path) -> None:
     assert any(e[0] == "out" and e[3] == str(hash_file(repo / "out.txt")) for e in edges)
 
 
+def test_track_lasts_as_long_as_coroutines_and_generators_do(repo: Path) -> None:
+    import asyncio
+
+    @forebear.track(kind="train", store=str(repo))
+    async def fit_async(steps: int) -> int:
+        await asyncio.sleep(0)
+        Path("async.txt").write_text("weights")  # written after the first await
+        return steps
+
+    @forebear.track(kind="evaluate", store=str(repo), capture=False)
+    def batches(count: int) -> Any:
+        yield from range(count)
+        return "done"
+
+    @forebear.track(kind="stream", store=str(repo), capture=False)
+    async def stream(count: int) -> Any:
+        for i in range(count):
+            await asyncio.sleep(0)
+            yield i
+
+    @forebear.track(kind="train", store=str(repo), capture=False)
+    async def diverges() -> None:
+        await asyncio.sleep(0)
+        raise FloatingPointError("loss is NaN")
+
+    async def collect() -> list[int]:
+        return [i async for i in stream(3)]
+
+    assert asyncio.run(fit_async(3)) == 3
+    assert list(batches(4)) == [0, 1, 2, 3]
+    assert asyncio.run(collect()) == [0, 1, 2]
+    with pytest.raises(FloatingPointError):
+        asyncio.run(diverges())
+    early = batches(10)
+    next(early)
+    early.close()  # the consumer stopped: the run is aborted, not failed
+
+    store = open_store(str(repo))
+    rows = store.execute("SELECT name, status, params, run_id FROM execution "
+                         "ORDER BY start_seq")
+    assert [(name, status) for name, status, _, _ in rows] == [
+        ("fit_async", "succeeded"), ("batches", "succeeded"), ("stream", "succeeded"),
+        ("diverges", "failed"), ("batches", "aborted")]
+    assert json.loads(rows[0][2]) == {"steps": 3}
+    # The coroutine's run ended after its work: the file written after the await is its
+    # output.
+    assert ("out", "output", "data", str(hash_file(repo / "async.txt"))) in _edges(
+        store, rows[0][3])
+
+
 def test_automatic_capture_links_a_fine_tune_to_the_run_that_made_its_base(repo: Path) -> None:
     with forebear.run("train", kind="train", store=str(repo)) as first:
         Path("base.bin").write_bytes(Path("data/train.csv").read_bytes() + b"weights")

@@ -59,13 +59,18 @@ def end_on_exit(
 ) -> None:
     """End a tracked block from its ``__exit__``: the status, error and traceback it left.
 
-    An exception is ``failed``; ``KeyboardInterrupt`` and a non-zero ``SystemExit`` are
-    ``aborted``; ``sys.exit(0)`` is a success. Recording never masks the user's exception.
+    An exception is ``failed``; ``KeyboardInterrupt``, a non-zero ``SystemExit``, a
+    generator closed before its end and a cancelled task are ``aborted``; ``sys.exit(0)``
+    is a success. Recording never masks the user's exception.
     """
     if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
         end("succeeded")
         return
-    status = "aborted" if isinstance(exc, KeyboardInterrupt | SystemExit) else "failed"
+    stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
+    asyncio = sys.modules.get("asyncio")  # a task can only be cancelled if it is loaded
+    if asyncio is not None:
+        stopped += (asyncio.CancelledError,)
+    status = "aborted" if isinstance(exc, stopped) else "failed"
     try:
         end(status, error=f"{type(exc).__name__}: {exc}",
             traceback_text="".join(traceback.format_exception(exc_type, exc, tb)))
@@ -507,19 +512,40 @@ def track(
     func: Callable[P, R] | None = None, *, name: str | None = None, kind: str = "run",
     **options: Any,
 ) -> Any:
-    """Decorator: each call becomes an execution whose params are the call's arguments."""
+    """Decorator: each call becomes an execution whose params are the call's arguments.
+
+    The execution lasts as long as the work does: for a coroutine function until it is
+    awaited to the end, for a generator (sync or async) until it is exhausted or closed.
+    """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         signature = inspect.signature(fn)
 
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        def start(args: Any, kwargs: Any) -> Run:
             bound = signature.bind_partial(*args, **kwargs)
             bound.apply_defaults()
-            with Run(name or fn.__name__, kind=kind, params=dict(bound.arguments), **options):
-                return fn(*args, **kwargs)
+            return Run(name or fn.__name__, kind=kind, params=dict(bound.arguments), **options)
 
-        return wrapper
+        wrapper: Any
+        if inspect.iscoroutinefunction(fn):
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs):
+                    return await fn(*args, **kwargs)
+        elif inspect.isasyncgenfunction(fn):
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs):
+                    async for item in fn(*args, **kwargs):
+                        yield item
+        elif inspect.isgeneratorfunction(fn):
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs):
+                    return (yield from fn(*args, **kwargs))
+        else:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs):
+                    return fn(*args, **kwargs)
+
+        return functools.wraps(fn)(wrapper)
 
     if func is not None:
         return decorate(func)
