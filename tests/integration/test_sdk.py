@@ -180,6 +180,26 @@ def test_track_lasts_as_long_as_coroutines_and_generators_do(repo: Path) -> None
         store, rows[0][3])
 
 
+def test_concurrent_tracked_coroutines_are_siblings_not_nested(repo: Path) -> None:
+    import asyncio
+
+    @forebear.track(kind="evaluate", store=str(repo), capture=False, watch=False)
+    async def evaluate(split: str) -> str:
+        await asyncio.sleep(0.01)  # both are running at once
+        run = forebear.current_run()
+        assert run is not None
+        return run.parent.run_id if run.parent else ""
+
+    async def both() -> list[str]:
+        return list(await asyncio.gather(evaluate("val"), evaluate("test")))
+
+    with forebear.run("pipeline", store=str(repo), capture=False, watch=False) as outer:
+        parents = asyncio.run(both())
+        assert forebear.current_run() is outer
+    assert parents == [outer.run_id, outer.run_id]
+    assert forebear.current_run() is None
+
+
 def test_automatic_capture_links_a_fine_tune_to_the_run_that_made_its_base(repo: Path) -> None:
     with forebear.run("train", kind="train", store=str(repo)) as first:
         Path("base.bin").write_bytes(Path("data/train.csv").read_bytes() + b"weights")

@@ -23,9 +23,9 @@ import math
 import os
 import stat
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -42,12 +42,15 @@ from forebear.sdk.session import Session, session_for
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_local = threading.local()
+# The active runs, innermost last. A context variable, not a thread-local: asyncio tasks
+# each get their own copy, so two tracked coroutines run with gather() are siblings under
+# the run that started them, never one nested in the other.
+_active: ContextVar[tuple[Run, ...]] = ContextVar("forebear_active_runs", default=())
 
 
 def current_run() -> Run | None:
-    """The innermost active run of this thread, if any."""
-    stack: list[Run] = getattr(_local, "stack", [])
+    """The innermost active run of this thread (or asyncio task), if any."""
+    stack = _active.get()
     return stack[-1] if stack else None
 
 
@@ -173,7 +176,7 @@ class Run:
         if self._started:
             return
         self._started = True
-        stack: list[Run] = _local.__dict__.setdefault("stack", [])
+        stack = _active.get()
         self.parent = stack[-1] if stack else None
         session = self.session
         entry: dict[str, Any] = {
@@ -201,7 +204,7 @@ class Run:
         # no relaxed append commits it durably.
         append = getattr(session.store, "append_relaxed", None) or session.store.append
         append(entry)
-        stack.append(self)
+        _active.set((*stack, self))
         if self._watch is not None:
             self._watch.start()
         if self._capture is not None:
@@ -219,9 +222,9 @@ class Run:
         if self._ended:
             return
         self._ended = True
-        stack: list[Run] = getattr(_local, "stack", [])
+        stack = _active.get()
         if self in stack:
-            stack.remove(self)
+            _active.set(tuple(run for run in stack if run is not self))
         captured = self._capture.stop() if self._capture is not None else None
         if captured is not None:
             self.record_found(reads=captured.reads, writes=captured.writes)
