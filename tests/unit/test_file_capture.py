@@ -47,6 +47,38 @@ def test_the_innermost_capture_records_and_the_hook_idles_after(tree: Path) -> N
     assert files._record is None and not files._active
 
 
+def _read_and_write(source: str, target: str) -> None:
+    with open(source) as handle:
+        data = handle.read()
+    with open(target, "w") as handle:
+        handle.write(data.upper())
+    os._exit(0)  # as multiprocessing workers leave: no atexit, no flush of anything
+
+
+def test_what_forked_children_open_is_captured(tree: Path) -> None:
+    import multiprocessing
+
+    source, target = str(tree / "data" / "a.csv"), str(tree / "out" / "worker.csv")
+    loader = str(tree / "data" / "loader.csv")
+    Path(loader).write_text("b\n")
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    context = multiprocessing.get_context("fork")
+    worker = context.Process(target=_read_and_write, args=(source, target))
+    worker.start()
+    worker.join()
+    assert worker.exitcode == 0
+    pid = os.fork()  # a bare fork, with a relative path read in the child
+    if pid == 0:
+        os.chdir(str(tree / "data"))
+        open("loader.csv").close()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    reads, writes = _captured(capture)
+    assert reads == {source, loader} and writes == {target}
+    assert files._record is None
+
+
 def test_stopping_the_outer_capture_first_keeps_the_inner_recording(tree: Path) -> None:
     outer = FileCapture(cwd=str(tree), include_temp=True)
     inner = FileCapture(cwd=str(tree), include_temp=True)

@@ -42,6 +42,13 @@ class _Active:
     # no new container alive (10,000 kept tuples would wake the garbage collector ~15
     # times, ~1% of a loop that opens small files).
     events: list[object] = field(default_factory=list)
+    # Where processes forked during the capture write their opens (see _after_fork),
+    # and, in such a child, the function that writes them there.
+    spool: str | None = None
+    sink: Callable[[tuple[object, ...]], None] | None = None
+
+    def recorder(self) -> Callable[[tuple[object, ...]], None]:
+        return self.sink or self.events.extend
 
 
 _active: list[_Active] = []  # the stack of active captures; the innermost records
@@ -67,7 +74,7 @@ def _push(state: _Active) -> None:
     global _record
     with _active_lock:
         _active.append(state)
-        _record = state.events.extend
+        _record = state.recorder()
 
 
 def _remove(state: _Active) -> None:
@@ -78,7 +85,7 @@ def _remove(state: _Active) -> None:
             if _active[index] is state:
                 del _active[index]
                 break
-        _record = _active[-1].events.extend if _active else None
+        _record = _active[-1].recorder() if _active else None
 
 
 def _install() -> None:
@@ -86,7 +93,73 @@ def _install() -> None:
     with _install_lock:
         if not _installed:
             sys.addaudithook(_hook)  # permanent by design of PEP 578; idle when no capture
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
             _installed = True
+
+
+# -- processes forked during a capture -------------------------------------------------
+# A child forked while a capture runs (multiprocessing's default start on Linux, so
+# PyTorch DataLoader workers) inherits the hook but no way back: what it opens would die
+# with it. Before a fork the innermost capture gets a spool folder; in the child every
+# open is appended there at once (a worker may leave by os._exit, so nothing can wait for
+# its exit), and stop() reads the spool. Children started by spawn or exec are not seen
+# here (``forebear exec`` reports those).
+
+
+def _before_fork() -> None:
+    state = _active[-1] if _active else None
+    if state is not None and state.spool is None:
+        state.spool = tempfile.mkdtemp(prefix="forebear-fork-")
+
+
+def _after_fork() -> None:
+    global _record, _active_lock
+    _active_lock = threading.Lock()  # another thread may have held it at the fork
+    state = _active[-1] if _active else None
+    if state is None or state.spool is None:
+        return
+    try:
+        fd = os.open(os.path.join(state.spool, str(os.getpid())),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return
+    write, abspath, fsencode = os.write, os.path.abspath, os.fsencode
+
+    def spool(args: tuple[object, ...]) -> None:
+        path, mode, flags = args
+        if isinstance(path, int):
+            return
+        try:
+            where = fsencode(abspath(os.fsdecode(path)))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return
+        mode_text = mode.encode() if isinstance(mode, str) else b""
+        write(fd, b"%s\0%s\0%d\0" % (where, mode_text, flags if isinstance(flags, int) else 0))
+
+    state.sink = _record = spool
+
+
+def _read_spool(folder: str) -> list[object]:
+    """The (path, mode, flags) events forked children spooled, flat; the folder goes."""
+    import shutil
+
+    events: list[object] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return events
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                fields = handle.read().split(b"\0")
+        except OSError:
+            continue
+        for index in range(0, len(fields) - 2, 3):
+            path, mode, flags = fields[index : index + 3]
+            events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+    shutil.rmtree(folder, ignore_errors=True)
+    return events
 
 
 _ignores_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
@@ -163,6 +236,8 @@ class FileCapture:
             return Captured((), ())
         _remove(state)
         self._state = None
+        if state.spool is not None:
+            state.events += _read_spool(state.spool)
         return self._classify(state.events)
 
     def _classify(self, events: list[object]) -> Captured:
