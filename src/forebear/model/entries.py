@@ -114,6 +114,11 @@ def _text(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
         raise _fail(f"{key!r} must not contain a NUL character")
 
 
+_FREE_TEXT: Final = ("namespace", "actor", "reason", "parent_run_id", "error", "traceback",
+                     "started_at")
+"""Optional text fields of execution entries."""
+
+
 def _text_or_none(value: object, what: str) -> None:
     # Free text such as an error or a traceback: any length, but text (PostgreSQL stores
     # no NUL) and never another type, which one backend would store and another refuse.
@@ -201,7 +206,9 @@ def validate_ref(ref: object) -> None:
         if not isinstance(value, str) or "\x00" in value:
             raise _fail(f"artifact {key!r} must be a string without NUL characters")
     for key in ("name", "uri"):
-        _text_or_none(ref.get(key), f"artifact {key!r}")
+        value = ref.get(key)
+        if value is not None and (value.__class__ is not str or "\x00" in value):
+            _text_or_none(value, f"artifact {key!r}")
     size = ref.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise _fail("artifact 'size' must be a non-negative integer")
@@ -227,9 +234,11 @@ def validate_entry(entry: object) -> None:
         _metric_steps(entry)
         _anchor(entry, "code")
         _anchor(entry, "environment")
-        for key in ("namespace", "actor", "reason", "parent_run_id", "error", "traceback",
-                    "started_at"):
-            _optional_text(entry, key)
+        for key in _FREE_TEXT:
+            value = entry.get(key)
+            # The common case (absent, or plain text) in one test; the rest explained.
+            if value is not None and (value.__class__ is not str or "\x00" in value):
+                _optional_text(entry, key)
         exit_code = entry.get("exit_code")
         if exit_code is not None and (not isinstance(exit_code, int)
                                       or isinstance(exit_code, bool)):
