@@ -31,6 +31,24 @@ def test_usage_errors_exit_2_with_the_usage_not_a_traceback(
     assert "Traceback" not in err + out
 
 
+def test_help_lists_every_command_and_a_typo_gets_a_suggestion(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # main() builds only the command a line names; a line naming none keeps them all.
+    from forebear.cli import _build
+
+    names = [c.name for c in _build().registered_commands]
+    names += [g.name for g in _build().registered_groups]
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in names) and len(names) > 20
+    assert main(["lgo"]) == 2
+    assert "Did you mean 'log'" in capsys.readouterr().err
+    assert main(["alias", "--help"]) == 0
+    group_help = capsys.readouterr().out
+    assert all(sub in group_help for sub in ("set", "show", "history"))
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"forebear {forebear.__version__}\n"
