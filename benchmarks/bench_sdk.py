@@ -1,7 +1,8 @@
 """SDK benchmarks: a typical tracked run against MLflow, import cost, hashing, capture overhead.
 
     python benchmarks/bench_sdk.py [--runs 200] [--mlflow-runs 100] [--hash-size-mib 1024]
-                                   [--files 10000] [--skip-mlflow] [--skip-hashing]
+                                   [--files 10000] [--skip-mlflow] [--skip-mlmd]
+                                   [--skip-hashing]
 
 Everything is measured in one go, and every ratio comes from figures of the same run:
 
@@ -12,6 +13,8 @@ Everything is measured in one go, and every ratio comes from figures of the same
    SQLite backend runs in MLflow's own virtualenv (``.bench/mlflow-venv``, created on
    first use with ``python -m venv`` + ``pip install mlflow``; ``FOREBEAR_BENCH_MLFLOW_VENV``
    points elsewhere) through ``benchmarks/mlflow_worker.py``; goal: forebear >= 50x faster.
+   Beside it, ml-metadata recording the same run as one atomic ``put_execution`` (its venv
+   from ``bench_queries``; ``mlmd_worker.put_runs``), which hashes and signs nothing.
 2. ``import forebear`` in a fresh interpreter: wall time of the import statement and peak
    RSS growth (``VmHWM`` after minus ``VmRSS`` before, from /proc/self/status), medians;
    targets <= 100 ms and <= 30 MiB. The same for ``import mlflow`` in its venv.
@@ -251,6 +254,28 @@ def bench_mlflow(python: Path, runs: int) -> dict[str, Any]:
     return result
 
 
+def bench_mlmd_put(runs: int) -> dict[str, float]:
+    """ml-metadata recording the same run in one atomic put, in its own venv (the one
+    ``bench_queries`` uses), on a fresh SQLite file in the same folder kind as ours."""
+    sys.path.insert(0, str(HERE))
+    try:
+        import bench_queries
+    finally:
+        sys.path.remove(str(HERE))
+    python, why = bench_queries.mlmd_python(lambda line: print(line, flush=True))
+    if python is None:
+        NOTES.append(f"ml-metadata skipped: {why}")
+        return {"mlmd_unavailable": 1.0}
+    with tempfile.TemporaryDirectory(prefix="forebear-bench-mlmd-") as tmp:
+        request = {"mlmd_db": str(Path(tmp) / "mlmd.sqlite"), "put_runs": runs}
+        done = subprocess.run([str(python), str(HERE / "mlmd_worker.py"), json.dumps(request)],
+                              capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"mlmd_worker failed: {done.stderr.strip()[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"mlmd_put_ms": float(result["put_ms"])}
+
+
 # -- 2. import cost --------------------------------------------------------------------
 
 _IMPORT_PROBE = r"""
@@ -406,6 +431,7 @@ def run(
     files: int = 10_000,
     with_mlflow: bool = True,
     with_hashing: bool = True,
+    with_mlmd: bool = True,
 ) -> dict[str, float]:
     """Measure everything; flat figures (ms, MiB, GiB/s, ratios, %). See the module doc."""
     out: dict[str, float] = {}
@@ -439,6 +465,12 @@ def run(
             out["import_mlflow_vs_forebear_peak_rss_x"] = (
                 ml_import["peak_rss_mib"] / fb_import["peak_rss_mib"]
             )
+
+    if with_mlmd:
+        for key, value in bench_mlmd_put(runs).items():
+            out[key] = value
+        if "mlmd_put_ms" in out:
+            out["mlmd_put_vs_forebear_x"] = out["mlmd_put_ms"] / out["forebear_tracked_run_ms"]
 
     if with_hashing:
         sys.path.insert(0, str(HERE))
@@ -479,6 +511,7 @@ def main() -> None:
     parser.add_argument("--hash-size-mib", type=int, default=1024)
     parser.add_argument("--files", type=int, default=10_000, help="files the capture script reads")
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-mlmd", action="store_true")
     parser.add_argument("--skip-hashing", action="store_true")
     parser.add_argument("--capture-worker", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="tracked", help=argparse.SUPPRESS)
@@ -490,6 +523,7 @@ def main() -> None:
     results = run(
         runs=args.runs, mlflow_runs=args.mlflow_runs, hash_size_mib=args.hash_size_mib,
         files=args.files, with_mlflow=not args.skip_mlflow, with_hashing=not args.skip_hashing,
+        with_mlmd=not args.skip_mlmd,
     )
     for name, value in results.items():
         line = f"{name:44} {value:12.3f}"

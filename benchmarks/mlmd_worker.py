@@ -3,7 +3,8 @@
     python mlmd_worker.py REQUEST_JSON
 
 REQUEST is ``{"forebear_db", "mlmd_db", "probes": {label: node key}, "repeats",
-"queries": [{"label", "kind": "upstream"|"diff", "keys": [...]}]}``. The worker copies the
+"queries": [{"label", "kind": "upstream"|"diff", "keys": [...]}]}``, or ``{"mlmd_db",
+"put_runs": N}`` for ``bench_sdk``'s write comparison (``put_runs``). The worker copies the
 forebear store's graph (its ``node``/``artifact``/``execution``/``edge`` tables, read with
 the standard library's sqlite3) into an ml-metadata SQLite store once (kept at
 ``mlmd_db``), then times each query and prints one JSON object on stdout.
@@ -190,8 +191,44 @@ def _median_ms(action: Any, repeats: int) -> tuple[float, Any]:
     return statistics.median(timings) * 1000, result
 
 
+def put_runs(mlmd_db: str, runs: int, warmup: int = 20) -> dict[str, Any]:
+    """Time ``bench_sdk``'s typical run as ml-metadata records it: one atomic
+    ``put_execution`` of an execution (10 params, 5 metrics and a tag as custom properties)
+    with its input and output artifacts and their events. Nothing is hashed, nothing is
+    copied, nothing is signed: ml-metadata stores what it is told."""
+    store = _connect(mlmd_db)
+    artifact_type = store.put_artifact_type(pb.ArtifactType(name="Artifact"))
+    execution_type = store.put_execution_type(pb.ExecutionType(name="Execution"))
+    timings = []
+    for i in range(warmup + runs):
+        began = time.perf_counter()
+        execution = pb.Execution(type_id=execution_type, name=f"train-{i}",
+                                 last_known_state=pb.Execution.COMPLETE)
+        for k in range(10):
+            execution.custom_properties[f"p{k}"].double_value = k * 0.1
+        for k in range(5):
+            execution.custom_properties[f"m{k}"].double_value = 0.5 + k
+        execution.custom_properties["team"].string_value = "bench"
+        data = pb.Artifact(type_id=artifact_type, uri="data/train.csv",
+                           name=f"train-{i}.csv")
+        data.custom_properties["digest"].string_value = f"sha256:{i:064x}"
+        model = pb.Artifact(type_id=artifact_type, uri="outputs/model.bin",
+                            name=f"model-{i}.bin")
+        model.custom_properties["digest"].string_value = f"sha256:{i + 1:064x}"
+        store.put_execution(execution, [(data, pb.Event(type=pb.Event.INPUT)),
+                                        (model, pb.Event(type=pb.Event.OUTPUT))], [])
+        timings.append(time.perf_counter() - began)
+    recorded = len(store.get_executions())
+    if recorded != warmup + runs:
+        raise AssertionError(f"ml-metadata recorded {recorded} executions, not {warmup + runs}")
+    return {"put_ms": statistics.median(timings[warmup:]) * 1000, "recorded": recorded}
+
+
 def main() -> None:
     request = json.loads(sys.argv[1])
+    if "put_runs" in request:
+        sys.stdout.write(json.dumps(put_runs(request["mlmd_db"], request["put_runs"])) + "\n")
+        return
     keys = sorted({key for query in request["queries"] for key in query["keys"]})
     loaded = load(request["forebear_db"], request["mlmd_db"], keys)
     store = _connect(request["mlmd_db"])
