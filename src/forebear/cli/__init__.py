@@ -1,15 +1,16 @@
 """The ``forebear`` command: a thin adapter over the SDK and stores.
 
-Errors are one line (``error: ...``) with the exit code of the ``ForebearError``;
-``--debug`` anywhere on the command line shows the traceback instead.
+Built on click (not typer, which imports pydantic and inspects every command's signature
+on each call: two thirds of a short command's time). Errors are one line (``error:
+...``) with the exit code of the ``ForebearError``; ``--debug`` anywhere on the command
+line shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
-import typer
+import click
 
 from forebear.cli import capture as _capture
 from forebear.cli import journal as _journal
@@ -19,100 +20,49 @@ from forebear.cli import online as _online
 from forebear.cli import query as _query
 from forebear.cli import server as _server
 
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
-def _print_version(value: bool) -> None:
-    if value:
+
+def _print_version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
         import forebear
 
-        typer.echo(f"forebear {forebear.__version__}")
-        raise typer.Exit()
+        click.echo(f"forebear {forebear.__version__}")
+        ctx.exit()
 
 
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_print_version, is_eager=True,
-                     help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """Verifiable, end-to-end model lineage."""
+def _build() -> click.Group:
+    """The ``forebear`` command group with every subcommand."""
 
+    @click.group("forebear", context_settings=_SETTINGS)
+    @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+                  callback=_print_version, help="Print the version and exit.")
+    def app() -> None:
+        """Verifiable, end-to-end model lineage."""
 
-def _build() -> typer.Typer:
-    app = typer.Typer(
-        name="forebear",
-        help="Verifiable, end-to-end model lineage.",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(_root)
-    app.command("init")(_journal.init)
-    app.command("verify")(_journal.verify)
-    app.command("journal")(_journal.journal)
-    app.command("checkpoint")(_journal.checkpoint)
-    app.command("migrate")(_migrate.migrate)
-    app.command(
-        "exec",
-        context_settings={"allow_interspersed_args": False},
-    )(_capture.exec_)
-    for name in ("log", "show", "upstream", "downstream", "diff", "flag", "flagged"):
-        app.command(name)(getattr(_query, name))
-    app.add_typer(_lifecycle.alias_app, name="alias")
-    app.command("deploy")(_lifecycle.deploy)
-    app.command("human-edit")(_lifecycle.human_edit)
-    app.command("prove")(_online.prove)
-    app.command("serve")(_server.serve)
-    app.command("worker")(_server.worker)
-    app.add_typer(_server.token_app, name="token")
-    app.add_typer(_server.spool_app, name="spool")
+    for command in (
+        _journal.init, _journal.verify, _journal.journal, _journal.checkpoint,
+        _migrate.migrate, _capture.exec_,
+        _query.log, _query.show, _query.upstream, _query.downstream, _query.diff,
+        _query.flag, _query.flagged,
+        _lifecycle.alias_app, _lifecycle.deploy, _lifecycle.human_edit,
+        _online.prove,
+        _server.serve, _server.worker, _server.token_app, _server.spool_app,
+    ):
+        app.add_command(command)
     return app
-
-
-def _only(app: typer.Typer, args: list[str]) -> typer.Typer:
-    """``app`` keeping only the command that ``args`` names, when they name one.
-
-    typer inspects every command's signature and builds its parameters before it runs
-    any of them: about 40 ms for our thirty commands, more than most queries take. A
-    command line that names no known command keeps them all, for help and for the
-    usage error that lists them.
-    """
-    name = next((arg for arg in args if not arg.startswith("-")), None)
-    commands = [info for info in app.registered_commands if info.name == name]
-    groups = [info for info in app.registered_groups if info.name == name]
-    if name is not None and (commands or groups):
-        app.registered_commands = commands
-        app.registered_groups = groups
-    return app
-
-
-def _click_exception() -> type[Exception]:
-    """The base class of typer's usage errors, wherever this typer keeps click.
-
-    typer up to 0.2x used the ``click`` package; later ones carry their own copy, and
-    ``click`` itself may not even be installed. ``typer.BadParameter`` is public in both
-    and derives from the class we need.
-    """
-    for cls in typer.BadParameter.__mro__:
-        if cls.__name__ == "ClickException":
-            return cls
-    return typer.BadParameter  # pragma: no cover - a typer without that base
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     from forebear.errors import ForebearError
 
-    usage_error = _click_exception()
-
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
-    app = _only(_build(), args)
     try:
         # With standalone_mode off, click returns the code of a raised Exit.
-        result = app(args=args, prog_name="forebear", standalone_mode=False)
+        result = _build().main(args=args, prog_name="forebear", standalone_mode=False)
         if isinstance(result, int):
             return result
     except ForebearError as exc:
@@ -120,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
-    except typer.Exit as exc:
+    except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except usage_error as exc:
+    except click.ClickException as exc:
         if debug:
             raise
-        exc.show()  # type: ignore[attr-defined]
-        return int(getattr(exc, "exit_code", 2))
-    except typer.Abort:
+        exc.show()
+        return int(exc.exit_code)
+    except click.Abort:
         sys.stderr.write("aborted\n")
         return 130
     except KeyboardInterrupt:

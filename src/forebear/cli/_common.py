@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import typer
+import click
 
 from forebear import config
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", help="Store URL or path (default: FOREBEAR_STORE, then .forebear/).",
-                 show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+store_option = click.option(
+    "--store", metavar="URL",
+    help="Store URL or path (default: FOREBEAR_STORE, then .forebear/).",
+)
+json_option = click.option("--json", "json_out", is_flag=True, help="Print JSON for scripts.")
+
+
+def common(function: F) -> F:
+    """``--store URL`` and ``--json``, the options of every subcommand."""
+    return store_option(json_option(function))
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich is imported only for human output)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def settings(store: str | None, *, required: bool = True) -> config.Settings:

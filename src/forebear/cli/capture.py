@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
-from forebear.cli._common import JsonOpt, StoreOpt, emit_json, settings
+from forebear.cli._common import common, emit_json, settings
 from forebear.errors import UsageError
+
+_PATH = click.Path(path_type=Path)
 
 
 def _parse_params(items: list[str]) -> dict[str, object]:
@@ -25,28 +26,30 @@ def _parse_params(items: list[str]) -> dict[str, object]:
     return params
 
 
+@click.command("exec", context_settings={"allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--name", help="Execution name.")
+@click.option("--kind", default="run", show_default=True, help="Execution kind (train, ...).")
+@click.option("--param", multiple=True, help="key=value (repeatable).")
+@click.option("--input", "input_", multiple=True, type=_PATH, help="Declared input.")
+@click.option("--output", multiple=True, type=_PATH, help="Declared output.")
+@click.option("--watch", multiple=True, type=_PATH,
+              help="Directory whose new or changed files are outputs "
+              "(default: the working directory).")
+@click.option("--no-capture", is_flag=True,
+              help="Turn off automatic capture in Python children.")
+@common
 def exec_(
-    command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
-    name: Annotated[str | None, typer.Option("--name", help="Execution name.")] = None,
-    kind: Annotated[str, typer.Option("--kind", help="Execution kind (train, ...).")] = "run",
-    param: Annotated[
-        list[str] | None, typer.Option("--param", help="key=value (repeatable).")
-    ] = None,
-    input_: Annotated[list[Path] | None, typer.Option("--input", help="Declared input.")] = None,
-    output: Annotated[list[Path] | None, typer.Option("--output", help="Declared output.")] = None,
-    watch: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--watch",
-            help="Directory whose new or changed files are outputs "
-            "(default: the working directory).",
-        ),
-    ] = None,
-    no_capture: Annotated[
-        bool, typer.Option("--no-capture", help="Turn off automatic capture in Python children.")
-    ] = False,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
+    command: tuple[str, ...],
+    name: str | None,
+    kind: str,
+    param: tuple[str, ...],
+    input_: tuple[Path, ...],
+    output: tuple[Path, ...],
+    watch: tuple[Path, ...],
+    no_capture: bool,
+    store: str | None,
+    json_out: bool,
 ) -> None:
     """Run CMD as a tracked execution; its exit code passes through."""
     from forebear.capture.execute import execute
@@ -54,12 +57,12 @@ def exec_(
 
     session = Session.from_settings(settings(store, required=False)) if store else None
     code, run = execute(
-        command,
+        list(command),
         name=name,
         kind=kind,
-        params=_parse_params(param or []),
-        inputs=[str(p) for p in input_ or []],
-        outputs=[str(p) for p in output or []],
+        params=_parse_params(list(param)),
+        inputs=[str(p) for p in input_],
+        outputs=[str(p) for p in output],
         watch=[str(w) for w in watch] if watch else None,
         capture=not no_capture,
         store=session,
@@ -67,6 +70,6 @@ def exec_(
     if json_out:
         emit_json({"run_id": run.run_id, "status": run.status, "exit_code": code})
     else:
-        typer.echo(f"forebear: run {run.run_id} {run.status} (exit code {code})", err=True)
+        click.echo(f"forebear: run {run.run_id} {run.status} (exit code {code})", err=True)
     if code:
-        raise typer.Exit(code)
+        raise click.exceptions.Exit(code)

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
-from rich.markup import escape
+import click
 
 from forebear.cli._common import (
-    JsonOpt,
-    StoreOpt,
+    common,
     console,
     emit_json,
+    escape,
+    json_option,
     open_store,
     progress_bar,
 )
 
 
-def init(
-    directory: Annotated[Path, typer.Argument(help="Project directory.")] = Path("."),
-    store: Annotated[
-        str | None,
-        typer.Option("--store", help="Create the store in this postgresql:// database instead.",
-                     show_default=False),
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Create .forebear/ (store, blobs, signing key) in DIR."""
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("."))
+@click.option("--store", metavar="URL",
+              help="Create the store in this postgresql:// database instead.")
+@json_option
+def init(directory: Path, store: str | None, json_out: bool) -> None:
+    """Create .forebear/ (store, blobs, signing key) in DIRECTORY (default: here)."""
     from forebear.store.registry import init_store
 
     if store is not None:
@@ -62,11 +58,10 @@ def _init_database(url: str, directory: Path, json_out: bool) -> None:
         out.print(f"Its signing key is {key}: keep it safe, and mount it on every server")
 
 
-def verify(
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-    blobs: Annotated[bool, typer.Option("--blobs", help="Also re-hash every blob.")] = False,
-) -> None:
+@click.command()
+@common
+@click.option("--blobs", is_flag=True, help="Also re-hash every blob.")
+def verify(store: str | None, json_out: bool, blobs: bool) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
     db = open_store(store)
     with progress_bar(disable=json_out) as progress:
@@ -105,17 +100,16 @@ def verify(
                 where = f"entry {problem['seq']}" if problem["seq"] is not None else "store"
                 out.print(f"[red]problem[/] at {where}: {escape(problem['what'])}")
     if not payload["ok"]:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
-def journal(
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-    start: Annotated[int, typer.Option(
-        "--from", help="First sequence number; negative counts from the end (--from -5: "
-        "the last five).")] = 0,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most N entries.")] = None,
-) -> None:
+@click.command()
+@common
+@click.option("--from", "start", type=int, default=0, show_default=True,
+              help="First sequence number; negative counts from the end (--from -5: the "
+              "last five).")
+@click.option("--limit", type=int, help="At most N entries.")
+def journal(store: str | None, json_out: bool, start: int, limit: int | None) -> None:
     """Print the journal's entries."""
     from forebear.errors import UsageError
 
@@ -136,7 +130,9 @@ def journal(
         out.print(f"[dim]{record.seq:>8}[/] {text}")
 
 
-def checkpoint(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@click.command()
+@common
+def checkpoint(store: str | None, json_out: bool) -> None:
     """Sign the current size and root, store the checkpoint and print it."""
     import base64
 
@@ -154,4 +150,4 @@ def checkpoint(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(payload)
     else:
-        typer.echo(cp.note, nl=False)
+        click.echo(cp.note, nl=False)

@@ -6,27 +6,22 @@ Thin adapters over ``forebear.sdk.lifecycle``; ``--json`` prints DESIGN.md's sha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.markup import escape
+import click
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import common, console, emit_json, escape, settings
 from forebear.errors import NotFoundError
 
-alias_app = typer.Typer(
-    name="alias",
-    help="Mutable names (production, staging, ...) over immutable digests.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
-NameArg = Annotated[str, typer.Argument(help="The alias name, e.g. production.",
-                                        show_default=False)]
-ActorOpt = Annotated[str | None, typer.Option(
-    "--actor", help="Who does it (default: FOREBEAR_ACTOR, then user@host).",
-    show_default=False)]
-ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why.", show_default=False)]
+@click.group("alias")
+def alias_app() -> None:
+    """Mutable names (production, staging, ...) over immutable digests."""
+
+
+actor_option = click.option(
+    "--actor", help="Who does it (default: FOREBEAR_ACTOR, then user@host).")
+reason_option = click.option("--reason", help="Why.")
 
 
 def _session(store: str | None) -> Any:
@@ -42,19 +37,18 @@ def _print_alias(record: Any) -> None:
 
 
 @alias_app.command("set")
-def alias_set(
-    name: NameArg,
-    ref: Annotated[str, typer.Argument(help="What it points at: a path, alias or digest.",
-                                       show_default=False)],
-    reason: ReasonOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Move a protected alias.")] = False,
-    actor: ActorOpt = None,
-    kind: Annotated[str, typer.Option(
-        "--kind", help="Kind to record an unrecorded file as.")] = "model",
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Point alias NAME at REF (a journal entry; protected aliases need --force and --reason)."""
+@click.argument("name")
+@click.argument("ref")
+@reason_option
+@click.option("--force", is_flag=True, help="Move a protected alias.")
+@actor_option
+@click.option("--kind", default="model", show_default=True,
+              help="Kind to record an unrecorded file as.")
+@common
+def alias_set(name: str, ref: str, reason: str | None, force: bool, actor: str | None,
+              kind: str, store: str | None, json_out: bool) -> None:
+    """Point alias NAME at REF: a path, alias or digest (a journal entry; protected aliases
+    need --force and --reason)."""
     from forebear.sdk.lifecycle import set_alias
 
     session = _session(store)
@@ -70,14 +64,11 @@ def alias_set(
 
 
 @alias_app.command("show")
-def alias_show(
-    name: NameArg,
-    at: Annotated[str | None, typer.Option(
-        "--at", help="Where it pointed at this time (ISO 8601; UTC without an offset).",
-        show_default=False)] = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.argument("name")
+@click.option("--at", metavar="TIME",
+              help="Where it pointed at this time (ISO 8601; UTC without an offset).")
+@common
+def alias_show(name: str, at: str | None, store: str | None, json_out: bool) -> None:
     """Where alias NAME points now, or pointed at --at TIME."""
     from forebear.sdk.lifecycle import show_alias
 
@@ -97,7 +88,9 @@ def alias_show(
 
 
 @alias_app.command("history")
-def alias_history(name: NameArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@click.argument("name")
+@common
+def alias_history(name: str, store: str | None, json_out: bool) -> None:
     """Every move of alias NAME, oldest first."""
     from forebear.sdk.lifecycle import alias_history as history
 
@@ -115,19 +108,17 @@ def alias_history(name: NameArg, store: StoreOpt = None, json_out: JsonOpt = Fal
         _print_alias(record)
 
 
-def deploy(
-    ref: Annotated[str, typer.Argument(help="The model: a path, alias or digest.",
-                                       show_default=False)],
-    target: Annotated[str, typer.Option("--target", help="The endpoint's name.",
-                                        show_default=False)],
-    url: Annotated[str | None, typer.Option("--url", help="The endpoint's address.",
-                                            show_default=False)] = None,
-    reason: ReasonOpt = None,
-    actor: ActorOpt = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Record a deployment of REF to --target NAME (the endpoint is downstream of the model)."""
+@click.command()
+@click.argument("ref")
+@click.option("--target", required=True, help="The endpoint's name.")
+@click.option("--url", help="The endpoint's address.")
+@reason_option
+@actor_option
+@common
+def deploy(ref: str, target: str, url: str | None, reason: str | None, actor: str | None,
+           store: str | None, json_out: bool) -> None:
+    """Record a deployment of REF (the model: a path, alias or digest) to --target NAME (the
+    endpoint is downstream of the model)."""
     from forebear.sdk.lifecycle import deploy as record_deploy
 
     session = _session(store)
@@ -143,25 +134,18 @@ def deploy(
                         f"[dim]run {done.run_id}[/]")
 
 
-def human_edit(
-    actor: Annotated[str, typer.Option("--actor", help="The person who made the edit.",
-                                       show_default=False)],
-    reason: Annotated[str, typer.Option("--reason", help="Why it was made.",
-                                        show_default=False)],
-    before: Annotated[str, typer.Option("--before", help="What was edited (a REF).",
-                                        show_default=False)],
-    after: Annotated[str, typer.Option("--after", help="The edited file.",
-                                       show_default=False)],
-    name: Annotated[str, typer.Option("--name", help="Execution name.")] = "human_edit",
-    kind: Annotated[str | None, typer.Option(
-        "--kind", help="Artifact kind (default: the before artifact's).",
-        show_default=False)] = None,
-    sign_key: Annotated[Path | None, typer.Option(
-        "--sign-key", help="Sign the edit with this person's key (named after --actor).",
-        show_default=False)] = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.command("human-edit")
+@click.option("--actor", required=True, help="The person who made the edit.")
+@click.option("--reason", required=True, help="Why it was made.")
+@click.option("--before", required=True, help="What was edited (a REF).")
+@click.option("--after", required=True, help="The edited file.")
+@click.option("--name", default="human_edit", show_default=True, help="Execution name.")
+@click.option("--kind", help="Artifact kind (default: the before artifact's).")
+@click.option("--sign-key", type=click.Path(path_type=Path),
+              help="Sign the edit with this person's key (named after --actor).")
+@common
+def human_edit(actor: str, reason: str, before: str, after: str, name: str, kind: str | None,
+               sign_key: Path | None, store: str | None, json_out: bool) -> None:
     """Record a manual edit (relabel, weight edit) from --before to --after by --actor."""
     from forebear.sdk.lifecycle import human_edit as record_edit
 

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import click
 
-import typer
-from rich.markup import escape
-
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, progress_bar, settings
+from forebear.cli._common import common, console, emit_json, escape, progress_bar, settings
 
 
-def migrate(
-    to: Annotated[
-        str,
-        typer.Option("--to", help="Target store URL: postgresql://... or sqlite:///path.",
-                     show_default=False),
-    ],
-    store: StoreOpt = None,
-    batch: Annotated[
-        int, typer.Option("--batch", min=1, help="Entries per target transaction.")
-    ] = 2000,
-    blobs_to: Annotated[
-        str | None,
-        typer.Option("--blobs-to", help="Also copy every blob to this blob store "
-                     "(s3://bucket/prefix or a folder), verified.", show_default=False),
-    ] = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.command()
+@click.option("--to", required=True, metavar="URL",
+              help="Target store URL: postgresql://... or sqlite:///path.")
+@click.option("--batch", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Entries per target transaction.")
+@click.option("--blobs-to", metavar="URL", help="Also copy every blob to this blob store "
+              "(s3://bucket/prefix or a folder), verified.")
+@common
+def migrate(to: str, batch: int, blobs_to: str | None, store: str | None,
+            json_out: bool) -> None:
     """Replay the journal into another store, prove the same Merkle root, copy checkpoints."""
     from forebear.store import migrate as _migrate
     from forebear.store.registry import open_from
@@ -77,4 +67,4 @@ def migrate(
                 where = f"entry {problem.seq}" if problem.seq is not None else "store"
                 out.print(f"[red]problem[/] at {where}: {escape(problem.what)}")
     if not report.ok:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import common, console, emit_json, settings
 from forebear.errors import UsageError
 
 
-def prove(
-    ref: Annotated[str, typer.Argument(help="An online aggregate's run id (or prefix).",
-                                       show_default=False)],
-    index: Annotated[int | None, typer.Argument(
-        help="The update's position in that aggregate (0-based).", show_default=False)] = None,
-    update: Annotated[int | None, typer.Option(
-        "--update", help="The update's index in the whole stream instead.",
-        show_default=False)] = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.command()
+@click.argument("ref")
+@click.argument("index", type=int, required=False)
+@click.option("--update", type=int, help="The update's index in the whole stream instead.")
+@common
+def prove(ref: str, index: int | None, update: int | None, store: str | None,
+          json_out: bool) -> None:
     """Prove an online update: its path to the aggregate's root, and the aggregate's to the
-    journal's signed root; both are verified."""
+    journal's signed root; both are verified. REF is the aggregate's run id (or prefix),
+    INDEX the update's position in it (0-based)."""
     from forebear.artifacts.base import open_blob_store
     from forebear.graph.refs import resolve
     from forebear.sdk.proofs import find_aggregate, prove_update

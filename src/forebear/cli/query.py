@@ -9,19 +9,18 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-from rich.markup import escape
+import click
 
 from forebear import config
 from forebear.cli import _remote as remote
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import common, console, emit_json, escape, settings
 
-RefArg = Annotated[str, typer.Argument(
-    help="A file path, alias, digest (or 8+ hex prefix), or run id (or prefix).",
-    show_default=False,
-)]
+# REF, in every command's help: a file path, alias, digest (or 8+ hex prefix), or run id
+# (or prefix).
+_REF_HELP = ("REF is a file path, an alias, a digest (or 8+ hex prefix) or a run id (or "
+             "prefix).")
 
 
 class Format(StrEnum):
@@ -56,7 +55,10 @@ def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) 
 # -- show ---------------------------------------------------------------------------------
 
 
-def show(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@click.command(epilog=_REF_HELP)
+@click.argument("ref")
+@common
+def show(ref: str, store: str | None, json_out: bool) -> None:
     """The lineage record of REF: parents, transformation, environment, metrics, flags."""
     from forebear.graph.show import show as build
 
@@ -132,21 +134,30 @@ def _print_record(record: dict[str, Any]) -> None:
 
 # -- upstream / downstream ----------------------------------------------------------------
 
-DepthOpt = Annotated[int | None, typer.Option("--depth", help="At most N edges from REF.",
-                                              show_default=False)]
-KindOpt = Annotated[list[str] | None, typer.Option(
-    "--kind", help="List only nodes of this kind (repeatable); the walk goes through all.",
-    show_default=False)]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Page size (nodes).",
-                                              show_default=False)]
-OffsetOpt = Annotated[int, typer.Option("--offset", help="Nodes to skip (paging).")]
-FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
+def _walk_options(function: Any) -> Any:
+    """REF and the options of ``upstream`` and ``downstream``."""
+    for option in reversed((
+        click.argument("ref"),
+        common,
+        click.option("--depth", type=int, help="At most N edges from REF."),
+        click.option("--kind", multiple=True,
+                     help="List only nodes of this kind (repeatable); the walk goes through "
+                     "all."),
+        click.option("--limit", type=int, help="Page size (nodes)."),
+        click.option("--offset", type=int, default=0, show_default=True,
+                     help="Nodes to skip (paging)."),
+        click.option("--format", "fmt", type=click.Choice([f.value for f in Format]),
+                     default=Format.tree.value, show_default=True, help="Output format."),
+    )):
+        function = option(function)
+    return function
 
 
 def _walk(direction: str, ref: str, store: str | None, depth: int | None,
           kinds: list[str] | None, limit: int | None, offset: int, fmt: Format,
           json_out: bool) -> None:
     from forebear.graph import lineage, render
+
 
     db, found = _open(store)
     try:
@@ -164,9 +175,9 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
     if json_out or fmt is Format.json:
         emit_json(result.to_json())
     elif fmt is Format.dot:
-        typer.echo(render.to_dot(result), nl=False)
+        click.echo(render.to_dot(result), nl=False)
     elif fmt is Format.mermaid:
-        typer.echo(render.to_mermaid(result), nl=False)
+        click.echo(render.to_mermaid(result), nl=False)
     else:
         out = console()
         if out.is_terminal:
@@ -180,18 +191,20 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
         out.print(f"[dim]{summary}[/]")
 
 
-def upstream(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False,
-             depth: DepthOpt = None, kind: KindOpt = None, limit: LimitOpt = None,
-             offset: OffsetOpt = 0, fmt: FormatOpt = Format.tree) -> None:
+@click.command(epilog=_REF_HELP)
+@_walk_options
+def upstream(ref: str, store: str | None, json_out: bool, depth: int | None,
+             kind: tuple[str, ...], limit: int | None, offset: int, fmt: str) -> None:
     """Everything REF came from: the full transitive closure (--depth N to limit)."""
-    _walk("up", ref, store, depth, kind, limit, offset, fmt, json_out)
+    _walk("up", ref, store, depth, list(kind), limit, offset, Format(fmt), json_out)
 
 
-def downstream(ref: RefArg, store: StoreOpt = None, json_out: JsonOpt = False,
-               depth: DepthOpt = None, kind: KindOpt = None, limit: LimitOpt = None,
-               offset: OffsetOpt = 0, fmt: FormatOpt = Format.tree) -> None:
+@click.command(epilog=_REF_HELP)
+@_walk_options
+def downstream(ref: str, store: str | None, json_out: bool, depth: int | None,
+               kind: tuple[str, ...], limit: int | None, offset: int, fmt: str) -> None:
     """Everything that came from REF: every model and deployment it reached."""
-    _walk("down", ref, store, depth, kind, limit, offset, fmt, json_out)
+    _walk("down", ref, store, depth, list(kind), limit, offset, Format(fmt), json_out)
 
 
 # -- diff ---------------------------------------------------------------------------------
@@ -213,10 +226,13 @@ def _blob_loader(found: config.Settings) -> Any:
         return None  # no usable blob store: diff what the records carry
 
 
-def diff(ref_a: Annotated[str, typer.Argument(help="The old side (a REF).")],
-         ref_b: Annotated[str, typer.Argument(help="The new side (a REF).")],
-         store: StoreOpt = None, json_out: JsonOpt = False) -> None:
-    """What differs between two lineages: params, data, code, environment, metrics, steps."""
+@click.command(epilog=_REF_HELP)
+@click.argument("ref_a")
+@click.argument("ref_b")
+@common
+def diff(ref_a: str, ref_b: str, store: str | None, json_out: bool) -> None:
+    """What differs between two lineages, from REF_A (the old side) to REF_B (the new):
+    params, data, code, environment, metrics, steps."""
     from forebear.graph.diff import diff as compare
 
     db, found = _open(store)
@@ -282,21 +298,16 @@ def _print_diff(result: dict[str, Any]) -> None:
 # -- log ----------------------------------------------------------------------------------
 
 
-def log(
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-    limit: Annotated[int, typer.Option("--limit", help="At most N runs.")] = 50,
-    kind: Annotated[str | None, typer.Option("--kind", help="Only runs of this kind.",
-                                             show_default=False)] = None,
-    status: Annotated[str | None, typer.Option(
-        "--status", help="running, succeeded, failed or aborted.", show_default=False)] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Only runs of this name.",
-                                             show_default=False)] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Started at or after (ISO 8601).",
-                                              show_default=False)] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Started before (ISO 8601).",
-                                              show_default=False)] = None,
-) -> None:
+@click.command()
+@common
+@click.option("--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("--kind", help="Only runs of this kind.")
+@click.option("--status", help="running, succeeded, failed or aborted.")
+@click.option("--name", help="Only runs of this name.")
+@click.option("--since", metavar="TIME", help="Started at or after (ISO 8601).")
+@click.option("--until", metavar="TIME", help="Started before (ISO 8601).")
+def log(store: str | None, json_out: bool, limit: int, kind: str | None, status: str | None,
+        name: str | None, since: str | None, until: str | None) -> None:
     """Recent runs, newest first, failed ones included."""
     from forebear.graph.log import log as recent
 
@@ -350,15 +361,12 @@ def _print_log(runs: list[dict[str, Any]]) -> None:
 # -- flags --------------------------------------------------------------------------------
 
 
-def flag(
-    ref: RefArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why it is bad.", show_default=False)],
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-    actor: Annotated[str | None, typer.Option(
-        "--actor", help="Who flags it (default: FOREBEAR_ACTOR, then the login name).",
-        show_default=False)] = None,
-) -> None:
+@click.command(epilog=_REF_HELP)
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why it is bad.")
+@common
+@click.option("--actor", help="Who flags it (default: FOREBEAR_ACTOR, then the login name).")
+def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | None) -> None:
     """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
     import getpass
 
@@ -388,7 +396,9 @@ def _login(getuser: Any) -> str | None:
         return None
 
 
-def flagged(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@click.command()
+@common
+def flagged(store: str | None, json_out: bool) -> None:
     """List every flag, newest first."""
     from forebear.graph.flags import flagged as listing
 

@@ -7,16 +7,22 @@ import os
 import subprocess
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import common, console, emit_json, settings, store_option
 from forebear.errors import ConfigError
 
-token_app = typer.Typer(help="Server tokens: create, list, revoke.", no_args_is_help=True)
-spool_app = typer.Typer(help="Events waiting for an unreachable server.",
-                        no_args_is_help=True)
+
+@click.group("token")
+def token_app() -> None:
+    """Server tokens: create, list, revoke."""
+
+
+@click.group("spool")
+def spool_app() -> None:
+    """Events waiting for an unreachable server."""
 
 
 def _local_store(store: str | None) -> tuple[Any, Any]:
@@ -40,25 +46,25 @@ class WorkerMode(StrEnum):
     none = "none"
 
 
-def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8642,
-    store: StoreOpt = None,
-    blob_store: Annotated[str | None, typer.Option(
-        "--blob-store", help="Blob store URL (default: FOREBEAR_BLOBS, then beside the store).",
-        show_default=False)] = None,
-    max_body: Annotated[int, typer.Option(
-        "--max-body", help="Largest JSON request body in bytes (413 beyond).")] = 10 * 1024**2,
-    worker: Annotated[WorkerMode, typer.Option(
-        "--worker", help="Project ingested events in a child process, a thread of this one, "
-        "or not at all (run `forebear worker` elsewhere).")] = WorkerMode.process,
-    no_worker: Annotated[bool, typer.Option(
-        "--no-worker", hidden=True, help="The same as --worker none.")] = False,
-    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
-    proxy_headers: Annotated[bool, typer.Option(
-        "--proxy-headers", help="Trust X-Forwarded-* from a reverse proxy.")] = False,
-) -> None:
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=8642, show_default=True, help="Port to bind.")
+@store_option
+@click.option("--blob-store", metavar="URL",
+              help="Blob store URL (default: FOREBEAR_BLOBS, then beside the store).")
+@click.option("--max-body", type=int, default=10 * 1024**2, show_default=True,
+              help="Largest JSON request body in bytes (413 beyond).")
+@click.option("--worker", "worker_mode", type=click.Choice([m.value for m in WorkerMode]),
+              default=WorkerMode.process.value, show_default=True,
+              help="Project ingested events in a child process, a thread of this one, or "
+              "not at all (run `forebear worker` elsewhere).")
+@click.option("--no-worker", is_flag=True, hidden=True, help="The same as --worker none.")
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option("--proxy-headers", is_flag=True, help="Trust X-Forwarded-* from a reverse proxy.")
+def serve(host: str, port: int, store: str | None, blob_store: str | None, max_body: int,
+          worker_mode: str, no_worker: bool, access_log: bool, proxy_headers: bool) -> None:
     """Run the HTTP server (OpenLineage ingest, queries, proofs, blobs)."""
+    worker = WorkerMode(worker_mode)
     try:
         import uvicorn
 
@@ -96,7 +102,7 @@ def serve(
              "--poll", "0.01", "--parent", str(os.getpid())],
             stdin=subprocess.DEVNULL,
         )
-    typer.echo(f"forebear: serving {db.url} on http://{host}:{port}", err=True)
+    click.echo(f"forebear: serving {db.url} on http://{host}:{port}", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=access_log,
                     server_header=False, date_header=False, proxy_headers=proxy_headers)
@@ -113,16 +119,15 @@ def serve(
         db.close()
 
 
-def worker(
-    store: StoreOpt = None,
-    once: Annotated[bool, typer.Option("--once", help="Project what is pending, then exit.")]
-    = False,
-    poll: Annotated[float, typer.Option("--poll", help="Seconds between looks when idle.")]
-    = 0.5,
-    parent: Annotated[int | None, typer.Option(
-        "--parent", hidden=True, help="Exit when this process (the server) is gone.")] = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.command()
+@common
+@click.option("--once", is_flag=True, help="Project what is pending, then exit.")
+@click.option("--poll", type=float, default=0.5, show_default=True,
+              help="Seconds between looks when idle.")
+@click.option("--parent", type=int, hidden=True,
+              help="Exit when this process (the server) is gone.")
+def worker(store: str | None, json_out: bool, once: bool, poll: float,
+           parent: int | None) -> None:
     """Project ingested events into the lineage graph (for a separate deployment)."""
     import signal
 
@@ -137,9 +142,9 @@ def worker(
             if json_out:
                 emit_json({"projected": done, "projected_size": db.projected_size()})
             else:
-                typer.echo(f"projected {done} entries")
+                click.echo(f"projected {done} entries")
             return
-        typer.echo(f"forebear: projecting {db.url} (Ctrl-C to stop)", err=True)
+        click.echo(f"forebear: projecting {db.url} (Ctrl-C to stop)", err=True)
         # SIGTERM (from `forebear serve` or a process manager) stops it like Ctrl-C: an
         # unfinished batch rolls back and is projected again by the next worker.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -164,20 +169,13 @@ def _remote(store: str | None) -> Any:
 
 
 @token_app.command("create")
-def token_create(
-    scope: Annotated[str, typer.Option("--scope", help="read, write or admin.",
-                                       show_default=False)],
-    namespace: Annotated[str | None, typer.Option(
-        "--namespace", help="Limit the token to OpenLineage jobs of this namespace.",
-        show_default=False)] = None,
-    name: Annotated[str | None, typer.Option("--name", help="A label for the token.",
-                                             show_default=False)] = None,
-    expires_days: Annotated[float | None, typer.Option(
-        "--expires-days", help="Stop working after this many days.", show_default=False)]
-    = None,
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@click.option("--scope", required=True, help="read, write or admin.")
+@click.option("--namespace", help="Limit the token to OpenLineage jobs of this namespace.")
+@click.option("--name", help="A label for the token.")
+@click.option("--expires-days", type=float, help="Stop working after this many days.")
+@common
+def token_create(scope: str, namespace: str | None, name: str | None,
+                 expires_days: float | None, store: str | None, json_out: bool) -> None:
     """Create a token; it is printed once and stored only hashed."""
     from datetime import timedelta
 
@@ -201,14 +199,15 @@ def token_create(
     if json_out:
         emit_json(record)
         return
-    typer.echo(record["token"])
+    click.echo(record["token"])
     where = f", namespace {record['namespace']}" if record.get("namespace") else ""
-    typer.echo(f"token {record['id']} ({record['scope']}{where}); it is shown only now",
+    click.echo(f"token {record['id']} ({record['scope']}{where}); it is shown only now",
                err=True)
 
 
 @token_app.command("list")
-def token_list(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@common
+def token_list(store: str | None, json_out: bool) -> None:
     """List tokens (never their secrets)."""
     remote = _remote(store)
     if remote is not None:
@@ -236,12 +235,10 @@ def token_list(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (see `token list`).")],
-    store: StoreOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Revoke a token; it stops working at once."""
+@click.argument("token_id")
+@common
+def token_revoke(token_id: str, store: str | None, json_out: bool) -> None:
+    """Revoke the token TOKEN_ID (see `token list`); it stops working at once."""
     from urllib.parse import quote
 
     remote = _remote(store)
@@ -258,7 +255,7 @@ def token_revoke(
     if json_out:
         emit_json(record)
     else:
-        typer.echo(f"revoked token {record['id']}")
+        click.echo(f"revoked token {record['id']}")
 
 
 # -- spool ----------------------------------------------------------------------------------
@@ -273,7 +270,8 @@ def _spool_store(store: str | None) -> Any:
 
 
 @spool_app.command("status")
-def spool_status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@common
+def spool_status(store: str | None, json_out: bool) -> None:
     """How many events wait in the spool for the server."""
     remote = _spool_store(store)
     try:
@@ -285,15 +283,16 @@ def spool_status(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
         emit_json(report)
         return
     since = f", oldest from {report['oldest']}" if report["oldest"] else ""
-    typer.echo(f"{report['entries']} entries in {report['batches']} batches and "
+    click.echo(f"{report['entries']} entries in {report['batches']} batches and "
                f"{report['blobs']} blobs wait for {report['url']}{since}")
     if report["rejected"]:
-        typer.echo(f"{report['rejected']} batches were refused by the server: see "
+        click.echo(f"{report['rejected']} batches were refused by the server: see "
                    f"{report['folder']}/rejected", err=True)
 
 
 @spool_app.command("flush")
-def spool_flush(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
+@common
+def spool_flush(store: str | None, json_out: bool) -> None:
     """Send every spooled event to the server now."""
     remote = _spool_store(store)
     try:
@@ -307,7 +306,7 @@ def spool_flush(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
         emit_json({"sent": sent, "left": left, "blobs_sent": blobs_sent,
                    "blobs_left": blobs_left})
     else:
-        typer.echo(f"sent {sent} batches and {blobs_sent} blobs; "
+        click.echo(f"sent {sent} batches and {blobs_sent} blobs; "
                    f"{left} batches and {blobs_left} blobs left")
     if left or blobs_left:
         sys.exit(1)
