@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from forebear.cli import capture as _capture
+from forebear.cli import export as _export
 from forebear.cli import journal as _journal
 from forebear.cli import lifecycle as _lifecycle
 from forebear.cli import migrate as _migrate
@@ -63,6 +64,7 @@ def _build() -> typer.Typer:
     app.command("deploy")(_lifecycle.deploy)
     app.command("human-edit")(_lifecycle.human_edit)
     app.command("prove")(_online.prove)
+    app.command("export")(_export.export)
     app.command("serve")(_server.serve)
     app.command("worker")(_server.worker)
     app.add_typer(_server.token_app, name="token")
