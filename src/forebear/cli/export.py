@@ -1,0 +1,180 @@
+"""``export REF --format prov|cyclonedx|slsa``: a lineage in a format other tools read.
+
+The closure is the ``upstream`` (or ``downstream``) query and the root's aliases and
+flags come from ``show``; the mapping itself is ``forebear.exporters``. The document goes
+to stdout, or to ``--output FILE``, written whole (a temporary file renamed into place)
+and never over an existing file without ``--force``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import click
+
+from forebear.cli._common import common, console, emit_json
+from forebear.errors import UsageError
+
+
+class ExportFormat(StrEnum):
+    """Formats of ``export``."""
+
+    prov = "prov"
+    cyclonedx = "cyclonedx"
+    slsa = "slsa"
+
+
+class Direction(StrEnum):
+    """Which closure to export."""
+
+    upstream = "upstream"
+    downstream = "downstream"
+
+
+def _exists(output: Path) -> UsageError:
+    return UsageError(f"--output {output} exists",
+                      hint="choose another file, or pass --force to replace it")
+
+
+def _check_output(output: Path | None, force: bool) -> None:
+    """Refuse an --output that cannot be written, before any query runs."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError(f"--output {output} is a directory", hint="give a file path")
+    if output.exists() and not force:
+        raise _exists(output)
+    if not output.parent.is_dir():
+        raise UsageError(f"--output {output}: the directory {output.parent} does not exist",
+                         hint="create it first, or write somewhere else")
+
+
+def _write(output: Path, data: bytes, force: bool) -> None:
+    """Write ``data`` to ``output`` whole: a temporary file, then renamed or linked in."""
+    # Not mkstemp: its 0600 would outlive the rename; os.open leaves the mode to the umask.
+    temp = str(output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise UsageError(f"cannot write --output {output}: {exc.strerror}",
+                         hint="write to a directory you can write to") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(temp, output)
+            return
+        try:
+            os.link(temp, output)  # fails if the file appeared meanwhile: never clobbered
+        except FileExistsError:
+            raise _exists(output) from None
+        except OSError:  # a file system without hard links
+            if output.exists():
+                raise _exists(output) from None
+            os.replace(temp, output)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+
+
+def _gather(ref: str, store: str | None, direction: Direction) -> tuple[Any, Any, Any]:
+    """(closure, show record, package loader or None) of REF."""
+    from forebear.cli import _remote as remote
+    from forebear.cli.query import _blob_loader, _open, _resolve
+    from forebear.graph import lineage
+    from forebear.graph.show import show
+
+    db, found = _open(store)
+    try:
+        if remote.is_remote(db):
+            closure = remote.lineage(db, direction.value, ref, depth=None, kinds=None,
+                                     limit=None, offset=0)
+            record = db.query("show", ref=remote.ref_text(ref))
+        else:
+            root = _resolve(db, found, ref)
+            closure = lineage.closure(db, root.node, direction.value)
+            record = show(db, root)
+        remote_blobs = remote.is_remote(db) and not found.blob_url
+    finally:
+        db.close()
+    if remote_blobs:  # the server keeps the manifests, as it keeps the SDK's outputs
+        from forebear.artifacts.http import HttpBlobStore
+        from forebear.graph.diff import blob_packages
+
+        return closure, record, blob_packages(HttpBlobStore(found.store_url, found.token))
+    return closure, record, _blob_loader(found)
+
+
+def _packages(closure: Any, loader: Any) -> dict[str, Any]:
+    """Environment digest -> packages, for each environment in the closure with a manifest."""
+    if loader is None:
+        return {}
+    found = {}
+    for node in closure.nodes:
+        if node.get("type") == "artifact" and node.get("kind") == "environment" \
+                and isinstance(node.get("digest"), str):
+            listed = loader(node["digest"])
+            if listed is not None:
+                found[node["digest"]] = listed
+    return found
+
+
+@click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
+               "id (or prefix).")
+@click.argument("ref")
+@click.option("--format", "fmt", required=True,
+              type=click.Choice([f.value for f in ExportFormat]),
+              help="prov (W3C PROV-JSON), cyclonedx (CycloneDX 1.6 ML-BOM) or slsa (SLSA "
+              "provenance v1, in-toto Statement v1).")
+@click.option("--direction", type=click.Choice([d.value for d in Direction]),
+              default=Direction.upstream.value, show_default=True,
+              help="Export what REF came from, or (prov only) what came from it.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE",
+              help="Write the document to FILE instead of stdout.")
+@click.option("--force", is_flag=True, help="Replace an existing --output.")
+@common
+def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
+           store: str | None, json_out: bool) -> None:
+    """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM or SLSA provenance."""
+    del json_out  # the document is JSON either way; accepted like every command's --json
+    _export(ref, ExportFormat(fmt), Direction(direction), output, force, store)
+
+
+def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | None,
+            force: bool, store: str | None) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    import forebear
+    from forebear import exporters
+
+    _check_output(output, force)
+    if fmt is not ExportFormat.prov and direction is Direction.downstream:
+        raise UsageError(f"a {fmt.value} export describes what an artifact came from, "
+                         "so it is upstream only",
+                         hint="drop --direction downstream, or use --format prov")
+    closure, record, loader = _gather(ref, store, direction)
+    document: dict[str, Any]
+    if fmt is ExportFormat.prov:
+        document = exporters.to_prov(closure, record=record)
+    elif fmt is ExportFormat.cyclonedx:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        document = exporters.to_cyclonedx(
+            closure, record=record, packages=_packages(closure, loader), serial=uuid.uuid4(),
+            timestamp=now, tool_version=forebear.__version__)
+    else:
+        document = exporters.to_slsa(closure, record=record,
+                                     builder_version=forebear.__version__)
+    if output is None:
+        emit_json(document)
+        return
+    from forebear._json import dumps
+
+    _write(output, dumps(document, indent=True) + b"\n", force)
+    console().print(f"wrote {fmt.value} export of {closure.root} to {output}")

@@ -1,0 +1,247 @@
+"""``forebear export`` end to end: a store written through the SDK, read back by real tools.
+
+The pipeline is data -> train -> model -> fine-tune -> tuned model, in a git repository
+with a commit and an scp-like remote, the tuned model aliased and the first dataset
+flagged. Each format is checked by a real reader (``prov``, CycloneDX's strict schema,
+the in-toto protos) and against what the store itself says (``upstream --json``, the
+files' digests, the installed packages, the commit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packageurl import PackageURL
+
+import forebear
+from forebear.cli import main
+from forebear.sdk.anchors import clear_caches
+from forebear.sdk.session import reset_default_session
+from forebear.store.registry import init_store
+from tests.serverkit import running_server
+from tests.unit.test_exporters import check_cyclonedx, check_prov, check_slsa, read_prov
+
+TUNED = "tuned model «v2».pkl"
+REMOTE = "git@github.com:acme/fraud.git"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                          cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _repository(root: Path) -> None:
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "remote", "add", "origin", REMOTE)
+    (root / "data").mkdir()
+    (root / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n")
+    (root / "data" / "fine tune.csv").write_text("x,y\n5,6\n")
+    (root / "train.py").write_text("print('train')\n")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "init")
+    clear_caches()
+    reset_default_session()
+
+
+def _pipeline(root: Path) -> dict[str, Any]:
+    """Train, then fine-tune, through the SDK; return what the tests check against."""
+    store = str(root / ".forebear")
+    with forebear.run("train", kind="train", params={"lr": 0.1, "layers": [64, 32]},
+                      store=store) as train:
+        train.use("data/train.csv", role="training_data")
+        (root / "model.pkl").write_bytes(b"base weights")
+        train.log_metrics({"accuracy": 0.9})
+        base = train.produce("model.pkl", kind="model")
+    with forebear.run("fine-tune", kind="fine_tune", params={"epochs": 2}, store=store) as tune:
+        tune.use("model.pkl", role="fine_tune")
+        tune.use("data/fine tune.csv", role="training_data")
+        (root / TUNED).write_bytes(b"tuned weights")
+        tune.log_metrics({"accuracy": 0.95, "loss": float("nan")})
+        tuned = tune.produce(TUNED, kind="model")
+    reset_default_session()
+    return {"train": train.run_id, "tune": tune.run_id, "base": str(base.digest),
+            "tuned": str(tuned.digest), "commit": _git(root, "rev-parse", "HEAD")}
+
+
+@pytest.fixture
+def project(project_dir: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[dict[str, Any]]:
+    _repository(project_dir)
+    init_store(project_dir)
+    facts = _pipeline(project_dir)
+    assert main(["alias", "set", "production", TUNED]) == 0
+    assert main(["flag", "data/train.csv", "--reason", "labels leaked"]) == 0
+    capsys.readouterr()
+    yield facts
+    reset_default_session()
+
+
+def _export(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code = main(["export", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(["export", *argv])
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+    return code, err
+
+
+def test_prov_is_the_upstream_closure_in_prov_terms(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    document = _export(capsys, TUNED, "--format", "prov")
+    assert main(["upstream", TUNED, "--json"]) == 0
+    closure = json.loads(capsys.readouterr().out)
+    from forebear.graph.lineage import Lineage
+
+    lineage = Lineage(root=closure["root"], direction="upstream", nodes=closure["nodes"],
+                      edges=[(e["source"], e["target"], e["role"]) for e in closure["edges"]],
+                      total=len(closure["nodes"]))
+    check_prov(document, lineage)
+    read_prov(document)
+    assert set(document["activity"]) == {f"run:{project['train']}", f"run:{project['tune']}"}
+    tuned = document["entity"][f"sha256:{project['tuned'][7:]}"]
+    assert tuned["prov:label"] == TUNED and tuned["forebear:alias"] == "production"
+    derived = {(d["prov:generatedEntity"], d["prov:usedEntity"])
+               for d in document["wasDerivedFrom"].values()}
+    assert (f"sha256:{project['tuned'][7:]}", f"sha256:{project['base'][7:]}") in derived
+    flagged = [e for e in document["entity"].values() if "forebear:flag" in e]
+    assert [e["prov:label"] for e in flagged] == ["data/train.csv"]
+    tune = document["activity"][f"run:{project['tune']}"]
+    assert json.loads(tune["forebear:params"]) == {"epochs": 2}
+
+
+def test_prov_downstream_of_the_data_reaches_both_models(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    document = _export(capsys, "data/train.csv", "--format", "prov", "--direction",
+                       "downstream")
+    read_prov(document)
+    labels = {e["prov:label"] for e in document["entity"].values()}
+    assert labels == {"data/train.csv", "model.pkl", TUNED}
+    assert len(document["activity"]) == 2
+
+
+def test_cyclonedx_is_a_valid_ml_bom_with_the_environments_packages(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    bom = _export(capsys, "production", "--format", "cyclonedx")
+    check_cyclonedx(bom)
+    subject = bom["metadata"]["component"]
+    assert subject["type"] == "machine-learning-model" and subject["name"] == TUNED
+    assert subject["hashes"] == [{"alg": "SHA-256", "content": _sha256(Path(TUNED))}]
+    card = subject["modelCard"]
+    assert card["quantitativeAnalysis"]["performanceMetrics"] == [
+        {"type": "accuracy", "value": "0.95"}, {"type": "loss", "value": "NaN"}]
+    components = {c["bom-ref"]: c for c in bom["components"]}
+    (dataset,) = card["modelParameters"]["datasets"]
+    assert components[dataset["ref"]]["name"] == "data/fine tune.csv"
+    assert components[project["base"]]["modelCard"]["properties"][0] == {
+        "name": "forebear:run.run_id", "value": project["train"]}
+    code = next(c for c in components.values() if c.get("data", [{}])[0].get("type")
+                == "source-code")
+    assert code["externalReferences"] == [{"type": "vcs",
+                                           "url": "ssh://git@github.com/acme/fraud.git"}]
+    libraries = {c["name"]: c for c in components.values() if c["type"] == "library"}
+    for name in ("typer", "rich", "orjson"):
+        assert libraries[name]["version"] == metadata.version(name)
+        assert PackageURL.from_string(libraries[name]["purl"]).version == metadata.version(name)
+    depends = {d["ref"]: d["dependsOn"] for d in bom["dependencies"]}
+    assert project["base"] in depends[project["tuned"]]
+    env = next(c for c in components.values() if c["type"] == "platform")
+    assert libraries["typer"]["purl"] in depends[env["bom-ref"]]
+
+
+def test_slsa_attests_the_fine_tune_run(project: dict[str, Any],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    statement = _export(capsys, TUNED, "--format", "slsa")
+    provenance = check_slsa(statement)
+    assert statement["subject"][0]["digest"] == {"sha256": _sha256(Path(TUNED))}
+    assert statement["subject"][0]["annotations"]["aliases"] == ["production"]
+    assert provenance.run_details.metadata.invocation_id == project["tune"]
+    build = statement["predicate"]["buildDefinition"]
+    assert build["externalParameters"] == {"epochs": 2}
+    deps = {d["annotations"]["role"]: d for d in build["resolvedDependencies"]}
+    assert deps["code"]["digest"]["gitCommit"] == project["commit"]
+    assert deps["code"]["uri"] == "git+ssh://git@github.com/acme/fraud.git"
+    assert deps["fine_tune"]["digest"] == {"sha256": project["base"][7:]}
+    assert deps["training_data"]["digest"] == {"sha256": _sha256(Path("data/fine tune.csv"))}
+    assert "sha256" in deps["environment"]["digest"]
+
+
+def test_output_is_written_whole_and_never_over_a_file(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "out" / "tuned.prov.json"
+    code, err = _fails(capsys, TUNED, "--format", "prov", "--output", str(target))
+    assert code == 2 and "does not exist" in err
+    target.parent.mkdir()
+    assert main(["export", TUNED, "--format", "prov", "--output", str(target)]) == 0
+    assert "wrote prov export" in capsys.readouterr().out
+    first = target.read_bytes()
+    read_prov(json.loads(first))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    code, err = _fails(capsys, TUNED, "--format", "slsa", "-o", str(target))
+    assert code == 2 and "--force" in err and target.read_bytes() == first
+    assert main(["export", TUNED, "--format", "slsa", "-o", str(target), "--force"]) == 0
+    capsys.readouterr()
+    check_slsa(json.loads(target.read_bytes()))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tuned.prov.json"]
+
+
+@pytest.mark.parametrize(("argv", "exit_code", "words"), [
+    (["nothing-like-this", "--format", "prov"], 1, "matches nothing"),
+    (["{tune}", "--format", "slsa"], 2, f"is a run (give one of its outputs instead: {TUNED}"),
+    (["{tune}", "--format", "cyclonedx"], 2, "is a run"),
+    ([TUNED, "--format", "cyclonedx", "--direction", "downstream"], 2, "upstream only"),
+    (["data/train.csv", "--format", "slsa"], 2, "not made by any recorded run"),
+    ([TUNED, "--format", "spdx"], 2, None),
+], ids=["unknown-ref", "run-for-slsa", "run-for-cyclonedx", "downstream-bom", "raw-data-slsa",
+        "unknown-format"])
+def test_bad_input_is_one_line_and_writes_nothing(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        argv: list[str], exit_code: int, words: str | None) -> None:
+    (tmp_path / "exports").mkdir()
+    target = tmp_path / "exports" / "never.json"
+    args = ["export", *(a.format(**project) for a in argv), "--output", str(target)]
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == exit_code and not list(target.parent.iterdir())
+    if words is not None:
+        assert out == "" and err.count("\n") == 1 and words in err, err
+
+
+def test_a_server_store_exports_the_same_documents(
+        project_dir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _repository(project_dir)
+    with running_server(project_dir) as server:
+        facts = _pipeline(project_dir)
+        local = {fmt: _export(capsys, TUNED, "--format", fmt) for fmt in ("prov", "slsa",
+                                                                           "cyclonedx")}
+        monkeypatch.setenv("FOREBEAR_TOKEN", server.tokens["read"])
+        over_http = {fmt: _export(capsys, TUNED, "--format", fmt, "--store", server.url)
+                     for fmt in ("prov", "slsa", "cyclonedx")}
+    assert over_http["prov"] == local["prov"]
+    assert over_http["slsa"] == local["slsa"]
+    assert over_http["slsa"]["predicate"]["runDetails"]["metadata"]["invocationId"] \
+        == facts["tune"]
+    for bom in (local["cyclonedx"], over_http["cyclonedx"]):
+        del bom["serialNumber"], bom["metadata"]["timestamp"]
+    assert over_http["cyclonedx"] == local["cyclonedx"]
+    assert any(c["type"] == "library" for c in over_http["cyclonedx"]["components"])
