@@ -3,9 +3,9 @@
 The app owns two background threads: the committer (group commit of ingested entries)
 and, unless ``worker=False``, the projection worker (``forebear serve`` runs it in a child
 process instead). Both start when the app is built (and again at a lifespan startup
-after a shutdown) and stop at shutdown or ``close_app``. Every route but ``/health``
-needs a token; building an app with a route that has no guard fails, so a new route
-cannot ship without a rule.
+after a shutdown) and stop at shutdown or ``close_app``. Every route but ``/health`` and
+the web page's static files needs a token; building an app with a route that has no
+guard fails, so a new route cannot ship without a rule.
 """
 
 from __future__ import annotations
@@ -32,17 +32,28 @@ from forebear.server.state import ServerConfig, ServerState
 from forebear.server.tokens import TokenStore
 from forebear.server.worker import ProjectionWorker
 
-__all__ = ["close_app", "create_app", "start_app", "state_of"]
+__all__ = ["CONTENT_SECURITY_POLICY", "close_app", "create_app", "start_app", "state_of"]
+
+# The web page (resources.ui) may run only its own files: no inline script or style, no
+# eval, nothing from another origin, and DOM sinks that parse HTML are closed (Trusted
+# Types), so a name holding markup can only ever be shown as text. JSON answers get the
+# same policy; a browser opening one directly then runs nothing either.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'; require-trusted-types-for 'script'"
+)
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
     (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"referrer-policy", b"no-referrer"),
 ]
 
 
 class SecurityHeaders:
-    """Adds headers that stop browsers from sniffing, caching or framing answers."""
+    """Adds headers that stop browsers from sniffing, caching, framing or running answers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -116,9 +127,13 @@ def _check_guards(app: FastAPI) -> None:
         if not isinstance(route, APIRoute):
             raise RuntimeError(f"route {route!r} is not an APIRoute, so its token rule "
                                "cannot be checked: add it to forebear.server.resources")
+        methods = sorted(route.methods or ())
         if route.path not in PUBLIC_PATHS and guard_of(route) is None:
-            raise RuntimeError(f"route {sorted(route.methods or ())} {route.path} has no "
+            raise RuntimeError(f"route {methods} {route.path} has no "
                                "token rule: declare it with forebear.server.auth.guarded")
+        if route.path in PUBLIC_PATHS and set(methods) - {"GET", "HEAD"}:
+            raise RuntimeError(f"route {methods} {route.path} takes no token, so it may only "
+                               "be read: guard it with forebear.server.auth.guarded")
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

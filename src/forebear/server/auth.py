@@ -1,12 +1,13 @@
 """Bearer-token authentication and per-route scope rules.
 
-Every route but ``/health`` is declared with ``guarded(...)``, which attaches a ``Guard``
-naming the scope it needs. The guard runs before the body is read: no token, or one that
-is unknown, revoked or expired, is 401; a token whose scope is too low is 403. A token
-limited to a namespace is refused (403) on every route that cannot check namespaces; on
-the routes that can (``namespaced=True``), the handler calls ``check_namespace`` with the
-namespace the request touches. ``create_app`` refuses to build an app with a route that
-has no guard, and a test walks the route table to prove each rule.
+Every route but ``/health`` and the web page's static files (``PUBLIC_PATHS``) is declared
+with ``guarded(...)``, which attaches a ``Guard`` naming the scope it needs. The guard runs
+before the body is read: no token, or one that is unknown, revoked or expired, is 401; a
+token whose scope is too low is 403. A token limited to a namespace is refused (403) on
+every route that cannot check namespaces; on the routes that can (``namespaced=True``),
+the handler calls ``check_namespace`` with the namespace the request touches.
+``create_app`` refuses to build an app with a route that has no guard, and a test walks
+the route table to prove each rule.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from forebear.server.tokens import TokenInfo, TokenStore, scope_allows
 __all__ = ["PUBLIC_PATHS", "Guard", "Principal", "check_namespace", "guard_of", "guarded",
            "principal"]
 
-PUBLIC_PATHS: Final = frozenset({"/health"})
-"""Routes that take no token."""
+PUBLIC_PATHS: Final = frozenset({
+    "/health",
+    # The web page's static shell (``resources.ui``): the same bytes for everyone, no data.
+    "/", "/ui/app.js", "/ui/graph.js", "/ui/layout.js", "/ui/style.css", "/ui/icon.svg",
+})
+"""Routes that take no token: each is named here, and ``create_app`` allows them only GET."""
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="forebear"'}
 _BEARER_HINT = "send Authorization: Bearer <token> (create one with `forebear token create`)"

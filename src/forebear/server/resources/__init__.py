@@ -15,6 +15,7 @@ from forebear.server.resources import (
     queries,
     status,
     tokens,
+    ui,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -28,4 +29,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     blobs.router,
     status.router,
     tokens.router,
+    ui.router,
 )
