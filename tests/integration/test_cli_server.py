@@ -121,3 +121,97 @@ def test_aliases_with_slashes_through_the_cli_and_a_real_server(tmp_path: Path) 
         assert [h["reason"] for h in history] == ["first"]
     finally:
         server.stop()
+
+
+def test_serve_on_a_port_in_use_is_one_error_line_naming_the_fix(tmp_path: Path) -> None:
+    import socket
+
+    cli("init", str(tmp_path), env=clean_env())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = cli("serve", "--port", str(port), "--store", str(tmp_path / ".forebear"),
+                     env=clean_env(), check=False)
+    assert answer.returncode == 2, answer.stderr
+    lines = [line for line in answer.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), answer.stderr
+    assert f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
+
+
+def test_token_expiry_must_be_a_positive_number_of_days(tmp_path: Path) -> None:
+    env = clean_env()
+    cli("init", str(tmp_path), env=env)
+    store = str(tmp_path / ".forebear")
+    for days in ("0", "-1", "nan", "inf", "1e10"):
+        answer = cli("token", "create", "--scope", "read", "--expires-days", days,
+                     "--store", store, env=env, check=False)
+        assert answer.returncode == 2, (days, answer.stderr)
+        assert answer.stderr.startswith("error:") and "Traceback" not in answer.stderr
+        assert "--expires-days" in answer.stderr
+    listed = json.loads(cli("token", "list", "--store", store, "--json", env=env).stdout)
+    assert listed == []
+    made = json.loads(cli("token", "create", "--scope", "read", "--expires-days", "0.5",
+                          "--store", store, "--json", env=env).stdout)
+    assert made["expires_at"] > made["created_at"]
+
+
+def test_a_token_namespace_error_speaks_of_tokens(tmp_path: Path) -> None:
+    env = clean_env()
+    cli("init", str(tmp_path), env=env)
+    answer = cli("token", "create", "--scope", "write", "--namespace", "", "--store",
+                 str(tmp_path / ".forebear"), env=env, check=False)
+    assert answer.returncode != 0 and answer.stderr.startswith("error:")
+    assert "OpenLineage 2-0-2 RunEvent" not in answer.stderr and "--namespace" in answer.stderr
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started, from any of its threads (Linux /proc)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return sorted(int(child) for task in tasks for child in (task / "children").read_text()
+                  .split())
+
+
+def test_a_dead_projection_worker_is_restarted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    cli("init", str(tmp_path), env=clean_env())
+    server = ServerProcess(store=tmp_path / ".forebear")
+    server.create_tokens()
+    server.start()
+    try:
+        assert server.proc is not None
+        [first] = _children(server.proc.pid)
+        os.kill(first, signal.SIGKILL)  # the OOM killer, say
+        status, _ = server.call("POST", "/api/v1/lineage",
+                                json.dumps(ol_event("START", RUN)).encode(), token="write")
+        assert status == 201
+        deadline = time.monotonic() + 20
+        while server.json("GET", "/api/v1/status")["lag"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.json("GET", "/api/v1/status")["lag"] == 0
+        assert _children(server.proc.pid) not in ([], [first])
+    finally:
+        server.stop()
+
+
+def test_a_query_to_a_server_whose_projection_is_stuck_names_the_worker(
+    tmp_path: Path,
+) -> None:
+    cli("init", str(tmp_path), env=clean_env())
+    server = ServerProcess(store=tmp_path / ".forebear", args=("--worker", "none"))
+    server.create_tokens()
+    server.start()
+    try:
+        status, _ = server.call("POST", "/api/v1/lineage",
+                                json.dumps(ol_event("START", RUN)).encode(), token="write")
+        assert status == 201
+        answer = cli("log", "--store", server.url, check=False,
+                     env=clean_env(FOREBEAR_TOKEN=server.tokens["read"]))
+        assert answer.returncode == 1
+        assert answer.stderr.startswith("error:") and "timed out" not in answer.stderr
+        assert "forebear worker" in answer.stderr, answer.stderr
+    finally:
+        server.stop()

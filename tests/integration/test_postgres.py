@@ -264,9 +264,105 @@ def test_the_store_reconnects_after_the_server_drops_it(pg_store: PostgresStore)
     assert pg_store.verify().ok
 
 
+def test_ingest_survives_connections_the_database_dropped(pg_store: PostgresStore) -> None:
+    """An idle timeout or a fail-over cuts the server's connections; the next event still
+    lands (its key tells a retry whether the first try did), journaled once."""
+    from forebear.server.app import close_app, create_app, state_of
+    from tests.serverkit import Api, ol_event
+
+    app = create_app(pg_store, worker=False)
+    try:
+        api = Api(app, state_of(app).tokens.create("write")[1])
+        first = ol_event("START", "01a217de-8245-7ff6-8ad3-a684e45146ae")
+        assert api.post("/api/v1/lineage", json=first).status_code == 201
+        name = urlsplit(pg_store.url).path.lstrip("/")
+        for _ in range(2):
+            with psycopg.connect(pg.server_url(), autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            event = ol_event("START", str(uuid.uuid4()))
+            answer = api.post("/api/v1/lineage", json=event)
+            assert answer.status_code == 201, answer.text
+            assert api.post("/api/v1/lineage", json=event).status_code == 200
+        assert pg_store.size() == 3
+    finally:
+        close_app(app)
+
+
 def test_redact_hides_the_password() -> None:
     assert redact("postgresql://u:secret@h:5/db") == "postgresql://u:***@h:5/db"
     assert redact("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_serve_and_its_worker_keep_the_database_password_out_of_sight(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.serverkit import clean_env, free_port
+
+    url = pg.fresh_database()
+    password = urlsplit(url).password
+    assert password
+    env = clean_env(FOREBEAR_KEY=str(tmp_path / "signing.key"), FOREBEAR_STORE=url)
+    proc = None
+    try:
+        subprocess.run([sys.executable, "-m", "forebear", "init", "--store", url], env=env,
+                       cwd=tmp_path, check=True, capture_output=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "forebear", "serve", "--port", str(free_port()),
+             "--blob-store", str(tmp_path / "blobs")],
+            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        assert proc.stderr is not None
+        said = [proc.stderr.readline(), proc.stderr.readline()]
+        assert any("serving postgresql://" in line for line in said), said
+        assert any("projecting postgresql://" in line for line in said), said
+        assert not any(password in line for line in said), said
+        deadline = time.monotonic() + 10
+        children: list[str] = []
+        while not children and time.monotonic() < deadline:
+            tasks = Path(f"/proc/{proc.pid}/task").iterdir()
+            children = [c for t in tasks for c in (t / "children").read_text().split()]
+        assert children
+        for child in children:  # any user of the machine can read a command line
+            assert password not in Path(f"/proc/{child}/cmdline").read_text()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        pg.drop_database(url)
+
+
+def test_serve_without_the_signing_key_warns(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.serverkit import clean_env, free_port
+
+    url = pg.fresh_database()
+    proc = None
+    try:
+        subprocess.run([sys.executable, "-m", "forebear", "init", "--store", url],
+                       env=clean_env(FOREBEAR_KEY=str(tmp_path / "signing.key")), cwd=tmp_path,
+                       check=True, capture_output=True)
+        proc = subprocess.Popen(  # the key was not mounted: FOREBEAR_KEY is not set
+            [sys.executable, "-m", "forebear", "serve", "--port", str(free_port()),
+             "--store", url, "--blob-store", str(tmp_path / "blobs"), "--worker", "none"],
+            env=clean_env(), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True)
+        assert proc.stderr is not None
+        said = proc.stderr.readline()
+        assert said.startswith("forebear: warning: no signing key") and "FOREBEAR_KEY" in said
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+            if proc.stderr is not None:
+                proc.stderr.close()
+        pg.drop_database(url)
 
 
 def test_cli_init_creates_the_schema_and_the_key(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from forebear.artifacts.http import HttpBlobStore
 from tests.serverkit import clean_env, running_server
@@ -65,3 +70,58 @@ def test_a_refused_token_spools_instead_of_failing(tmp_path: Path) -> None:
         assert fixed.flush_pending() == 1
         status, body = server.call("GET", f"/api/v1/blobs/{digest}", token="read")
         assert status == 200 and body == b"bytes"
+
+
+@contextmanager
+def _server_with_blob_limit(project: Path, limit: int) -> Iterator[tuple[str, str]]:
+    """A real server over a socket (uvicorn in a thread) whose blobs may be ``limit`` bytes."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from forebear.artifacts.local import LocalBlobStore
+    from forebear.server.app import create_app, state_of
+    from forebear.server.state import ServerConfig
+    from forebear.store.registry import init_store, open_store
+    from tests.serverkit import free_port
+
+    store = open_store(str(init_store(project)))
+    app = create_app(store, blobs=LocalBlobStore(project / "blobs"),
+                     config=ServerConfig(max_blob=limit))
+    token = state_of(app).tokens.create("write")[1]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        store.close()
+
+
+def test_a_blob_refused_for_good_is_not_spooled_and_blocks_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    with _server_with_blob_limit(tmp_path / "project", 1 << 20) as (url, token):
+        blobs = HttpBlobStore(url, token, spool_root=tmp_path / "spool")
+        big = tmp_path / "model.safetensors"
+        big.write_bytes(os.urandom(3 << 20))  # over the server's limit
+        digest = blobs.put_file(big)
+        err = capsys.readouterr().err
+        assert f"refused blob {digest}" in err and "413" in err and "limit" in err, err
+        assert blobs.pending() == []  # no copy of a blob the server will never take
+        # One refused while it waited in the spool is set aside, not in the way of others.
+        blobs.pending_dir.mkdir(parents=True)
+        (blobs.pending_dir / digest.hex).write_bytes(big.read_bytes())
+        small = blobs.put_bytes(b"small")
+        assert blobs.pending() == []
+        assert [d for d, _ in blobs.refused] == [digest]
+        assert [p.name for p in blobs.rejected_dir.iterdir()] == [digest.hex]
+        assert blobs.get_bytes(small) == b"small"

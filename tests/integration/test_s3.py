@@ -6,6 +6,7 @@ URL, upload, reference-only and migration parts that only S3 has.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -179,3 +180,47 @@ def test_migrate_copies_the_blobs_to_s3(
     assert set(open_blob_store(url).iter_digests()) == digests
     assert main(["migrate", "--to", f"sqlite:///{target}", "--blobs-to", url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["blobs_copied"] == 0
+
+
+def test_a_server_whose_bucket_is_gone_answers_503_not_a_client_error(
+    tmp_path: Path,
+) -> None:
+    from forebear.server.app import close_app, create_app, state_of
+    from forebear.store.registry import open_store
+    from tests.serverkit import Api
+
+    name = s3.fresh_bucket()
+    store = open_store(str(init_store(tmp_path)))
+    app = create_app(store, blobs=S3BlobStore(name, "p", client=s3.client()))
+    try:
+        token = state_of(app).tokens.create("write")[1]
+        s3.delete_bucket(name)  # deleted, or a policy changed, after the server started
+        data = b"weights"
+        answer = Api(app, token).put(
+            "/api/v1/blobs/sha256:" + hashlib.sha256(data).hexdigest(), content=data)
+        assert answer.status_code == 503, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "blob_store_unavailable" and "does not exist" in error["message"]
+    finally:
+        close_app(app)
+        store.close()
+
+
+def test_serve_and_migrate_check_the_bucket_before_they_start(tmp_path: Path) -> None:
+    from tests.serverkit import clean_env, cli
+
+    env = clean_env(AWS_ENDPOINT_URL=s3.endpoint())
+    cli("init", str(tmp_path), env=env)
+    url = "s3://forebear-no-such-bucket/p"
+    served = cli("serve", "--port", "0", "--blob-store", url, env=env, cwd=tmp_path,
+                 check=False)
+    assert served.returncode == 2, served.stderr
+    assert served.stderr.startswith("error: the bucket s3://forebear-no-such-bucket does not "
+                                    "exist"), served.stderr
+    target = tmp_path / "copy.db"
+    moved = cli("migrate", "--to", f"sqlite:///{target}", "--blobs-to", url, env=env,
+                cwd=tmp_path, check=False)
+    assert moved.returncode == 2, moved.stderr
+    assert moved.stderr.startswith("error: the bucket s3://forebear-no-such-bucket"), (
+        moved.stderr)
+    assert not target.exists()  # nothing half-migrated

@@ -75,10 +75,10 @@ def test_a_run_outlives_the_server_and_its_events_arrive_once(tmp_path: Path) ->
         server.start()  # back on the same address
         flushed = cli("spool", "flush", "--store", server.url, "--json", env=env)
         assert json.loads(flushed.stdout) == {"sent": 1, "left": 0, "blobs_sent": 1,
-                                              "blobs_left": 0}
+                                              "blobs_left": 0, "blobs_refused": []}
         again = cli("spool", "flush", "--store", server.url, "--json", env=env)
         assert json.loads(again.stdout) == {"sent": 0, "left": 0, "blobs_sent": 0,
-                                            "blobs_left": 0}
+                                            "blobs_left": 0, "blobs_refused": []}
 
         entries = _entries(server)
         assert [e["type"] for e in entries] == ["execution.start", "execution.end"]
@@ -156,3 +156,22 @@ def test_a_batch_the_server_refuses_is_kept_not_dropped(tmp_path: Path) -> None:
         [kept] = spool.rejected()
         assert "HTTP 400" in json.loads(kept.read_text())["reason"]
         assert _entries(server) == []
+
+
+def test_batches_over_the_servers_body_limit_are_split_not_refused(tmp_path: Path) -> None:
+    """A server run with a smaller --max-body than the SDK's batches still gets every
+    entry, once and in order, whether they are sent live or from the spool."""
+    with running_server(tmp_path / "project", "--max-body", "65536") as server:
+        root = tmp_path / "spool"
+        runs = [make_run(run_id=f"01a217de-8245-7ff6-8ad3-a684e4514{i:03d}", name=f"run-{i}",
+                         params={"note": "x" * 10_000}) for i in range(24)]
+        Spool(root, server.url).put("key-big", runs[:12])  # 120 kB, spooled by another run
+        store = RemoteStore(server.url, token=server.tokens["write"], spool_root=root)
+        try:
+            store.append_batch(runs[12:])  # another 120 kB, sent live
+            assert store.flush(timeout=30)
+        finally:
+            store.close()
+        spool = Spool(root, server.url)
+        assert spool.rejected() == [] and spool.files() == []
+        assert [e["name"] for e in _entries(server)] == [r["name"] for r in runs]

@@ -114,6 +114,25 @@ def test_a_namespaced_token_writes_only_its_namespace(served: Served) -> None:
     assert served.api("team-a").get("/api/v1/log").status_code == 403
 
 
+def test_a_namespaced_token_reads_no_job_of_a_namespace_with_a_colon(served: Served) -> None:
+    # "job:team-a:secret:x" reads as job "secret:x" of team-a or job "x" of "team-a:secret".
+    _post(served, ol_event("COMPLETE", RUN, namespace="team-a:secret", job="x",
+                           outputs=[{"namespace": "vault", "name": "table"}]))
+    _post(served, ol_event("COMPLETE", RUN2, namespace="team-a", job="secret:y"))
+    size = _settle(served)
+    admin = served.api().get("/api/v1/lineage", params={
+        "nodeId": "job:team-a:secret:x", "wait_for": size})
+    assert admin.status_code == 200
+    assert admin.json()["graph"][0]["data"]["namespace"] == "team-a:secret"
+    limited = served.api("team-a").get("/api/v1/lineage", params={
+        "nodeId": "job:team-a:secret:x", "wait_for": size})
+    assert limited.status_code == 404, limited.text
+    assert "vault" not in limited.text
+    own = served.api("team-a").get("/api/v1/lineage", params={"nodeId": "job:team-a:secret:y"})
+    assert own.status_code == 200
+    assert own.json()["graph"][0]["data"]["namespace"] == "team-a"
+
+
 def test_marquez_lineage_graph(served: Served) -> None:
     _post(served, ol_event("START", RUN, namespace="etl", job="load"))
     _post(served, ol_event("COMPLETE", RUN, namespace="etl", job="load",
@@ -298,6 +317,14 @@ def test_blobs_round_trip_and_are_checked_against_their_digest(served: Served) -
     assert served.api("read").get(f"/api/v1/blobs/{other}").status_code == 404
     for bad in ("sha256:" + "AB" * 32, "sha256:abc", "md5:" + "ab" * 16):
         assert served.api("write").put(f"/api/v1/blobs/{bad}", content=data).status_code == 400
+
+
+def test_a_missing_blob_is_404_without_the_servers_paths(served: Served,
+                                                          tmp_path: Path) -> None:
+    missing = served.api("read").get("/api/v1/blobs/sha256:" + "0" * 64)
+    assert missing.status_code == 404
+    assert str(tmp_path) not in missing.text and "blobs" not in missing.json()["error"][
+        "message"].replace("/api/v1/blobs", "")
 
 
 # -- tokens, status, limits -----------------------------------------------------------------

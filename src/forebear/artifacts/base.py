@@ -34,6 +34,7 @@ __all__ = [
     "BlobStore",
     "BlobStoreFactory",
     "ByteSource",
+    "check_reachable",
     "open_blob_store",
     "open_regular_file",
     "register_blob_store",
@@ -224,6 +225,18 @@ def open_blob_store(url: StrPath) -> BlobStore:
     if factory is None:
         raise ConfigError(f"blob store module {backend} has no from_url(url)")
     return factory(text)
+
+
+def check_reachable(store: object) -> None:
+    """Raise a ForebearError naming the fix unless ``store`` can be used now.
+
+    Backends that can be misconfigured out of sight (an S3 bucket that does not exist,
+    missing credentials) offer ``check()``; a folder is created on first write, so a
+    local store has nothing to check. Servers and migrations call this before they start.
+    """
+    check = getattr(store, "check", None)
+    if callable(check):
+        check()
 
 
 def _import_backend(scheme: str, module: str) -> object:

@@ -3,19 +3,23 @@
 The SDK uses it when its store is ``http(s)://`` and no ``FOREBEAR_BLOBS`` is set, so a
 run's outputs reach the server with its events. The server stores a body only if it
 hashes to the digest in the path. Like events, blobs never fail a training job: bytes
-that cannot be sent now (server down, a refused token) wait in the spool
+that cannot be sent now (server down, a refused token, a server error) wait in the spool
 (``<spool>/<server>/blobs/``, fsynced) and go with the next upload or
-``forebear spool flush``.
+``forebear spool flush``. Bytes the server refuses for good (over its size limit, a
+server that keeps no blobs) are not copied into the spool, where they would wait
+forever and hold up the blobs behind them: a warning says why, and the run's record
+keeps their digest. A spooled blob refused for good is moved to ``blobs/rejected/``.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 from urllib.parse import urlsplit
@@ -39,7 +43,7 @@ class HttpBlobStore:
         spool_root: Path | None = None,
         timeout: float = 60.0,
     ) -> None:
-        from forebear.store.spool import Spool, default_spool_root
+        from forebear.store.spool import REJECTED, Spool, default_spool_root
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -49,6 +53,9 @@ class HttpBlobStore:
         self._token = token
         self._timeout = timeout
         self.pending_dir = Spool(spool_root or default_spool_root(), self.url).dir / "blobs"
+        self.rejected_dir = self.pending_dir / REJECTED
+        self.refused: list[tuple[Digest, str]] = []
+        """Spooled blobs the server refused for good (``flush_pending``), and why."""
 
     # -- HTTP -------------------------------------------------------------------------
     def _connect(self) -> http.client.HTTPConnection:
@@ -65,18 +72,18 @@ class HttpBlobStore:
             headers["Authorization"] = f"Bearer {self._token}"
         return headers
 
-    def _upload(self, digest: Digest, body: bytes | IO[bytes], size: int) -> int:
-        """PUT the bytes; the HTTP status, or 0 when the server cannot be reached."""
+    def _upload(self, digest: Digest, body: bytes | IO[bytes], size: int) -> tuple[int, str]:
+        """PUT the bytes; the HTTP status (0 when the server cannot be reached) and why."""
         conn = self._connect()
         try:
             headers = {**self._headers(), "Content-Type": "application/octet-stream",
                        "Content-Length": str(size)}
             conn.request("PUT", self._path(digest), body=body, headers=headers)
             response = conn.getresponse()
-            response.read()
-            return response.status
-        except (OSError, http.client.HTTPException):
-            return 0
+            answer = response.read()
+            return response.status, _reason(response.status, answer)
+        except (OSError, http.client.HTTPException) as exc:
+            return 0, f"cannot reach it: {exc}"
         finally:
             conn.close()
 
@@ -84,10 +91,8 @@ class HttpBlobStore:
     def put_bytes(self, data: bytes) -> Digest:
         """Send ``data`` (or spool it); return its digest."""
         digest = Digest.of_bytes(data)
-        if self._upload(digest, data, len(data)) in (200, 201):
-            self.flush_pending()
-        else:
-            self._spool(digest, lambda target: target.write(data))
+        self._sent(digest, *self._upload(digest, data, len(data)),
+                   lambda target: target.write(data))
         return digest
 
     def put_file(self, path: StrPath) -> Digest:
@@ -95,38 +100,51 @@ class HttpBlobStore:
         digest = hash_file(path)
         size = os.path.getsize(path)
         with open(path, "rb") as source:
-            status = self._upload(digest, source, size)
-        if status in (200, 201):
-            self.flush_pending()
-        else:
-            self._spool(digest, lambda target: _copy(path, target))
+            status, reason = self._upload(digest, source, size)
+        self._sent(digest, status, reason, lambda target: _copy(path, target))
         return digest
 
-    def _spool(self, digest: Digest, write: object) -> None:
+    def _sent(self, digest: Digest, status: int, reason: str,
+              write: Callable[[IO[bytes]], object]) -> None:
+        if status in (200, 201):
+            self.flush_pending()
+        elif _later(status):
+            self._spool(digest, write, reason)
+        else:
+            sys.stderr.write(f"forebear: {self.url} refused blob {digest} ({reason}); the "
+                             "record keeps its digest, but the server has no copy\n")
+
+    def _spool(self, digest: Digest, write: Callable[[IO[bytes]], object],
+               reason: str) -> None:
         self.pending_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = self.pending_dir / digest.hex
         if final.exists():
             return
         fd, tmp = tempfile.mkstemp(dir=self.pending_dir, prefix=".tmp-")
         with os.fdopen(fd, "wb") as target:
-            write(target)  # type: ignore[operator]
+            write(target)
             target.flush()
             os.fsync(target.fileno())
         os.replace(tmp, final)
         sys.stderr.write(
-            f"forebear: {self.url} did not take blob {digest}; it waits in the spool "
-            "(`forebear spool flush` sends it)\n"
+            f"forebear: {self.url} did not take blob {digest} ({reason}); it waits in the "
+            "spool (`forebear spool flush` sends it)\n"
         )
 
     def pending(self) -> list[Path]:
         """Spooled blobs not yet sent, oldest first."""
         if not self.pending_dir.is_dir():
             return []
-        found = [p for p in self.pending_dir.iterdir() if not p.name.startswith(".")]
+        found = [p for p in self.pending_dir.iterdir()
+                 if not p.name.startswith(".") and p.is_file()]
         return sorted(found, key=lambda p: p.stat().st_mtime_ns)
 
     def flush_pending(self) -> int:
-        """Send spooled blobs; return how many went. Stops at the first one refused."""
+        """Send spooled blobs; return how many went.
+
+        Stops at the first that cannot be sent now (the rest would fail alike); one the
+        server refuses for good is moved to ``rejected/`` and listed in ``refused``.
+        """
         sent = 0
         for path in self.pending():
             digest = Digest("sha256", path.name)
@@ -134,11 +152,16 @@ class HttpBlobStore:
                 path.unlink()  # damaged in the spool: the server would refuse it anyway
                 continue
             with open(path, "rb") as source:
-                status = self._upload(digest, source, path.stat().st_size)
-            if status not in (200, 201):
+                status, reason = self._upload(digest, source, path.stat().st_size)
+            if status in (200, 201):
+                path.unlink()
+                sent += 1
+            elif _later(status):
                 break
-            path.unlink()
-            sent += 1
+            else:
+                self.rejected_dir.mkdir(exist_ok=True, mode=0o700)
+                path.replace(self.rejected_dir / path.name)
+                self.refused.append((digest, reason))
         return sent
 
     # -- reads ------------------------------------------------------------------------
@@ -194,6 +217,23 @@ class HttpBlobStore:
     def size(self, digest: Digest) -> int:
         """The blob's size in bytes."""
         return len(self.get_bytes(digest))
+
+
+def _later(status: int) -> bool:
+    """Whether a blob refused with ``status`` may be taken later, unchanged: unreachable
+    (0), a token to fix, too many requests, or a server error."""
+    return status in (0, 401, 403, 408, 429) or status >= 500
+
+
+def _reason(status: int, answer: bytes) -> str:
+    """``HTTP <status>: <the server's message>`` of an answer."""
+    if status in (200, 201):
+        return "stored"
+    try:
+        message = str(json.loads(answer)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        message = answer[:200].decode("utf-8", "replace").strip()
+    return f"HTTP {status}: {message[:300]}" if message else f"HTTP {status}"
 
 
 def _copy(path: StrPath, target: IO[bytes]) -> None:

@@ -239,6 +239,25 @@ class S3BlobStore:
     def __repr__(self) -> str:
         return f"S3BlobStore('s3://{self.bucket}/{self.prefix}')"
 
+    def check(self) -> None:
+        """Raise a ForebearError naming the fix unless the bucket can be reached now.
+
+        A server or a migration checks its blob store before it starts, so that a wrong
+        bucket name or missing credentials are found then, not at the first upload.
+        """
+        where = f"s3://{self.bucket}"
+        try:
+            # Listing under the prefix needs only what the servers' policy grants
+            # (docs/deployment.md), where HeadBucket would need ListBucket on the bucket.
+            self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1,
+                                        Prefix=f"{self.prefix}/" if self.prefix else "")
+        except Exception as exc:
+            error = _translate(exc, where)
+            if isinstance(error, ConfigError | NotFoundError):
+                error = ConfigError(f"the bucket {where} does not exist",
+                                    hint="create it first, or correct the blob store URL")
+            raise error from None
+
     def key_for(self, digest: Digest) -> str:
         """The blob's object key, ``[<prefix>/]sha256/ab/cdef...``."""
         return key_for(digest, self.prefix)

@@ -28,6 +28,11 @@ def migrate(to: str, batch: int, blobs_to: str | None, store: str | None,
         raise ConfigError(
             "--blobs-to needs the source blob store", hint="set FOREBEAR_BLOBS or --store"
         )
+    if blobs_to is not None:
+        from forebear.artifacts.base import check_reachable, open_blob_store
+
+        # Before the journal moves: a wrong bucket is found now, not after the replay.
+        check_reachable(open_blob_store(blobs_to))
     signer = _migrate.source_key(resolved)
     source = open_from(resolved)
     target = _migrate.open_target(to, signer)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import subprocess
+import socket
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -75,8 +77,8 @@ def serve(host: str, port: int, store: str | None, blob_store: str | None, max_b
             f"forebear serve needs the server extra, which is not installed ({exc.name})",
             hint="pip install 'forebear[server]'",
         ) from None
-    from forebear.artifacts.base import open_blob_store
     from forebear.sdk.lifecycle import protected_aliases
+    from forebear.server.supervisor import WorkerProcess
 
     # The committer (and projection) threads hand the GIL back and forth with the event
     # loop at every SQLite call; the default 5 ms switch interval would make each commit
@@ -84,39 +86,102 @@ def serve(host: str, port: int, store: str | None, blob_store: str | None, max_b
     sys.setswitchinterval(0.0005)
     if no_worker:
         worker = WorkerMode.none
-    db, found = _local_store(store)
-    blob_url = blob_store or found.blob_url
-    blobs = open_blob_store(blob_url) if blob_url else None
-    config = ServerConfig(max_body=max_body, protected_aliases=protected_aliases())
-    # SQLite: queries get a connection of their own (WAL readers never wait for the
-    # writer), so a long lineage query cannot hold up ingest commits.
-    reader = _local_store(store)[0] if found.store_url.startswith("sqlite:") else None
-    app = create_app(db, blobs=blobs, config=config, worker=worker is WorkerMode.thread,
-                     reader=reader)
-    child = None
-    if worker is WorkerMode.process:
-        # Projection is CPU work: in its own process it runs beside the server's event
-        # loop instead of taking turns with it for the interpreter lock.
-        child = subprocess.Popen(
-            [sys.executable, "-m", "forebear", "worker", "--store", found.store_url,
-             "--poll", "0.01", "--parent", str(os.getpid())],
-            stdin=subprocess.DEVNULL,
-        )
-    click.echo(f"forebear: serving {db.url} on http://{host}:{port}", err=True)
+    with contextlib.ExitStack() as stack:
+        db, found = _local_store(store)
+        stack.callback(db.close)
+        _warn_without_key(found)
+        blobs = _blob_store(blob_store or found.blob_url)
+        # Bound before anything starts: a port in use is one clear error, not a worker
+        # child started for nothing and uvicorn's own exit code.
+        sock = stack.enter_context(_listen(host, port))
+        config = ServerConfig(max_body=max_body, protected_aliases=protected_aliases())
+        reader = None
+        if found.store_url.startswith("sqlite:"):
+            # SQLite: queries get a connection of their own (WAL readers never wait for
+            # the writer), so a long lineage query cannot hold up ingest commits.
+            reader = _local_store(store)[0]
+            stack.callback(reader.close)
+        app = create_app(db, blobs=blobs, config=config, worker=worker is WorkerMode.thread,
+                         reader=reader)
+        if worker is WorkerMode.process:
+            # Projection is CPU work: in its own process it runs beside the server's event
+            # loop instead of taking turns with it for the interpreter lock.
+            child = WorkerProcess(found.store_url)
+            child.start()
+            stack.callback(child.stop)
+        bound = _address(host, sock.getsockname()[1])  # --port 0: the one the system chose
+        click.echo(f"forebear: serving {_shown(db.url)} on http://{bound}", err=True)
+        server = uvicorn.Server(uvicorn.Config(
+            app, log_level="warning", access_log=access_log, server_header=False,
+            date_header=False, proxy_headers=proxy_headers))
+        server.run(sockets=[sock])
+
+
+def _shown(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    from forebear.store.postgres import redact
+
+    return redact(url)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _warn_without_key(found: Any) -> None:
+    """Say so when a PostgreSQL store opened without its signing key (FOREBEAR_KEY).
+
+    It still takes events, but cannot refresh the signed head at each commit, which is
+    what lets ``verify`` catch a removed tail: a key left unmounted must not go unseen.
+    """
+    if not found.store_url.startswith(("postgresql", "postgres")):
+        return  # a SQLite store's key lives beside it, made by `forebear init`
+    from forebear.store.postgres import key_path
+
+    where = key_path(found)
+    if not where.is_file():
+        click.echo(f"forebear: warning: no signing key (not at {where}), so the journal's "
+                   "signed head is not refreshed; mount the store's key and point "
+                   "FOREBEAR_KEY at it", err=True)
+
+
+def _blob_store(url: str | None) -> Any:
+    """The server's blob store, checked now (a missing bucket is a startup error)."""
+    from forebear.artifacts.base import check_reachable, open_blob_store
+
+    if not url:
+        click.echo("forebear: warning: no blob store, so this server refuses blob uploads "
+                   "and downloads; set FOREBEAR_BLOBS or --blob-store", err=True)
+        return None
+    blobs = open_blob_store(url)
+    check_reachable(blobs)
+    return blobs
+
+
+@contextlib.contextmanager
+def _listen(host: str, port: int) -> Iterator[socket.socket]:
+    """A listening socket on ``host:port``; ConfigError naming the fix if it cannot be."""
+    where = _address(host, port)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a TCP port", hint="use a port of 1-65535")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=access_log,
-                    server_header=False, date_header=False, proxy_headers=proxy_headers)
-    finally:
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        if reader is not None:
-            reader.close()
-        db.close()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            hint = "another process listens there: stop it, or pick another --port"
+        elif exc.errno == errno.EACCES:
+            hint = "ports below 1024 need privileges: pick another --port"
+        else:
+            hint = "--host must be an address of this machine (127.0.0.1, 0.0.0.0, ::)"
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"cannot listen on {where}: {reason}", hint=hint) from None
+    with sock:
+        yield sock
 
 
 @click.command()
@@ -144,7 +209,7 @@ def worker(store: str | None, json_out: bool, once: bool, poll: float,
             else:
                 click.echo(f"projected {done} entries")
             return
-        click.echo(f"forebear: projecting {db.url} (Ctrl-C to stop)", err=True)
+        click.echo(f"forebear: projecting {_shown(db.url)} (Ctrl-C to stop)", err=True)
         # SIGTERM (from `forebear serve` or a process manager) stops it like Ctrl-C: an
         # unfinished batch rolls back and is projected again by the next worker.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -177,8 +242,9 @@ def _remote(store: str | None) -> Any:
 def token_create(scope: str, namespace: str | None, name: str | None,
                  expires_days: float | None, store: str | None, json_out: bool) -> None:
     """Create a token; it is printed once and stored only hashed."""
-    from datetime import timedelta
+    from forebear.server.tokens import expiry
 
+    expires = expiry(expires_days) if expires_days is not None else None
     remote = _remote(store)
     if remote is not None:
         body: dict[str, Any] = {"scope": scope, "namespace": namespace, "name": name}
@@ -190,7 +256,6 @@ def token_create(scope: str, namespace: str | None, name: str | None,
 
         db, _ = _local_store(store)
         try:
-            expires = timedelta(days=expires_days) if expires_days is not None else None
             info, token = TokenStore(db).create(scope, namespace=namespace, name=name,
                                                 expires_in=expires)
         finally:
@@ -302,13 +367,17 @@ def spool_flush(store: str | None, json_out: bool) -> None:
         blobs_left = len(blobs.pending())
     finally:
         remote.close()
+    refused = [{"digest": str(digest), "reason": reason} for digest, reason in blobs.refused]
     if json_out:
         emit_json({"sent": sent, "left": left, "blobs_sent": blobs_sent,
-                   "blobs_left": blobs_left})
+                   "blobs_left": blobs_left, "blobs_refused": refused})
     else:
         click.echo(f"sent {sent} batches and {blobs_sent} blobs; "
                    f"{left} batches and {blobs_left} blobs left")
-    if left or blobs_left:
+    for item in refused:
+        click.echo(f"forebear: blob {item['digest']} was refused for good ({item['reason']}); "
+                   f"it was moved to {blobs.rejected_dir}", err=True)
+    if left or blobs_left or refused:
         sys.exit(1)
 
 

@@ -4,12 +4,14 @@ Every JSON route reads its body through ``read_json``: the body must be declared
 ``application/json`` (in UTF-8), may be gzip-compressed, must fit the configured limit
 once decompressed (413 otherwise, checked while reading, so a huge body is never held in
 memory), and must be strict JSON: no duplicate keys (canonicalisation would silently
-drop one), no NaN or Infinity, bounded nesting.
+drop one), no NaN or Infinity, no lone surrogate escapes (``"\\ud800"`` decodes to a
+string that has no UTF-8 form, so nothing downstream could encode it), bounded nesting.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -20,6 +22,8 @@ from forebear.server.errors import HttpError
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY = 10 * MIB
 MAX_DEPTH = 64
+# A \uD800-\uDFFF escape: half of a surrogate pair, which must come whole.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def too_large(limit: int) -> HttpError:
@@ -113,6 +117,15 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
+def _encodable(value: Any) -> bool:
+    """Whether every string in ``value`` (keys too) has a UTF-8 form."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_json(body: bytes) -> Any:
     """Strict JSON (see the module docstring); 400 naming what is wrong."""
     try:
@@ -127,6 +140,10 @@ def parse_json(body: bytes) -> Any:
     except ValueError as exc:
         raise HttpError(400, "bad_request", f"the body is not valid JSON: {str(exc)[:200]}",
                         hint="send one JSON document") from None
+    if _SURROGATE_ESCAPE.search(body) and not _encodable(value):
+        raise HttpError(400, "bad_request", "the JSON holds a lone surrogate escape "
+                        "(\\ud800-\\udfff without its pair), which is not text",
+                        hint="send text as UTF-8; escape characters beyond U+FFFF as a pair")
     # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH openers: most bodies have
     # fewer, and are spared the walk.
     if body.count(b"{") + body.count(b"[") > MAX_DEPTH and not _depth_ok(value, MAX_DEPTH):

@@ -14,6 +14,13 @@ same seqs back (a replay, answered 200); the same key with another hash is a con
 (409). If two server replicas race on one key, the database's primary key refuses the
 second transaction and its requests are retried one by one, which turns the loser into a
 replay.
+
+A connection the database dropped (an idle timeout, a fail-over, a restart) fails the
+statement that meets it, and the store reconnects on its next call. So a transaction
+that fails with ``StoreError`` is tried again, up to twice: looking keys up is a read,
+and a keyed request whose first commit did land after all is found by its key and
+answered as a replay. A request without a key is not retried after a failed append,
+which might have committed.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from forebear.errors import ConflictError
+from forebear.errors import ConflictError, StoreError
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.server.gate import WriteGate
 from forebear.store.sql_rows import insert_rows
@@ -36,6 +43,7 @@ from forebear.store.sql_rows import insert_rows
 log = logging.getLogger("forebear.server")
 
 _KEY_CHUNK = 500
+_RETRIES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +202,7 @@ class Committer:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, items)
 
-    def _commit(self, jobs: list[_Job]) -> None:
+    def _commit(self, jobs: list[_Job], retries: int = _RETRIES) -> None:
         leaders: dict[str, _Job] = {}
         followers: list[tuple[_Job, _Job]] = []
         fresh: list[_Job] = []
@@ -208,6 +216,9 @@ class Committer:
         try:
             known = self._known(list(leaders))
         except Exception as exc:  # the store is unusable: every request fails alike
+            if retries and isinstance(exc, StoreError):
+                self._commit(jobs, retries - 1)  # on a new connection
+                return
             for job in jobs:
                 job.fail(exc)
             return
@@ -220,13 +231,15 @@ class Committer:
             try:
                 self._append(fresh)
             except Exception as exc:
-                if len(fresh) == 1:
-                    fresh[0].fail(exc)
-                else:
+                if len(fresh) > 1:
                     # One bad request (or a key another replica just took) must not fail
                     # the others: commit them one by one.
                     for job in fresh:
-                        self._commit([job])
+                        self._commit([job], retries)
+                elif retries and isinstance(exc, StoreError) and fresh[0].key is not None:
+                    self._commit(fresh, retries - 1)  # its key tells if the first try landed
+                else:
+                    fresh[0].fail(exc)
         for job, leader in followers:
             if leader.error is not None:
                 job.fail(leader.error)

@@ -66,8 +66,9 @@ def _splits(rest: str) -> list[tuple[str, str]]:
 
 
 class _Graph:
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, job_namespace: str | None = None) -> None:
         self.db = _Db(store)
+        self.job_namespace = job_namespace
         self.dataset_of: dict[int, Key] = {}
         self.job_of: dict[int, Key] = {}
         self.members: dict[Key, set[int]] = {}
@@ -126,6 +127,8 @@ class _Graph:
         kind, _, rest = node_id.partition(":")
         if kind == "job":
             for namespace, name in _splits(rest):
+                if self.job_namespace is not None and namespace != self.job_namespace:
+                    continue  # "job:a:b:c" may be job "c" of namespace "a:b", not of "a"
                 key = ("job", namespace, name)
                 self.expand_job(key)
                 if key in self.members:
@@ -235,11 +238,17 @@ class _Graph:
         }
 
 
-def lineage(store: Any, node_id: str, depth: int = 20) -> dict[str, Any]:
-    """The Marquez lineage graph around ``node_id`` (see the module docstring)."""
+def lineage(store: Any, node_id: str, depth: int = 20, *,
+            job_namespace: str | None = None) -> dict[str, Any]:
+    """The Marquez lineage graph around ``node_id`` (see the module docstring).
+
+    ``job_namespace``, when given, is the only namespace a job ``node_id`` may be read
+    in (a token limited to that namespace): namespaces and names may hold colons, so a
+    node id alone could name a job of another namespace.
+    """
     if not 0 <= depth <= MAX_DEPTH:
         raise InvalidInputError(f"depth must be between 0 and {MAX_DEPTH}, not {depth}")
-    graph = _Graph(store)
+    graph = _Graph(store, job_namespace)
     root = graph.resolve(node_id)
     seen = {root}
     frontier = [root]

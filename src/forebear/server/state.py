@@ -30,8 +30,9 @@ class ServerConfig:
     """Largest blob upload, in bytes."""
     protected_aliases: frozenset[str] = field(default_factory=lambda: frozenset({"production"}))
     """Aliases that only an admin token may move."""
-    wait_timeout: float = 30.0
-    """Longest a query waits for ``wait_for`` before answering 503."""
+    wait_timeout: float = 5.0
+    """Longest a query waits for ``wait_for`` before answering 503: shorter than clients'
+    own timeouts (the CLI's is 10 s), so that they hear why rather than time out."""
     max_batch: int = 10_000
     """Most entries one ``POST /api/v1/events`` may carry."""
 
@@ -88,7 +89,10 @@ async def wait_projected(request: Request, wait_for: int | None) -> None:
             return
         if time.monotonic() >= deadline:
             raise HttpError(503, "projection_lag",
-                            f"the projections reflect {projected} of the {wait_for} entries "
-                            "asked for", hint="retry shortly", headers={"Retry-After": "1"})
+                            f"the projections reflect {projected} of the {wait_for} journal "
+                            "entries asked for", hint="retry shortly; if the lag in "
+                            "/api/v1/status does not shrink, no projection worker is running "
+                            "(start `forebear worker`, or `forebear serve` without --worker "
+                            "none)", headers={"Retry-After": "1"})
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.05)

@@ -22,14 +22,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
-from forebear.errors import InvalidInputError, NotFoundError
+from forebear.errors import InvalidInputError, NotFoundError, UsageError
+from forebear.model import openlineage
 from forebear.model.ids import Clock, format_time, utc_now
-from forebear.model.openlineage import check_name
 
-__all__ = ["SCOPES", "TokenInfo", "TokenStore", "scope_allows"]
+__all__ = ["MAX_EXPIRY_DAYS", "SCOPES", "TokenInfo", "TokenStore", "expiry", "scope_allows"]
 
 SCOPES: Final = ("read", "write", "admin")
 """Scopes from least to most: each allows what the ones before it allow."""
+
+MAX_EXPIRY_DAYS: Final = 36500
+"""The longest lifetime a token may be given, in days (a hundred years)."""
 
 CACHE_SECONDS: Final = 5.0
 _MISS_SECONDS = 1.0
@@ -40,6 +43,30 @@ _PREFIX = "fbt_"
 def scope_allows(have: str, need: str) -> bool:
     """Whether a token of scope ``have`` may do what needs scope ``need``."""
     return SCOPES.index(have) >= SCOPES.index(need)
+
+
+def expiry(days: object, option: str = "--expires-days") -> timedelta:
+    """The lifetime ``days`` stands for; UsageError unless 0 < days <= MAX_EXPIRY_DAYS.
+
+    A token that expires at once (0 or less) would be useless, and NaN, infinity or
+    centuries do not fit a timestamp: refused, naming ``option``.
+    """
+    if isinstance(days, bool) or not isinstance(days, int | float) or not (
+        0 < days <= MAX_EXPIRY_DAYS  # False for NaN too
+    ):
+        raise UsageError(f"{option} must be a number of days above 0 and at most "
+                         f"{MAX_EXPIRY_DAYS}, not {days!r}",
+                         hint=f"give for example {option} 90, or leave it out for no expiry")
+    return timedelta(days=days)
+
+
+def _check_name(value: str, where: str, hint: str) -> None:
+    """``check_name``, with ``hint`` instead of its advice about RunEvents."""
+    try:
+        openlineage.check_name(value, where)
+    except InvalidInputError as exc:
+        generic = exc.hint == openlineage._HINT
+        raise InvalidInputError(exc.message, hint=hint if generic else exc.hint) from None
 
 
 def _hash(token: str) -> bytes:
@@ -111,9 +138,11 @@ class TokenStore:
         if scope not in SCOPES:
             raise InvalidInputError(f"unknown scope {scope!r}", hint="use read, write or admin")
         if namespace is not None:
-            check_name(namespace, "namespace")
+            _check_name(namespace, "the token's namespace",
+                        "give --namespace the OpenLineage job namespace the token is for, "
+                        "such as training")
         if name is not None:
-            check_name(name, "token name")
+            _check_name(name, "the token's name", "give --name a short label, or none")
         ident = secrets.token_hex(6)
         token = f"{_PREFIX}{ident}_{secrets.token_urlsafe(32)}"
         now = self._clock()

@@ -9,9 +9,11 @@ folder per server URL. While anything is spooled, new batches are spooled behind
 the server receives them in order; the thread retries with backoff, and any later
 process on the machine, or ``forebear spool flush``, sends them when the server is back.
 A resent batch keeps its key, so the server journals it once however often it arrives.
-At exit (``close``, ``atexit``) whatever is still unsent is spooled. A batch the server
-refuses as invalid (4xx other than auth) is moved to ``rejected/`` with the answer, never
-dropped.
+At exit (``close``, ``atexit``) whatever is still unsent is spooled. A batch over the
+server's body limit (413; ``forebear serve --max-body``) is sent in halves, each with a
+key derived from the batch's (``<key>.0``, ``<key>.1``), so that a resend after a crash
+is still journaled once. A batch the server refuses as invalid (4xx other than auth) is
+moved to ``rejected/`` with the answer, never dropped.
 
 Because sending is asynchronous, ``append`` returns -1 and ``append_batch`` an empty
 range: the seqs are known once the server has answered (``flush`` waits for that).
@@ -54,6 +56,7 @@ log = logging.getLogger("forebear.remote")
 
 MAX_BATCH_ENTRIES = 500
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+_TOO_LARGE = "too large"  # an outcome of _send: 413 for a batch that can be halved
 
 
 def _hex_hash(text: str) -> bytes:
@@ -229,17 +232,39 @@ class RemoteStore:
         key = uuid7()
         with self._cond:
             self._inflight = (key, batch)
-        outcome = self._send(key, batch)
+        unsent = self._send_parts(key, batch)
         with self._cond:
             if self._inflight is None:  # close() took it over and spooled it
                 return
             self._inflight = None
-        if outcome == "retry":
-            self.spool.put(key, batch)
-            self._failed()
-        elif outcome != "ok":
-            self.spool.put(key, batch, folder=REJECTED, reason=outcome)
+        self._keep(unsent)
         self._done(len(batch))
+
+    def _send_parts(self, key: str, entries: list[dict[str, Any]],
+                    ) -> list[tuple[str, list[dict[str, Any]], str]]:
+        """Send ``entries``, in halves while the server finds them too large; the parts
+        not sent, in order, each with its key and outcome ('retry' or a refusal)."""
+        outcome = self._send(key, entries)
+        if outcome == "ok":
+            return []
+        if outcome != _TOO_LARGE:
+            return [(key, entries, outcome)]
+        half = len(entries) // 2
+        unsent = self._send_parts(f"{key}.0", entries[:half])
+        if any(part[2] == "retry" for part in unsent):
+            return [*unsent, (f"{key}.1", entries[half:], "retry")]  # keep the order
+        return [*unsent, *self._send_parts(f"{key}.1", entries[half:])]
+
+    def _keep(self, unsent: list[tuple[str, list[dict[str, Any]], str]],
+              stamp: str | None = None) -> None:
+        """Spool the parts to send again, and set aside the ones refused for good."""
+        for key, entries, outcome in unsent:
+            if outcome == "retry":
+                self.spool.put(key, entries, stamp=stamp)
+            else:
+                self.spool.put(key, entries, folder=REJECTED, reason=outcome, stamp=stamp)
+        if any(outcome == "retry" for _, _, outcome in unsent):
+            self._failed()
 
     def _done(self, count: int) -> None:
         with self._cond:
@@ -261,6 +286,8 @@ class RemoteStore:
         if status in (200, 201):
             self._backoff = 0.5
             return "ok"
+        if status == 413 and len(entries) > 1:
+            return _TOO_LARGE
         if status in (401, 403) or status >= 500 or status == 429:
             if status not in self._warned:
                 self._warned.add(status)
@@ -281,15 +308,23 @@ class RemoteStore:
                 except (OSError, ValueError, KeyError, ForebearError) as exc:
                     log.warning("unreadable spool file %s: %s", path, exc)
                     continue
-                outcome = self._send(key, entries)
-                if outcome == "retry":
-                    self._failed()
-                    break
-                if outcome == "ok":
+                unsent = self._send_parts(key, entries)
+                if not unsent:
                     path.unlink(missing_ok=True)
                     sent += 1
-                else:
-                    self.spool.reject(path, outcome)
+                    continue
+                if len(unsent) == 1 and unsent[0][0] == key:  # sent whole, not taken
+                    if unsent[0][2] == "retry":
+                        self._failed()
+                        break
+                    self.spool.reject(path, unsent[0][2])
+                    continue
+                # Split: what is left takes the batch's place, under the parts' own keys.
+                self._keep(unsent, stamp=self.spool.stamp(path))
+                path.unlink(missing_ok=True)
+                if any(outcome == "retry" for _, _, outcome in unsent):
+                    break
+                sent += 1
         return sent, len(self.spool.files())
 
     def flush_spool(self) -> tuple[int, int]:

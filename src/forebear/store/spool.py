@@ -59,8 +59,13 @@ class Spool:
             (self.dir / "url").write_text(self.url + "\n")
 
     def put(self, key: str, entries: Sequence[Mapping[str, Any]], *,
-            folder: str | None = None, reason: str | None = None) -> Path:
-        """Write a batch durably (temp file, fsync, rename, fsync the folder)."""
+            folder: str | None = None, reason: str | None = None,
+            stamp: str | None = None) -> Path:
+        """Write a batch durably (temp file, fsync, rename, fsync the folder).
+
+        ``stamp`` (the time part of another batch's file name) files the batch in that
+        batch's place in the sending order instead of last.
+        """
         self._ensure()
         target_dir = self.dir / folder if folder else self.dir
         target_dir.mkdir(exist_ok=True, mode=0o700)
@@ -69,7 +74,7 @@ class Spool:
         if reason:
             body["reason"] = reason
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        name = f"{time.time_ns():020d}-{os.getpid()}-{key}.json"
+        name = f"{stamp or f'{time.time_ns():020d}'}-{os.getpid()}-{key}.json"
         tmp = target_dir / f".tmp-{name}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -103,6 +108,11 @@ class Spool:
         if not isinstance(body, dict) or body.get("format") != SPOOL_FORMAT:
             raise InvalidInputError(f"{path} is not a forebear spool file")
         return str(body["key"]), list(body["entries"])
+
+    @staticmethod
+    def stamp(path: Path) -> str:
+        """The time part of a spooled batch's file name (its place in the sending order)."""
+        return path.name.split("-", 1)[0]
 
     def reject(self, path: Path, reason: str) -> None:
         """Move a batch the server refused to ``rejected/``, with the server's answer."""

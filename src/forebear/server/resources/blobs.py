@@ -5,6 +5,11 @@ limit (413 beyond it), and stores it only if it hashes to the digest in the path
 otherwise); the blob's key is derived from that verified digest alone, never from
 anything else the client sends. ``GET`` streams a blob back through the verifying reader:
 a blob damaged on disk ends the response early instead of being served whole.
+
+A blob store the server cannot use (a missing bucket, refused or missing credentials, an
+unreachable endpoint, a full disk) is the operator's problem, not the client's: it is
+answered 503 naming what is wrong, never as a 4xx that would blame the client's request
+or its token.
 """
 
 from __future__ import annotations
@@ -18,11 +23,20 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from forebear.errors import InvalidInputError, NotFoundError
+from forebear.errors import (
+    AuthError,
+    ConfigError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+    TransportError,
+)
 from forebear.hashing import Digest, new_hasher
 from forebear.server.auth import guarded
 from forebear.server.bodies import too_large
+from forebear.server.errors import HttpError
 from forebear.server.state import state
 
 router = APIRouter(tags=["blobs"])
@@ -30,6 +44,26 @@ router = APIRouter(tags=["blobs"])
 DigestPath = Annotated[str, Path(min_length=1, max_length=80,
                                  description="sha256:<64 lowercase hex>")]
 _CHUNK = 1 << 20
+_BACKEND_ERRORS = (ConfigError, AuthError, TransportError, StoreError, OSError)
+
+
+def _unavailable(exc: BaseException) -> HttpError:
+    reason = exc.message if isinstance(exc, ConfigError | AuthError | TransportError
+                                       | StoreError) else (
+        getattr(exc, "strerror", None) or type(exc).__name__)
+    return HttpError(503, "blob_store_unavailable",
+                     f"the server cannot use its blob store: {reason}",
+                     hint="the server's operator must fix its blob store (--blob-store, "
+                     "FOREBEAR_BLOBS, AWS settings); clients keep blobs until then",
+                     headers={"Retry-After": "30"})
+
+
+async def _blob_call(function: Any, *args: Any) -> Any:
+    """``function(*args)`` on a worker thread; backend failures become a 503."""
+    try:
+        return await run_in_threadpool(function, *args)
+    except _BACKEND_ERRORS as exc:
+        raise _unavailable(exc) from None
 
 
 def _digest(text: str, blobs: Any) -> Digest:
@@ -57,24 +91,31 @@ async def put_blob(request: Request, digest: DigestPath) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(limit)
-    if await run_in_threadpool(blobs.exists, wanted):
+    if await _blob_call(blobs.exists, wanted):
         return JSONResponse({"digest": str(wanted), "stored": False}, status_code=200)
     hasher = new_hasher(wanted.algorithm)
     size = 0
-    fd, tmp = tempfile.mkstemp(prefix="forebear-upload-")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="forebear-upload-")
+    except OSError as exc:
+        raise _unavailable(exc) from None
     try:
         with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise too_large(limit)
-                hasher.update(chunk)
-                await run_in_threadpool(out.write, chunk)
+            try:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise too_large(limit)
+                    hasher.update(chunk)
+                    await _blob_call(out.write, chunk)
+            except ClientDisconnect:
+                raise HttpError(400, "bad_request", "the upload ended before its body did",
+                                hint="send the whole blob again") from None
         actual = f"{wanted.algorithm}:{hasher.hexdigest()}"
         if actual != str(wanted):
             raise InvalidInputError(f"the body hashes to {actual}, not {wanted}",
                                     hint="upload the bytes of the blob the digest names")
-        stored = await run_in_threadpool(blobs.put_file, tmp)
+        stored = await _blob_call(blobs.put_file, tmp)
         if stored != wanted:  # the file changed under us: refuse rather than mislabel
             raise InvalidInputError(f"the upload hashed to {stored} when stored")
     finally:
@@ -89,8 +130,13 @@ async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
     """The blob's bytes (``application/octet-stream``)."""
     blobs = state(request).blobs
     wanted = _digest(digest, blobs)
-    size = await run_in_threadpool(blobs.size, wanted)
-    stream = await run_in_threadpool(blobs.open, wanted)
+    try:
+        size = await _blob_call(blobs.size, wanted)
+        stream = await _blob_call(blobs.open, wanted)
+    except NotFoundError:
+        # The store's own message names where it looked: a path on the server's disk.
+        raise NotFoundError(f"this server holds no blob {wanted}",
+                            hint="upload it first, or check the digest") from None
 
     def chunks() -> Iterator[bytes]:
         with stream:

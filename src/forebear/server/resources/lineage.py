@@ -138,5 +138,6 @@ async def get_lineage(
         check_namespace(request, rest.partition(":")[0] if kind == "job" else None)
     await wait_projected(request, wait_for)
     store = state(request).reader
-    graph: dict[str, Any] = await run_in_threadpool(marquez.lineage, store, node_id, depth)
+    graph: dict[str, Any] = await run_in_threadpool(
+        lambda: marquez.lineage(store, node_id, depth, job_namespace=limit))
     return graph

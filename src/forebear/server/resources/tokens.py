@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Path, Request
@@ -14,6 +13,7 @@ from forebear.server.auth import guarded
 from forebear.server.bodies import read_json
 from forebear.server.errors import HttpError
 from forebear.server.state import state
+from forebear.server.tokens import MAX_EXPIRY_DAYS, expiry
 
 router = APIRouter(tags=["tokens"])
 
@@ -26,7 +26,8 @@ CREATE_BODY: dict[str, Any] = {
             "scope": {"type": "string", "enum": ["read", "write", "admin"]},
             "namespace": {"type": "string"},
             "name": {"type": "string"},
-            "expires_days": {"type": "number", "exclusiveMinimum": 0},
+            "expires_days": {"type": "number", "exclusiveMinimum": 0,
+                             "maximum": MAX_EXPIRY_DAYS},
         },
     }}},
 }
@@ -52,11 +53,9 @@ async def post_token(request: Request) -> JSONResponse:
                                     body.get("name"), body.get("expires_days"))
     if not isinstance(scope, str) or any(
         v is not None and not isinstance(v, str) for v in (namespace, name)
-    ) or (days is not None and (isinstance(days, bool) or not isinstance(days, int | float)
-                                or not 0 < days <= 36500)):
-        raise HttpError(400, "invalid_input", "scope, namespace and name must be strings and "
-                        "expires_days a number of days up to 36500")
-    expires = timedelta(days=days) if days is not None else None
+    ):
+        raise HttpError(400, "invalid_input", "scope, namespace and name must be strings")
+    expires = expiry(days, "expires_days") if days is not None else None
     info, token = await run_in_threadpool(
         lambda: found.tokens.create(scope, namespace=namespace, name=name, expires_in=expires))
     return JSONResponse({**info.to_json(), "token": token}, status_code=201)
