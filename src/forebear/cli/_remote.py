@@ -43,7 +43,8 @@ def lineage(db: Any, direction: str, ref: str, *, depth: int | None, kinds: list
         root=found["root"],
         direction="upstream" if direction == "upstream" else "downstream",
         nodes=found["nodes"],
-        edges=found["edges"],
+        # The server's edges are DESIGN.md's objects; Lineage holds (source, target, role).
+        edges=[(e["source"], e["target"], e["role"]) for e in found["edges"]],
         total=int(page.get("total", len(found["nodes"]))),
         offset=int(page.get("offset", 0)),
         limit=page.get("limit"),
