@@ -138,6 +138,8 @@ def test_each_scope_gets_exactly_its_routes(world: dict[str, Any], method: str, 
     else:
         assert answer.status_code == 403, answer.text
         assert answer.json()["error"]["code"] == "forbidden"
+        article = "an" if guard.scope == "admin" else "a"
+        assert f"needs {article} {guard.scope} token" in answer.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(("method", "path"), GUARDED, ids=[f"{m} {p}" for m, p in GUARDED])

@@ -48,6 +48,10 @@ class Principal:
         return f"token:{self.token.name or self.token.id}"
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _unauthorized(message: str) -> HttpError:
     return HttpError(401, "unauthorized", message, hint=_BEARER_HINT, headers=_CHALLENGE)
 
@@ -76,7 +80,8 @@ class Guard:
             raise _unauthorized("the token is unknown, revoked or expired")
         if not scope_allows(info.scope, self.scope):
             raise HttpError(403, "forbidden",
-                            f"this route needs a {self.scope} token; this one is {info.scope}",
+                            f"this route needs {_article(self.scope)} {self.scope} token; "
+                            f"this one is {info.scope}",
                             hint=f"use a token created with --scope {self.scope}")
         if info.namespace is not None and not self.namespaced:
             raise HttpError(
