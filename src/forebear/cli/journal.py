@@ -13,8 +13,11 @@ from forebear.cli._common import (
     StoreOpt,
     console,
     emit_json,
+    emit_text,
+    key_unreadable,
     open_store,
     progress_bar,
+    settings,
 )
 
 
@@ -28,16 +31,38 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Create .forebear/ (store, blobs, signing key) in DIR."""
-    from forebear.store.registry import init_store
-
     if store is not None:
         _init_database(store, directory.resolve(), json_out)
         return
-    store_dir = init_store(directory.resolve())
+    store_dir = _init_embedded(directory.resolve())
     if json_out:
         emit_json({"store": str(store_dir)})
     else:
         console().print(f"Initialised an empty forebear store in {store_dir}")
+
+
+def _init_embedded(directory: Path) -> Path:
+    """``init DIR``: a new ``DIR/.forebear/``; when that fails, nothing is left of it."""
+    import shutil
+
+    from forebear import config
+    from forebear.errors import ForebearError, StoreError, UsageError
+    from forebear.store.registry import init_store
+
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a folder",
+                         hint="give the project folder: forebear init DIR")
+    made = [path for path in (directory, directory / config.STORE_DIR) if not path.exists()]
+    try:
+        return init_store(directory)
+    except (ForebearError, OSError) as exc:
+        if made:  # a half-made store (blobs, no database) would only confuse later
+            shutil.rmtree(made[0], ignore_errors=True)
+        if isinstance(exc, ForebearError):
+            raise
+        where = exc.filename or directory
+        raise StoreError(f"cannot create a store in {directory}: {exc.strerror} ({where})",
+                         hint="give a folder you can write to") from None
 
 
 def _init_database(url: str, directory: Path, json_out: bool) -> None:
@@ -68,7 +93,9 @@ def verify(
     blobs: Annotated[bool, typer.Option("--blobs", help="Also re-hash every blob.")] = False,
 ) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
-    db = open_store(store)
+    # Checkpoints are checked with the public key; an auditor who may not read the
+    # private one checks them against the key the store recorded at init.
+    db = open_store(store, read_only=key_unreadable(settings(store)))
     with progress_bar(disable=json_out) as progress:
         size = db.size()
         task = progress.add_task("journal", total=size)
@@ -121,7 +148,7 @@ def journal(
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {limit}")
-    db = open_store(store)
+    db = open_store(store, read_only=True)
     if start < 0:
         start = max(0, db.size() + start)
     end = None if limit is None else start + limit
@@ -154,4 +181,4 @@ def checkpoint(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(payload)
     else:
-        typer.echo(cp.note, nl=False)
+        emit_text(cp.note)

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    emit_json,
+    for_reading,
+    settings,
+)
 from forebear.errors import NotFoundError
 
 alias_app = typer.Typer(
@@ -29,10 +36,11 @@ ActorOpt = Annotated[str | None, typer.Option(
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why.", show_default=False)]
 
 
-def _session(store: str | None) -> Any:
+def _session(store: str | None, *, read_only: bool = False) -> Any:
     from forebear.sdk.session import Session
 
-    return Session.from_settings(settings(store))
+    found = settings(store)
+    return Session.from_settings(for_reading(found) if read_only else found)
 
 
 def _print_alias(record: Any) -> None:
@@ -81,7 +89,7 @@ def alias_show(
     """Where alias NAME points now, or pointed at --at TIME."""
     from forebear.sdk.lifecycle import show_alias
 
-    session = _session(store)
+    session = _session(store, read_only=True)
     try:
         record = show_alias(name, at, store=session)
     finally:
@@ -101,7 +109,7 @@ def alias_history(name: NameArg, store: StoreOpt = None, json_out: JsonOpt = Fal
     """Every move of alias NAME, oldest first."""
     from forebear.sdk.lifecycle import alias_history as history
 
-    session = _session(store)
+    session = _session(store, read_only=True)
     try:
         records = history(name, store=session)
     finally:
@@ -167,9 +175,15 @@ def human_edit(
 
     key = None
     if sign_key is not None:
+        from forebear.errors import SigningKeyError
         from forebear.journal.keys import SigningKey
 
-        key = SigningKey.load(sign_key)
+        try:
+            key = SigningKey.load(sign_key)
+        except SigningKeyError as exc:  # the editor's own key, not the store's
+            raise SigningKeyError(exc.message, hint=exc.hint if "chmod" in exc.hint else
+                                  "check the --sign-key path: the editor's own key file, "
+                                  "named after --actor") from None
     session = _session(store)
     try:
         done = record_edit(before=before, after=after, actor=actor, reason=reason, name=name,

@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 import typer
 
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    emit_json,
+    for_reading,
+    settings,
+)
 from forebear.errors import UsageError
 
 
@@ -35,7 +42,7 @@ def prove(
     if not found.blob_url:
         raise UsageError("this store has no blob store to read the update list from",
                          hint="set FOREBEAR_BLOBS or --blob-store")
-    db: Any = open_from(found)
+    db: Any = open_from(for_reading(found))  # a proof signs nothing
     try:
         run_id = resolve(db, ref).key
         if update is not None:

@@ -6,7 +6,6 @@ Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.ref
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +15,15 @@ from rich.markup import escape
 
 from forebear import config
 from forebear.cli import _remote as remote
-from forebear.cli._common import JsonOpt, StoreOpt, console, emit_json, settings
+from forebear.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    console,
+    emit_json,
+    emit_text,
+    for_reading,
+    settings,
+)
 
 RefArg = Annotated[str, typer.Argument(
     help="A file path, alias, digest (or 8+ hex prefix), or run id (or prefix).",
@@ -33,11 +40,11 @@ class Format(StrEnum):
     mermaid = "mermaid"
 
 
-def _open(store: str | None) -> tuple[Any, config.Settings]:
+def _open(store: str | None, *, read_only: bool = True) -> tuple[Any, config.Settings]:
     from forebear.store.registry import open_from
 
     found = settings(store)
-    return open_from(found), found
+    return open_from(for_reading(found) if read_only else found), found
 
 
 def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
@@ -164,15 +171,15 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
     if json_out or fmt is Format.json:
         emit_json(result.to_json())
     elif fmt is Format.dot:
-        typer.echo(render.to_dot(result), nl=False)
+        emit_text(render.to_dot(result))
     elif fmt is Format.mermaid:
-        typer.echo(render.to_mermaid(result), nl=False)
+        emit_text(render.to_mermaid(result))
     else:
         out = console()
         if out.is_terminal:
             out.print(render.tree(result))
         else:  # a pipe or a file: the same tree as plain lines, in a fraction of the time
-            sys.stdout.write("\n".join(render.tree_lines(result)) + "\n")
+            emit_text("\n".join(render.tree_lines(result)) + "\n")
         noun = "ancestors" if direction == "up" else "descendants"
         summary = f"{result.total - 1:,} {noun}"
         if result.next_offset is not None:
@@ -356,21 +363,21 @@ def flag(
     store: StoreOpt = None,
     json_out: JsonOpt = False,
     actor: Annotated[str | None, typer.Option(
-        "--actor", help="Who flags it (default: FOREBEAR_ACTOR, then the login name).",
+        "--actor", help="Who flags it (default: FOREBEAR_ACTOR, then user@host).",
         show_default=False)] = None,
 ) -> None:
     """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
-    import getpass
-
     from forebear.graph.flags import flag as write
+    from forebear.sdk.session import default_actor
 
-    db, found = _open(store)
+    db, found = _open(store, read_only=False)
     try:
         if remote.is_remote(db):  # the server records the token as the actor
             record = db.flag(remote.ref_text(ref), reason)
         else:
             target = _resolve(db, found, ref, cache=True)
-            who = actor or found.actor or _login(getpass.getuser)
+            # The same default as every other command's, so one person is one actor.
+            who = actor or found.actor or default_actor()
             record = write(db, target, reason=reason, actor=who)
     finally:
         db.close()
@@ -379,13 +386,6 @@ def flag(
     else:
         console().print(f"flagged {record['target']} ({record['target_type']}): "
                         f"{escape(record['reason'])}  [dim]entry {record['seq']}[/]")
-
-
-def _login(getuser: Any) -> str | None:
-    try:
-        return str(getuser())
-    except (OSError, KeyError):  # no login name in some containers
-        return None
 
 
 def flagged(store: StoreOpt = None, json_out: JsonOpt = False) -> None:
