@@ -187,3 +187,120 @@ def test_journal_prints_entries_verbatim_and_counts_from_the_end(
     assert code == 0 and [r["seq"] for r in json.loads(out)] == [0]
     code, _, err = _run(capsys, "journal", "--limit", "0")
     assert code == 2 and "--limit must be 1 or more" in err
+
+
+def _damage(db: Path, how: str) -> None:
+    if how == "truncated":
+        with db.open("r+b") as handle:  # a copy cut short: the tables' pages are gone
+            handle.truncate(db.stat().st_size // 2)
+    else:
+        conn = sqlite3.connect(db)
+        conn.execute("DROP TABLE edge")
+        conn.commit()
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["truncated", "table-dropped"])
+def test_a_damaged_database_is_one_line_naming_the_fix_and_nothing_runs(
+    project_dir: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    assert _run(capsys, "init")[0] == 0
+    store = open_store()
+    store.append_batch([make_run(outputs=[ref(f"m{i}")]) for i in range(300)])
+    store.close()
+    _damage(project_dir / ".forebear" / "forebear.db", how)
+    for args in (["show", ref("m1")["id"]], ["verify"], ["exec", "--", "touch", "ran"]):
+        code, out, err = _run(capsys, *args)
+        assert code == 1 and out == "", (args, out)
+        assert err.startswith("error: the store at ") and " is damaged: " in err, (args, err)
+        assert "restore .forebear/forebear.db from a backup" in err
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+    if how == "truncated":  # the run could not start: the command never ran unrecorded
+        assert not (project_dir / "ran").exists()
+
+
+def test_a_store_on_a_read_only_file_system_answers_queries(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    assert _run(capsys, "init")[0] == 0
+    store = open_store()
+    store.append_batch([make_run(outputs=[ref(f"m{i}")]) for i in range(3)])
+    store.close()
+    model = ref("m1")["id"]
+    forebear = [sys.executable, "-m", "forebear"]
+    if os.geteuid() == 0:  # root writes through file modes: mount the project read-only
+        if shutil.which("unshare") is None:
+            pytest.skip("needs unshare(1) to mount a read-only file system as root")
+        mount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && cd "$0" && exec "$@"'
+        prefix = ["unshare", "-m", "sh", "-c", mount, str(project_dir)]
+    else:
+        (project_dir / ".forebear" / "forebear.db").chmod(0o444)
+        (project_dir / ".forebear").chmod(0o555)
+        prefix = []
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*prefix, *forebear, *args], cwd=project_dir,
+                              capture_output=True, text=True, timeout=120)
+
+    probe = subprocess.run([*prefix, "touch", "probe"], cwd=project_dir, capture_output=True)
+    if probe.returncode == 0 or not (b"Read-only" in probe.stderr
+                                     or b"Permission denied" in probe.stderr):
+        pytest.skip(f"no read-only file system here: {probe.stderr.decode()}")
+    for args in (["log", "--json"], ["show", model, "--json"], ["upstream", model, "--json"],
+                 ["journal", "--json"], ["verify", "--json"]):
+        done = cli(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        json.loads(done.stdout)
+    assert len(json.loads(cli("log", "--json").stdout)) == 3
+    for args in (["checkpoint"], ["flag", model, "--reason", "bad"]):
+        done = cli(*args)
+        assert done.returncode == 1 and done.stdout == "", args
+        assert done.stderr.startswith("error: the store at ") and "is read-only" in done.stderr
+        assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_queries_need_no_signing_key_and_writes_name_it(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The key is readable by its owner alone (0600): a teammate reading the same store,
+    # or a key that was damaged, must not stop the questions that sign nothing.
+    assert _run(capsys, "init")[0] == 0
+    store = open_store()
+    store.append_batch([make_run(outputs=[ref("m")]),
+                        {"type": "alias.set", "time": "2026-01-01T00:00:00.000000Z",
+                         "name": "prod", "target": ref("m")["id"], "actor": "ana"}])
+    store.close()
+    key = project_dir / ".forebear" / "signing.key"
+    key.write_text("not a key\n")
+    key.chmod(0o600)
+    for args in (["log"], ["show", "prod"], ["upstream", "prod"], ["downstream", "prod"],
+                 ["diff", "prod", "prod"], ["journal"], ["flagged"], ["alias", "show", "prod"],
+                 ["alias", "history", "prod"]):
+        code, out, err = _run(capsys, *args)
+        assert code == 0 and out and err == "", (args, err)
+    code, out, err = _run(capsys, "flag", "prod", "--reason", "bad")
+    assert code == 1 and out == "" and "signing key" in err and "is corrupt" in err
+
+
+def test_init_that_cannot_be_done_is_one_line_and_leaves_nothing(
+    project_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project_dir / "notes.txt").write_text("a file, not a folder")
+    code, out, err = _run(capsys, "init", "notes.txt")
+    assert code == 2 and out == "" and err.startswith("error: ") and "is a file" in err
+    code, _, err = _run(capsys, "init", "notes.txt/sub")  # below a file: no such folder
+    assert code == 1 and err.startswith("error: cannot create a store in ")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setenv("FOREBEAR_KEY", str(project_dir / "no" / "such" / "dir" / "key"))
+    code, _, err = _run(capsys, "init", "fresh")
+    assert code == 1 and "cannot write the signing key" in err
+    assert not (project_dir / "fresh").exists()  # no half-made store to trip over later
+    code, _, err = _run(capsys, "init")
+    assert code == 1 and not (project_dir / ".forebear").exists()
+    monkeypatch.delenv("FOREBEAR_KEY")
+    assert _run(capsys, "init")[0] == 0  # and then it can be done

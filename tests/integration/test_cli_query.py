@@ -150,6 +150,36 @@ def test_flag_then_flagged_then_show_warns(project: dict[str, Any],
     assert "mislabelled rows" in capsys.readouterr().out
 
 
+def test_every_node_of_a_page_is_in_its_tree(project: dict[str, Any],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # A page's nodes hang from parents on other pages: the tree showed the root alone.
+    from forebear.graph.render import short
+
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        page = _json(capsys, "upstream", "production", "--limit", "2", "--offset",
+                     str(offset), "--json")
+        assert main(["upstream", "production", "--limit", "2", "--offset", str(offset)]) == 0
+        tree = capsys.readouterr().out
+        for node in page["nodes"]:
+            assert short(node["id"]) in tree, (offset, node["id"], tree)
+        offset, pages = page["page"]["next_offset"], pages + 1
+    assert pages == 3  # six nodes upstream of the model, root included
+
+
+def test_a_flag_without_actor_is_by_the_same_user_at_host_as_every_write(
+    project: dict[str, Any], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forebear.sdk.session import default_actor
+
+    monkeypatch.delenv("FOREBEAR_ACTOR", raising=False)
+    record = _json(capsys, "flag", "train.csv", "--reason", "leak", "--json")
+    alias = _json(capsys, "alias", "set", "staging", "train.csv", "--json")
+    assert record["actor"] == alias["actor"] == default_actor() and "@" in record["actor"]
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "text"),
     [

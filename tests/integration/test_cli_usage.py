@@ -62,3 +62,49 @@ def test_the_cli_imports_neither_typer_nor_pydantic(project_dir: Path) -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=project_dir, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def busy_store(project_dir: Path) -> Path:
+    from forebear.store.registry import init_store, open_store
+    from tests.conftest import make_run, ref
+
+    init_store(project_dir)
+    store = open_store(str(project_dir))
+    store.append_batch([make_run(name=f"run-{i}", outputs=[ref(f"m{i}")]) for i in range(1500)])
+    store.close()
+    return project_dir
+
+
+@pytest.mark.parametrize("args", [["journal"], ["journal", "--json"], ["log", "--limit", "2000"],
+                                  ["upstream", "--format", "dot"]],
+                         ids=["text", "json", "table", "dot"])
+def test_output_that_cannot_be_written_is_one_error_line(
+    busy_store: Path, args: list[str]
+) -> None:
+    import os
+
+    if args[0] == "upstream":
+        from tests.conftest import ref
+
+        args = ["upstream", ref("m7")["id"], *args[1:]]
+    cli = [sys.executable, "-m", "forebear", *args]
+    with open(os.devnull if not Path("/dev/full").exists() else "/dev/full", "w") as full:
+        done = subprocess.run(cli, cwd=busy_store, stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    if Path("/dev/full").exists():  # a disk with no space left
+        assert done.returncode == 1
+        assert done.stderr == "error: cannot write the output: No space left on device " \
+            "(free space where it goes, or send it elsewhere)\n"
+    closed = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", *cli], cwd=busy_store,
+                            capture_output=True, text=True, timeout=120)
+    assert closed.returncode == 1 and closed.stderr.startswith("error: standard output is "
+                                                               "closed")
+    reader = subprocess.Popen(cli, cwd=busy_store, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.read(1)  # `| head -c 1`: the reader goes away with the output unread
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    reader.stderr.close()
+    assert reader.wait(timeout=120) in (0, 1) and "Traceback" not in err and "Error" not in err

@@ -294,3 +294,9 @@ def test_a_human_edit_signed_by_the_person(
     with pytest.raises(InvalidInputError, match="actor"):
         human_edit(before="w0.bin", after="w1.bin", actor="eve", reason="x",
                    signing_key=key, store=str(project_dir))
+    # A mistyped --sign-key is the editor's own key file: the hint is not the store's key.
+    code, out, err = _run(capsys, "human-edit", "--actor", "dana@example.com", "--reason",
+                          "x", "--before", "w0.bin", "--after", "w1.bin",
+                          "--sign-key", "dana.kye")
+    assert code == 1 and out == "" and "dana.kye does not exist" in err
+    assert "check the --sign-key path" in err and "FOREBEAR_KEY" not in err

@@ -130,6 +130,30 @@ def test_track_turns_arguments_into_params(repo: Path) -> None:
     assert any(e[0] == "out" and e[3] == str(hash_file(repo / "out.txt")) for e in edges)
 
 
+def test_track_runs_a_function_whose_arguments_are_big_data(repo: Path) -> None:
+    # Arguments are often the data itself: the call must run and be recorded, its params
+    # summarized, not refused as an entry too large to journal (which stopped the call).
+    @forebear.track(store=str(repo), capture=False, watch=False)
+    def fit(rows: list[list[float]], vocabulary: dict[str, int], prompt: str,
+            lr: float = 0.5) -> int:
+        return len(rows)
+
+    rows = [[float(i)] * 10 for i in range(500_000)]
+    assert fit(rows, {f"w{i}": i for i in range(300_000)}, "x" * 5_000_000) == 500_000
+    store = open_store(str(repo))
+    status, params = store.execute("SELECT status, params FROM execution")[0]
+    recorded = json.loads(params)
+    assert status == "succeeded" and recorded["lr"] == 0.5
+    assert recorded["rows"] == "<list of 500,000 items>"
+    assert recorded["vocabulary"] == "<dict of 300,000 items>"
+    assert recorded["prompt"].endswith("... (5,000,000 characters)")
+    assert len(recorded["prompt"]) < 200_000
+    assert fit([[1.0, 2.0]], {"a": 1}, "hi") == 1  # small arguments are kept whole
+    rows_params = [json.loads(p) for (p,) in store.execute("SELECT params FROM execution")]
+    assert {"rows": [[1.0, 2.0]], "vocabulary": {"a": 1}, "prompt": "hi",
+            "lr": 0.5} in rows_params
+
+
 def test_track_lasts_as_long_as_coroutines_and_generators_do(repo: Path) -> None:
     import asyncio
 
@@ -382,3 +406,234 @@ def test_nul_characters_in_logged_values_never_cost_the_run_its_end(repo: Path) 
     assert record["status"] == "succeeded"
     assert json.loads(record["params"]) == {"note\ufffd": "a\ufffdb", "nested": {"k": ["\ufffd"]}}
     assert json.loads(record["metrics"]) == {"m\ufffd": 1.0}
+
+
+def _exec_at_a_terminal(repo: Path, script: str) -> tuple[int, str]:
+    """``forebear exec -- python SCRIPT`` at a pseudo-terminal, Ctrl-C typed once the
+    script prints "ready"; return its exit code and what it printed."""
+    import pty
+    import select
+    import time
+
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.chdir(repo)
+        os.execv(sys.executable, [sys.executable, "-m", "forebear", "exec", "--", sys.executable,
+                                  "-c", script])
+    seen, typed, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not typed and b"ready" in seen:
+            os.write(master, b"\x03")  # the terminal signals its foreground group
+            typed = True
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal closed: everything has exited
+                break
+            if not data:
+                break
+            seen += data
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_ctrl_c_under_exec_lets_the_script_save_its_checkpoint(repo: Path) -> None:
+    # The terminal delivers Ctrl-C to the script itself: a second SIGINT from exec would
+    # interrupt the clean-up that training scripts do on the first.
+    script = (
+        "import time\n"
+        "try:\n"
+        "    print('ready', flush=True); time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    time.sleep(0.5); open('ckpt.txt', 'w').write('saved')\n"
+    )
+    code, seen = _exec_at_a_terminal(repo, script)
+    assert code == 0, seen
+    assert (repo / "ckpt.txt").read_text() == "saved"
+    assert "Traceback" not in seen
+    store = open_store(str(repo))
+    run_id = store.execute("SELECT run_id FROM execution")[0][0]
+    record = _execution(store, run_id)
+    assert record["status"] == "aborted" and record["error"] == "interrupted, exit code 0"
+    assert ("out", "output", "data", str(hash_file(repo / "ckpt.txt"))) in _edges(store, run_id)
+
+
+def test_ctrl_c_under_exec_exits_130_like_the_script_alone(repo: Path) -> None:
+    code, seen = _exec_at_a_terminal(repo, "import time; print('ready', flush=True); "
+                                           "time.sleep(30)")
+    assert code == 130, seen
+    store = open_store(str(repo))
+    record = _execution(store, store.execute("SELECT run_id FROM execution")[0][0])
+    assert record["status"] == "aborted" and record["error"] == "killed by SIGINT"
+
+
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["./job.sh"], "./job.sh is not an executable file (chmod +x ./job.sh"),
+        (["job.sh"], "command not found: job.sh (to run the file here, write ./job.sh)"),
+        (["data"], "command not found: data"),
+        (["./data"], "./data is a folder, not a command"),
+    ],
+    ids=["not-executable", "bare-name-in-folder", "unknown", "folder"],
+)
+def test_exec_refuses_what_cannot_run_in_one_line_recording_nothing(
+    repo: Path, command: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forebear.cli import main
+
+    (repo / "job.sh").write_text("echo hi > out.txt\n")
+    assert main(["exec", "--", *command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and len(err.splitlines()) == 1, err
+    assert open_store(str(repo)).size() == 0
+
+
+def test_exec_of_a_script_without_a_shebang_is_a_failed_run_not_a_success(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forebear.cli import main
+
+    (repo / "job.sh").write_text("echo hi > out.txt\n")
+    (repo / "job.sh").chmod(0o755)
+    assert main(["exec", "--", "./job.sh"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot run ./job.sh: Exec format error" in err and "Traceback" not in err
+    assert _execution(open_store(str(repo)), open_store(str(repo)).execute(
+        "SELECT run_id FROM execution")[0][0])["status"] == "failed"
+
+
+def test_a_nested_runs_outputs_are_its_own_not_the_outer_runs(repo: Path) -> None:
+    # The outer run's working-tree watch sees the inner run's files appear; the audit
+    # hook already gives them to the innermost run, and the watch must agree.
+    with forebear.run("pipeline", store=str(repo)) as outer:
+        with forebear.run("step", store=str(repo)) as inner:
+            (repo / "step.txt").write_text("step")
+            (repo / "later.txt").write_text("v1")
+        (repo / "later.txt").write_text("v2, rewritten by the outer run")
+        (repo / "own.txt").write_text("own")
+    store = open_store(str(repo))
+    made = {str(hash_file(repo / name)): name for name in ("step.txt", "later.txt", "own.txt")}
+    outer_out = {made.get(e[3]) for e in _edges(store, outer.run_id) if e[0] == "out"}
+    inner_out = {made.get(e[3]) for e in _edges(store, inner.run_id) if e[0] == "out"}
+    assert inner_out == {"step.txt", None}  # None: later.txt as the inner run left it
+    assert outer_out == {"later.txt", "own.txt"}
+
+
+def test_outside_git_the_entry_script_is_the_code_anchor(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No repository: without the script's own digest, two runs of different code would
+    # share one anchor and `forebear diff` would call their code the same.
+    from forebear.cli import main
+
+    init_store(project_dir)
+    clear_caches()
+    script = project_dir / "train.py"
+    runs = []
+    for lr in ("0.1", "0.9"):
+        script.write_text(f"open('model.txt', 'w').write('lr={lr}')\n")
+        done = subprocess.run([sys.executable, "-m", "forebear", "exec", "--json", "--",
+                               sys.executable, "train.py"], cwd=project_dir,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout)["run_id"])
+    store = open_store(str(project_dir))
+    code = json.loads(_execution(store, runs[1])["code"])
+    assert code["commit"] is None and code["entry_point"] == str(script)
+    assert code["entry_digest"] == str(hash_file(script))
+    assert ("in", "code", "code", code["digest"]) in _edges(store, runs[1])
+    assert main(["diff", *runs, "--json"]) == 0
+    changed = json.loads(capsys.readouterr().out)["code"]["changed"]
+    assert set(changed) >= {"digest", "entry_digest"}
+
+
+def test_a_file_name_that_is_not_utf8_does_not_cost_the_run_its_record(repo: Path) -> None:
+    # Linux file names are bytes; Python hands a non-UTF-8 one over as lone surrogates,
+    # which the journal (JSON) cannot hold. The run used to end "failed", its lineage lost.
+    latin1 = os.fsdecode(b"caf\xe9.csv")
+    with forebear.run("legacy", store=str(repo), watch=False) as run:
+        with open(latin1, "w") as handle:
+            handle.write("x\n")
+        with open("plain.csv", "w") as handle:
+            handle.write("y\n")
+    assert run.status == "succeeded"
+    store = open_store(str(repo))
+    assert _execution(store, run.run_id)["status"] == "succeeded"
+    names = {name for (name,) in store.execute("SELECT name FROM artifact")}
+    assert {"caf\\xe9.csv", "plain.csv"} <= names
+    assert ("out", "output", "data", str(hash_file(repo / latin1))) in _edges(store, run.run_id)
+
+
+def test_exec_records_into_the_store_found_now_not_a_cached_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # main() called again in another project (tests, tools embedding the CLI) used the
+    # process's default session, opened for the first project, and wrote there.
+    from forebear.cli import main
+    from forebear.sdk.session import reset_default_session
+
+    monkeypatch.delenv("FOREBEAR_STORE", raising=False)
+    reset_default_session()
+    sizes = []
+    for name in ("first", "second"):
+        project = tmp_path / name
+        project.mkdir()
+        init_store(project)
+        monkeypatch.chdir(project)
+        assert main(["exec", "--no-capture", "--", "true"]) == 0
+        sizes.append(open_store(str(project)).size())
+    assert sizes == [2, 2]  # each project holds its own run's start and end
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    assert main(["exec", "--", "no-such-command"]) == 2
+    assert not (empty / ".forebear").exists()  # a refused command creates no store
+    capsys.readouterr()
+    reset_default_session()
+
+
+def test_exec_refuses_a_watch_that_is_no_folder_and_says_a_declared_output_is_missing(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forebear.cli import main
+
+    for folder in ("nowhere", "train.py"):  # watching them would silently see nothing
+        assert main(["exec", "--watch", folder, "--", "true"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --watch {folder}: no such folder (give a folder whose new " \
+            "or changed files are outputs)\n"
+    assert open_store(str(repo)).size() == 0
+    assert main(["exec", "--no-capture", "--output", "model.bin", "--", "touch",
+                 "models.bin"]) == 0
+    err = capsys.readouterr().err
+    assert "forebear: declared output model.bin was not written: not recorded" in err
+
+
+def test_sigterm_to_exec_alone_reaches_the_command_and_the_run_is_recorded(
+    repo: Path,
+) -> None:
+    # `docker stop`, Kubernetes and `kill PID` signal forebear exec alone: it used to die
+    # at once, leaving the run "running", the command orphaned and its last save unseen.
+    import signal
+
+    script = ("import signal, sys, time\n"
+              "def stop(*_):\n"
+              "    open('last.ckpt', 'w').write('saved'); sys.exit(143)\n"
+              "signal.signal(signal.SIGTERM, stop)\n"
+              "print('ready', flush=True); time.sleep(30)\n")
+    wrapper = subprocess.Popen([sys.executable, "-m", "forebear", "exec", "--json", "--",
+                                sys.executable, "-c", script], cwd=repo,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wrapper.stdout is not None
+    assert wrapper.stdout.readline() == "ready\n"
+    wrapper.send_signal(signal.SIGTERM)  # to forebear alone, not to its process group
+    out, err = wrapper.communicate(timeout=60)
+    assert wrapper.returncode == 143, err
+    run_id = json.loads(out)["run_id"]
+    store = open_store(str(repo))
+    record = _execution(store, run_id)
+    assert record["status"] == "aborted" and record["error"] == "interrupted, exit code 143"
+    assert ("out", "output", "model", str(hash_file(repo / "last.ckpt"))) in \
+        _edges(store, run_id)

@@ -11,8 +11,10 @@ from forebear.model.entries import validate_entry
 
 @pytest.mark.parametrize(
     "name",
-    ["production", "fraud-model@champion", "team/ctr:latest", "modèle", "v1.2_rc"],
-    ids=["plain", "at", "slash-colon", "accented", "dots"],
+    ["production", "fraud-model@champion", "team/ctr:latest", "modèle", "v1.2_rc", "...",
+     "team/.hidden", "v..2"],
+    ids=["plain", "at", "slash-colon", "accented", "dots", "three-dots", "dot-name",
+         "double-dot-inside"],
 )
 def test_good_names_are_kept(name: str) -> None:
     assert canonical_alias(name) == name
@@ -40,9 +42,17 @@ def test_decomposed_text_is_normalized_to_nfc() -> None:
         ("sha256:" + "a" * 64, "artifact id"),
         ("0190a6e4-0d3c-7abc-8def-0123456789ab", "run id"),
         ("x" * 201, "over the limit"),
+        ("..", "'..' part"),
+        (".", "'..' part"),
+        ("team/../prod", "'..' part"),
+        ("team/./prod", "'..' part"),
+        ("/prod", "empty"),
+        ("team//prod", "empty"),
+        ("team/", "empty"),
     ],
     ids=["empty", "space", "tab", "zwsp", "zwj", "bom", "bidi", "nbsp", "line-sep", "dash",
-         "digest", "run-id", "long"],
+         "digest", "run-id", "long", "dotdot", "dot", "dotdot-part", "dot-part",
+         "leading-slash", "double-slash", "trailing-slash"],
 )
 def test_bad_names_are_refused(name: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):

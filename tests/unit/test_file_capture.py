@@ -47,11 +47,54 @@ def test_the_innermost_capture_records_and_the_hook_idles_after(tree: Path) -> N
     assert files._record is None and not files._active
 
 
+def test_relative_opens_after_a_chdir_are_the_files_really_opened(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both folders hold an a.csv: resolving against the run's first working directory
+    # would record the wrong input, and drop the output as a file that does not exist.
+    (tree / "a.csv").write_text("top\n")
+    monkeypatch.chdir(tree)
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    os.chdir("data")
+    open("a.csv").close()
+    with open("new.csv", "w") as handle:
+        handle.write("x\n")
+    assert _captured(capture) == ({str(tree / "data" / "a.csv")},
+                                  {str(tree / "data" / "new.csv")})
+
+
+def test_a_file_saved_under_a_temporary_name_is_an_output_under_its_final_one(
+    tree: Path,
+) -> None:
+    # Atomic saves (write a temporary file, os.replace it into place) are how careful
+    # code writes checkpoints; without the rename only a vanished temp file was seen.
+    scratch = tree / "scratch"  # a folder capture ignores, like the system's temp folder
+    scratch.mkdir()
+    (tree / "data" / "old.csv").write_text("o\n")
+    capture = FileCapture(cwd=str(tree), include_temp=True, ignore_dirs=[str(scratch)])
+    capture.start()
+    with open(tree / "out" / "ckpt.tmp", "wb") as handle:
+        handle.write(b"weights")
+    os.replace(tree / "out" / "ckpt.tmp", tree / "out" / "ckpt.pt")
+    (tree / "out" / "a.json").write_text("{}")
+    (tree / "out" / "a.json").rename(tree / "out" / "b.json")
+    (tree / "out" / "b.json").rename(tree / "out" / "c.json")
+    (scratch / "cfg.yaml").write_text("lr: 1")
+    os.rename(scratch / "cfg.yaml", tree / "out" / "cfg.yaml")
+    open(tree / "data" / "old.csv").close()
+    os.rename(tree / "data" / "old.csv", tree / "data" / "archived.csv")  # not written
+    reads, writes = _captured(capture)
+    assert writes == {str(tree / "out" / n) for n in ("ckpt.pt", "c.json", "cfg.yaml")}
+    assert reads == set()  # the input it read is gone under that name
+
+
 def _read_and_write(source: str, target: str) -> None:
     with open(source) as handle:
         data = handle.read()
-    with open(target, "w") as handle:
+    with open(target + ".part", "w") as handle:
         handle.write(data.upper())
+    os.replace(target + ".part", target)  # saved atomically, as careful workers do
     os._exit(0)  # as multiprocessing workers leave: no atexit, no flush of anything
 
 
@@ -102,6 +145,41 @@ def test_captured_paths_are_real_and_vanished_files_are_dropped(tree: Path) -> N
         f.write(b"y")
     (tree / "gone.bin").unlink()
     assert _captured(capture) == ({str(tree / "data" / "a.csv")}, set())
+
+
+def test_captures_in_threads_side_by_side_each_get_their_own_threads_opens(
+    tree: Path,
+) -> None:
+    # Two runs in two threads: the one started last used to record both threads' files.
+    for name in ("one.csv", "two.csv", "pool.csv"):
+        (tree / name).write_text(name)
+    first, started, opened = threading.Event(), threading.Barrier(2), threading.Barrier(2)
+    found: dict[str, set[str]] = {}
+
+    def job(name: str, worker: bool) -> None:
+        if worker:
+            first.wait()  # this capture starts second: it is the innermost of all
+        capture = FileCapture(cwd=str(tree), include_temp=True)
+        capture.start()
+        first.set()
+        started.wait()  # both captures are active before anyone opens anything
+        open(tree / name).close()
+        if worker:  # a thread of its own pool, with no capture: the innermost has it
+            helper = threading.Thread(target=lambda: open(tree / "pool.csv").close())
+            helper.start()
+            helper.join()
+        opened.wait()
+        found[name] = _captured(capture)[0]
+
+    threads = [threading.Thread(target=job, args=(name, name == "two.csv"))
+               for name in ("one.csv", "two.csv")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found["one.csv"] == {str(tree / "one.csv")}
+    assert found["two.csv"] == {str(tree / "two.csv"), str(tree / "pool.csv")}
+    assert files._record is None and not files._active
 
 
 def test_a_run_hides_its_own_reads_but_not_other_threads(tree: Path) -> None:
@@ -202,8 +280,14 @@ def test_recording_an_output_is_not_captured_as_reading_it(
     assert [ref["name"] for ref in run._outputs.values()] == ["out/native.bin"]
 
 
-def test_a_tree_over_the_limit_is_not_watched(tree: Path) -> None:
+def test_a_tree_over_the_limit_is_not_watched_and_says_so_once(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     watch = TreeWatch(str(tree), limit=1)
     watch.start()
     (tree / "out" / "new.bin").write_bytes(b"x")
     assert watch.changed() == []
+    said = capsys.readouterr().err
+    assert "too many to watch" in said and "run.produce()" in said
+    TreeWatch(str(tree), limit=1).start()  # lineage may miss files: said, but not per run
+    assert capsys.readouterr().err == ""

@@ -20,7 +20,8 @@ def test_import_forebear_stays_light() -> None:
     code = (
         "import sys, forebear\n"
         "heavy = {'fastapi', 'starlette', 'uvicorn', 'psycopg', 'boto3', 'botocore', "
-        "'click', 'typer', 'pydantic', 'rich', 'cryptography', 'blake3', 'sqlite3', 'numpy', 'httpx'}\n"
+        "'click', 'typer', 'pydantic', 'rich', 'cryptography', 'blake3', 'sqlite3', 'numpy', "
+        "'httpx'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -176,3 +176,20 @@ def test_prefix_bounds_end_on_a_hex_digit(store: Any, prefix: str) -> None:
     else:
         with pytest.raises(NotFoundError):
             resolve(store, prefix)
+
+
+def test_a_ref_that_cannot_be_read_is_one_error_not_a_traceback(
+    store: Any, graph: dict[str, Any], tmp_path: Path
+) -> None:
+    from forebear.errors import InvalidInputError
+
+    folder = tmp_path / "shared"
+    (folder / "private").mkdir(parents=True)
+
+    def hasher(path: Path) -> str:  # what hashing meets in a folder of someone else's
+        raise PermissionError(13, "Permission denied", str(path / "private"))
+
+    with pytest.raises(InvalidInputError) as caught:
+        resolve(store, str(folder), hasher=hasher)
+    assert str(caught.value).startswith(f"cannot hash {folder}: Permission denied "
+                                        f"({folder / 'private'})")

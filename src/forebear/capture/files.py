@@ -46,6 +46,8 @@ class _Active:
     # and, in such a child, the function that writes them there.
     spool: str | None = None
     sink: Callable[[tuple[object, ...]], None] | None = None
+    # The thread that started the capture: its opens are this capture's (see _route).
+    thread: int = field(default_factory=threading.get_ident)
 
     def recorder(self) -> Callable[[tuple[object, ...]], None]:
         return self.sink or self.events.extend
@@ -55,37 +57,92 @@ _active: list[_Active] = []  # the stack of active captures; the innermost recor
 _active_lock = threading.Lock()
 # The innermost capture's ``events.extend``, or None when no capture is active: the hook
 # reads one global instead of indexing the stack and looking up two attributes per open.
+# While captures started by several threads are active (runs in threads side by side) it
+# is ``_route`` instead, which gives each thread's opens to that thread's own capture.
 _record: Callable[[tuple[object, ...]], None] | None = None
+_routes: tuple[_Active, ...] = ()  # a snapshot of _active for _route, innermost last
+# The "mode" of a recorded rename, (source, _RENAME, destination): no open has it.
+_RENAME = "rename"
+
+
+def _route(args: tuple[object, ...]) -> None:
+    """Record an open in the innermost capture this thread started, or, for a thread
+    with none of its own (a worker of a run's pool), in the innermost one of all."""
+    routes = _routes
+    ident = threading.get_ident()
+    for state in reversed(routes):
+        if state.thread == ident:
+            state.recorder()(args)
+            return
+    if routes:
+        routes[-1].recorder()(args)
+
+
+def _reroute() -> None:
+    """Point ``_record`` at the right recorder for the stack as it is (lock held)."""
+    global _record, _routes
+    _routes = tuple(_active)
+    if not _active:
+        _record = None
+    elif all(state.thread == _active[0].thread for state in _active):
+        _record = _active[-1].recorder()
+    else:
+        _record = _route
 _installed = False
 _install_lock = threading.Lock()
+# Set once the process changes its working directory: a relative path opened after that
+# is made absolute when it is opened, or stop() would resolve it against the old one.
+_cwd_moved = False
 
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
-    # Runs for every audit event in the process, so it is as short as it can be: one
-    # comparison for any other event; for "open" (path, mode, flags), one global, one
+    # Runs for every audit event in the process, so it is as short as it can be: two
+    # comparisons for any other event; for "open" (path, mode, flags), one global, one
     # length check (an extension module could raise "open" with other arguments) and
     # one C call. Everything else waits for stop().
+    global _cwd_moved
     if event == "open" and _record is not None and len(args) == 3:
-        _record(args)
+        _record(_absolute(args) if _cwd_moved else args)
+    elif event == "os.rename" and _record is not None and len(args) == 4:
+        # os.rename, os.replace, shutil.move: a file written under a temporary name and
+        # renamed into place (an atomic save) is an output under its final name.
+        if args[2] in (None, -1) and args[3] in (None, -1):  # no directory descriptors
+            renamed = (args[0], _RENAME, args[1])
+            _record(_absolute(renamed) if _cwd_moved else renamed)
+    elif event == "os.chdir":  # raised before the change: opens after it see the new one
+        _cwd_moved = True
+
+
+def _absolute(args: tuple[object, ...]) -> tuple[object, ...]:
+    """An open's (or a rename's) arguments with relative paths made absolute (it never
+    raises)."""
+    path = args[0]
+    if isinstance(path, int):
+        return args
+    try:
+        if args[1] == _RENAME:
+            return (os.path.abspath(path), _RENAME,  # type: ignore[call-overload]
+                    os.path.abspath(args[2]))  # type: ignore[call-overload]
+        return (os.path.abspath(path), *args[1:])  # type: ignore[call-overload]
+    except (TypeError, ValueError, OSError):
+        return args
 
 
 def _push(state: _Active) -> None:
     """Make ``state`` the innermost active capture."""
-    global _record
     with _active_lock:
         _active.append(state)
-        _record = state.recorder()
+        _reroute()
 
 
 def _remove(state: _Active) -> None:
     """Take ``state`` off the stack of active captures, wherever it is."""
-    global _record
     with _active_lock:
         for index in range(len(_active) - 1, -1, -1):
             if _active[index] is state:
                 del _active[index]
                 break
-        _record = _active[-1].recorder() if _active else None
+        _reroute()
 
 
 def _install() -> None:
@@ -135,6 +192,13 @@ def _after_fork() -> None:
         except (TypeError, ValueError):
             return
         mode_text = mode.encode() if isinstance(mode, str) else b""
+        if mode == _RENAME:  # the third field is the destination
+            try:
+                to = fsencode(abspath(os.fsdecode(flags)))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return
+            write(fd, b"%s\0%s\0%s\0" % (where, mode_text, to))
+            return
         write(fd, b"%s\0%s\0%d\0" % (where, mode_text, flags if isinstance(flags, int) else 0))
 
     state.sink = _record = spool
@@ -157,7 +221,13 @@ def _read_spool(folder: str) -> list[object]:
             continue
         for index in range(0, len(fields) - 2, 3):
             path, mode, flags = fields[index : index + 3]
-            events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+            if mode == _RENAME.encode():
+                events += (os.fsdecode(path), _RENAME, os.fsdecode(flags))
+                continue
+            try:
+                events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+            except ValueError:  # a record cut short by a worker's sudden end
+                continue
     shutil.rmtree(folder, ignore_errors=True)
     return events
 
@@ -254,6 +324,16 @@ class FileCapture:
             if target == "":
                 target = self._resolve(path, dirs, regular)
                 resolved[path] = target
+            if mode == _RENAME:
+                # What the run wrote (or wrote where capture does not look, like a temp
+                # folder) and then renamed is an output under its new name.
+                if target is None or target in writes:
+                    writes.pop(target, None)  # type: ignore[arg-type]
+                    moved = self._resolve(flags, dirs, regular)
+                    if moved is not None:
+                        resolved[flags] = moved
+                        writes[moved] = None
+                continue
             if target is None:
                 continue
             if _is_write(mode, flags):
@@ -350,6 +430,9 @@ def _is_write(mode: object, flags: object) -> bool:
     return False
 
 
+_too_big_said: set[str] = set()  # folders already reported too big to watch
+
+
 class TreeWatch:
     """Files created or changed under a directory between two scans (native writers).
 
@@ -418,6 +501,14 @@ class TreeWatch:
 
     def start(self) -> None:
         self._before = self._scan()
+        if self._before is None and self.root not in _too_big_said:
+            _too_big_said.add(self.root)  # once per folder and process, not per run
+            sys.stderr.write(
+                f"forebear: {self.root} holds over {self._limit:,} files, too many to watch:"
+                " files that native code writes there (torch.save, Arrow, HDF5) are not"
+                " captured; watch a smaller folder (watch=, --watch) or record them with"
+                " run.produce()\n"
+            )
 
     def changed(self) -> list[str]:
         """Files new or modified since ``start()`` (empty if the tree was too big to watch)."""

@@ -51,6 +51,7 @@ __all__ = [
     "code_anchor",
     "redact_url",
     "restore",
+    "script_anchor",
 ]
 
 DEFAULT_MAX_DIFF_BYTES = 50 * 1024 * 1024
@@ -127,6 +128,9 @@ def anchor_digest(record: Mapping[str, Any]) -> str:
     }
     if record.get("dirty") and ident["diff_digest"] is None:
         ident["dirty"] = True
+    if ident["commit"] is None and ident["diff_digest"] is None and record.get("entry_digest"):
+        # No repository (see ``script_anchor``): the script's bytes are all there is.
+        ident["entry_digest"] = record["entry_digest"]
     data = json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -161,6 +165,29 @@ def code_anchor(
     except Exception:  # a lineage tracker must never be why a training run dies
         _log().warning("forebear: could not anchor the code", exc_info=True)
     return None
+
+
+def script_anchor(
+    entry_point: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_DIFF_BYTES
+) -> CodeAnchor | None:
+    """The code anchor of a script run outside any git work tree: its path and digest.
+
+    Without it two runs of different code there would share one anchor (no commit, no
+    diff) and ``forebear diff`` would call their code the same. None when the script
+    cannot be read or is over ``max_bytes``.
+    """
+    script = Path(entry_point).absolute()
+    try:
+        if not script.is_file() or script.stat().st_size > max_bytes:
+            return None
+        digest = _sha256(script.read_bytes())
+    except OSError:
+        return None
+    return CodeAnchor(
+        commit=None, branch=None, remote=None, dirty=False, entry_point=str(script),
+        entry_digest=digest,
+        notes=("not in a git work tree: the entry script alone identifies the code",),
+    )
 
 
 def restore(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import IO, Any, TypeVar, cast
 
 import click
 
 from forebear import config
+from forebear.errors import ForebearError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,10 +38,74 @@ def settings(store: str | None, *, required: bool = True) -> config.Settings:
     return config.resolve(store, required=required)
 
 
-def open_store(store: str | None) -> Any:
+def for_reading(found: config.Settings) -> config.Settings:
+    """``found`` for a command that only reads: the embedded store opens without its
+    signing key. Queries sign nothing, and the key, readable by its owner alone (mode
+    0600, as it must be), must not stop a teammate's `forebear log`."""
+    if found.is_embedded:
+        return replace(found, key_path=None)
+    return found
+
+
+def open_store(store: str | None, *, read_only: bool = False) -> Any:
+    """Open the store; ``read_only`` for a command that writes nothing (``for_reading``)."""
     from forebear.store.registry import open_from
 
-    return open_from(settings(store))
+    found = settings(store)
+    return open_from(for_reading(found) if read_only else found)
+
+
+def key_unreadable(found: config.Settings) -> bool:
+    """Whether the signing key is there but this user may not read it (another's store)."""
+    key = found.key_path
+    return key is not None and key.is_file() and not os.access(key, os.R_OK)
+
+
+def _stdout() -> Any:
+    """``sys.stdout``, or the error that says it is closed (``forebear log >&-``)."""
+    if sys.stdout is None:
+        raise ForebearError("standard output is closed", hint="give the command somewhere "
+                            "to write, e.g. > out.txt")
+    return sys.stdout
+
+
+def _unwritable(exc: OSError) -> ForebearError:
+    return ForebearError(f"cannot write the output: {exc.strerror or exc}",
+                         hint="free space where it goes, or send it elsewhere")
+
+
+class _Output:
+    """Standard output for rich: a failed write (a full disk) becomes one error line.
+
+    A closed pipe (``| head``) is left to rich, which stops quietly."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _unwritable(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _unwritable(exc) from None
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
+        return getattr(self._stream, name)
+
+
+def emit_text(text: str) -> None:
+    """Print ``text`` as it is (DOT, Mermaid, a checkpoint's note, plain tree lines)."""
+    _Output(_stdout()).write(text)
+    _Output(sys.stdout).flush()
 
 
 def emit_json(value: Any) -> None:
@@ -46,21 +113,29 @@ def emit_json(value: Any) -> None:
     from forebear._json import dumps
 
     data = dumps(value, indent=True) + b"\n"
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a text-only stream (some embedders): decode once
-        sys.stdout.write(data.decode("utf-8", "surrogatepass"))
-        return
-    sys.stdout.flush()  # whatever was printed as text goes first
-    buffer.write(data)
-    buffer.flush()
+    stdout = _stdout()
+    buffer = getattr(stdout, "buffer", None)
+    try:
+        if buffer is None:  # a text-only stream (some embedders): decode once
+            stdout.write(data.decode("utf-8", "surrogatepass"))
+            return
+        stdout.flush()  # whatever was printed as text goes first
+        buffer.write(data)
+        buffer.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _unwritable(exc) from None
 
 
 def console() -> Any:
     from rich.console import Console
 
+    stdout = _stdout()
     # Piped output (a file, `less`, CI logs) keeps whole lines rather than rich's 80 columns.
-    width = None if sys.stdout.isatty() else 160
-    return Console(highlight=False, soft_wrap=True, width=width)
+    width = None if stdout.isatty() else 160
+    return Console(file=cast("IO[str]", _Output(stdout)), highlight=False, soft_wrap=True,
+                   width=width)
 
 
 def progress_bar(*, disable: bool) -> Any:
@@ -72,12 +147,14 @@ def progress_bar(*, disable: bool) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    err = Console(stderr=True)
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=disable,
+        console=err,
+        # Off a terminal rich would still end with a blank line on stderr.
+        disable=disable or not err.is_terminal,
         transient=True,
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 
+from forebear import config
 from forebear.cli._common import common, emit_json, settings
 from forebear.errors import UsageError
 
@@ -52,21 +54,31 @@ def exec_(
     json_out: bool,
 ) -> None:
     """Run CMD as a tracked execution; its exit code passes through."""
-    from forebear.capture.execute import execute
-    from forebear.sdk.session import Session
+    from forebear.capture.execute import check_command, execute
+    from forebear.sdk.session import Session, default_session
 
-    session = Session.from_settings(settings(store, required=False)) if store else None
-    code, run = execute(
-        list(command),
-        name=name,
-        kind=kind,
-        params=_parse_params(list(param)),
-        inputs=[str(p) for p in input_],
-        outputs=[str(p) for p in output],
-        watch=[str(w) for w in watch] if watch else None,
-        capture=not no_capture,
-        store=session,
-    )
+    check_command(list(command))  # before a store is opened, or created
+    found = settings(store, required=False)
+    owned = store is not None or bool(os.environ.get("FOREBEAR_STORE")) or found.store_dir is None \
+        or (found.store_dir / config.DB_FILE).exists()
+    # The store named or found now, not the process's cached default session; with no
+    # store anywhere, that default session creates one, as the SDK does, and says so.
+    session = Session.from_settings(found) if owned else default_session()
+    try:
+        code, run = execute(
+            list(command),
+            name=name,
+            kind=kind,
+            params=_parse_params(list(param)),
+            inputs=[str(p) for p in input_],
+            outputs=[str(p) for p in output],
+            watch=[str(w) for w in watch] if watch else None,
+            capture=not no_capture,
+            store=session,
+        )
+    finally:
+        if owned:
+            session.store.close()
     if json_out:
         emit_json({"run_id": run.run_id, "status": run.status, "exit_code": code})
     else:

@@ -10,10 +10,13 @@ from forebear.cli._common import (
     common,
     console,
     emit_json,
+    emit_text,
     escape,
     json_option,
+    key_unreadable,
     open_store,
     progress_bar,
+    settings,
 )
 
 
@@ -24,16 +27,38 @@ from forebear.cli._common import (
 @json_option
 def init(directory: Path, store: str | None, json_out: bool) -> None:
     """Create .forebear/ (store, blobs, signing key) in DIRECTORY (default: here)."""
-    from forebear.store.registry import init_store
-
     if store is not None:
         _init_database(store, directory.resolve(), json_out)
         return
-    store_dir = init_store(directory.resolve())
+    store_dir = _init_embedded(directory.resolve())
     if json_out:
         emit_json({"store": str(store_dir)})
     else:
         console().print(f"Initialised an empty forebear store in {store_dir}")
+
+
+def _init_embedded(directory: Path) -> Path:
+    """``init DIR``: a new ``DIR/.forebear/``; when that fails, nothing is left of it."""
+    import shutil
+
+    from forebear import config
+    from forebear.errors import ForebearError, StoreError, UsageError
+    from forebear.store.registry import init_store
+
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a folder",
+                         hint="give the project folder: forebear init DIR")
+    made = [path for path in (directory, directory / config.STORE_DIR) if not path.exists()]
+    try:
+        return init_store(directory)
+    except (ForebearError, OSError) as exc:
+        if made:  # a half-made store (blobs, no database) would only confuse later
+            shutil.rmtree(made[0], ignore_errors=True)
+        if isinstance(exc, ForebearError):
+            raise
+        where = exc.filename or directory
+        raise StoreError(f"cannot create a store in {directory}: {exc.strerror} ({where})",
+                         hint="give a folder you can write to") from None
 
 
 def _init_database(url: str, directory: Path, json_out: bool) -> None:
@@ -63,7 +88,9 @@ def _init_database(url: str, directory: Path, json_out: bool) -> None:
 @click.option("--blobs", is_flag=True, help="Also re-hash every blob.")
 def verify(store: str | None, json_out: bool, blobs: bool) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
-    db = open_store(store)
+    # Checkpoints are checked with the public key; an auditor who may not read the
+    # private one checks them against the key the store recorded at init.
+    db = open_store(store, read_only=key_unreadable(settings(store)))
     with progress_bar(disable=json_out) as progress:
         size = db.size()
         task = progress.add_task("journal", total=size)
@@ -115,7 +142,7 @@ def journal(store: str | None, json_out: bool, start: int, limit: int | None) ->
 
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be 1 or more, not {limit}")
-    db = open_store(store)
+    db = open_store(store, read_only=True)
     if start < 0:
         start = max(0, db.size() + start)
     end = None if limit is None else start + limit
@@ -150,4 +177,4 @@ def checkpoint(store: str | None, json_out: bool) -> None:
     if json_out:
         emit_json(payload)
     else:
-        click.echo(cp.note, nl=False)
+        emit_text(cp.note)

@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from forebear.cli._common import common, console, emit_json, escape, settings
+from forebear.cli._common import (
+    common,
+    console,
+    emit_json,
+    escape,
+    for_reading,
+    settings,
+)
 from forebear.errors import NotFoundError
 
 
@@ -24,10 +31,11 @@ actor_option = click.option(
 reason_option = click.option("--reason", help="Why.")
 
 
-def _session(store: str | None) -> Any:
+def _session(store: str | None, *, read_only: bool = False) -> Any:
     from forebear.sdk.session import Session
 
-    return Session.from_settings(settings(store))
+    found = settings(store)
+    return Session.from_settings(for_reading(found) if read_only else found)
 
 
 def _print_alias(record: Any) -> None:
@@ -72,7 +80,7 @@ def alias_show(name: str, at: str | None, store: str | None, json_out: bool) -> 
     """Where alias NAME points now, or pointed at --at TIME."""
     from forebear.sdk.lifecycle import show_alias
 
-    session = _session(store)
+    session = _session(store, read_only=True)
     try:
         record = show_alias(name, at, store=session)
     finally:
@@ -94,7 +102,7 @@ def alias_history(name: str, store: str | None, json_out: bool) -> None:
     """Every move of alias NAME, oldest first."""
     from forebear.sdk.lifecycle import alias_history as history
 
-    session = _session(store)
+    session = _session(store, read_only=True)
     try:
         records = history(name, store=session)
     finally:
@@ -151,9 +159,15 @@ def human_edit(actor: str, reason: str, before: str, after: str, name: str, kind
 
     key = None
     if sign_key is not None:
+        from forebear.errors import SigningKeyError
         from forebear.journal.keys import SigningKey
 
-        key = SigningKey.load(sign_key)
+        try:
+            key = SigningKey.load(sign_key)
+        except SigningKeyError as exc:  # the editor's own key, not the store's
+            raise SigningKeyError(exc.message, hint=exc.hint if "chmod" in exc.hint else
+                                  "check the --sign-key path: the editor's own key file, "
+                                  "named after --actor") from None
     session = _session(store)
     try:
         done = record_edit(before=before, after=after, actor=actor, reason=reason, name=name,

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from forebear.cli._common import common, console, emit_json, settings
+from forebear.cli._common import (
+    common,
+    console,
+    emit_json,
+    for_reading,
+    settings,
+)
 from forebear.errors import UsageError
 
 
@@ -32,7 +38,7 @@ def prove(ref: str, index: int | None, update: int | None, store: str | None,
     if not found.blob_url:
         raise UsageError("this store has no blob store to read the update list from",
                          hint="set FOREBEAR_BLOBS or --blob-store")
-    db: Any = open_from(found)
+    db: Any = open_from(for_reading(found))  # a proof signs nothing
     try:
         run_id = resolve(db, ref).key
         if update is not None:

@@ -6,7 +6,6 @@ Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.ref
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,16 @@ import click
 
 from forebear import config
 from forebear.cli import _remote as remote
-from forebear.cli._common import common, console, emit_json, escape, settings
+from forebear.cli._common import (
+    common,
+    console,
+    emit_json,
+    emit_text,
+    escape,
+    for_reading,
+    settings,
+)
 
-# REF, in every command's help: a file path, alias, digest (or 8+ hex prefix), or run id
-# (or prefix).
 _REF_HELP = ("REF is a file path, an alias, a digest (or 8+ hex prefix) or a run id (or "
              "prefix).")
 
@@ -32,11 +37,11 @@ class Format(StrEnum):
     mermaid = "mermaid"
 
 
-def _open(store: str | None) -> tuple[Any, config.Settings]:
+def _open(store: str | None, *, read_only: bool = True) -> tuple[Any, config.Settings]:
     from forebear.store.registry import open_from
 
     found = settings(store)
-    return open_from(found), found
+    return open_from(for_reading(found) if read_only else found), found
 
 
 def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
@@ -158,7 +163,6 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
           json_out: bool) -> None:
     from forebear.graph import lineage, render
 
-
     db, found = _open(store)
     try:
         if remote.is_remote(db):
@@ -175,15 +179,15 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
     if json_out or fmt is Format.json:
         emit_json(result.to_json())
     elif fmt is Format.dot:
-        click.echo(render.to_dot(result), nl=False)
+        emit_text(render.to_dot(result))
     elif fmt is Format.mermaid:
-        click.echo(render.to_mermaid(result), nl=False)
+        emit_text(render.to_mermaid(result))
     else:
         out = console()
         if out.is_terminal:
             out.print(render.tree(result))
         else:  # a pipe or a file: the same tree as plain lines, in a fraction of the time
-            sys.stdout.write("\n".join(render.tree_lines(result)) + "\n")
+            emit_text("\n".join(render.tree_lines(result)) + "\n")
         noun = "ancestors" if direction == "up" else "descendants"
         summary = f"{result.total - 1:,} {noun}"
         if result.next_offset is not None:
@@ -368,17 +372,17 @@ def _print_log(runs: list[dict[str, Any]]) -> None:
 @click.option("--actor", help="Who flags it (default: FOREBEAR_ACTOR, then the login name).")
 def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | None) -> None:
     """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
-    import getpass
-
     from forebear.graph.flags import flag as write
+    from forebear.sdk.session import default_actor
 
-    db, found = _open(store)
+    db, found = _open(store, read_only=False)
     try:
         if remote.is_remote(db):  # the server records the token as the actor
             record = db.flag(remote.ref_text(ref), reason)
         else:
             target = _resolve(db, found, ref, cache=True)
-            who = actor or found.actor or _login(getpass.getuser)
+            # The same default as every other command's, so one person is one actor.
+            who = actor or found.actor or default_actor()
             record = write(db, target, reason=reason, actor=who)
     finally:
         db.close()
@@ -387,13 +391,6 @@ def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | 
     else:
         console().print(f"flagged {record['target']} ({record['target_type']}): "
                         f"{escape(record['reason'])}  [dim]entry {record['seq']}[/]")
-
-
-def _login(getuser: Any) -> str | None:
-    try:
-        return str(getuser())
-    except (OSError, KeyError):  # no login name in some containers
-        return None
 
 
 @click.command()

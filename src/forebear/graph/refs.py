@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from forebear.errors import AmbiguousRefError, NotFoundError
+from forebear.errors import AmbiguousRefError, InvalidInputError, NotFoundError
 from forebear.graph._sql import Queryable, run
 from forebear.hashing import is_digest_text
 from forebear.model.ids import is_run_id
@@ -125,12 +125,19 @@ def resolve(
     unrecorded = ""
     path = Path(text) if cwd is None or os.path.isabs(text) else cwd / text
     if files and _is_path(path):
-        digest = (hasher or _default_hasher)(path)
+        try:
+            digest = (hasher or _default_hasher)(path)
+        except OSError as exc:  # a folder with an unreadable file, a file not ours
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != text else ""
+            raise InvalidInputError(
+                f"cannot hash {text}: {exc.strerror or exc}{where}",
+                hint="give a file or folder you can read, or the artifact's digest",
+            ) from None
         found = _by_key(store, digest, "file")
         if found is not None:
             return found
         unrecorded = f"; the file {text} hashes to {digest}, which was never recorded"
-    tried.append("an existing file")
+    tried.append("a recorded file" if unrecorded else "an existing file")
 
     rows = run(store, "SELECT target FROM alias WHERE name = ?", (text,))
     if rows:

@@ -3,8 +3,10 @@
 The tree grows from the root along the walk's direction (an upstream tree lists what each
 node came from). The lineage is a DAG, so a node reached twice is drawn once and then
 referred to; a tree deeper than ``max_depth`` stops there with a note of what was left
-out (the JSON output always holds the whole answer). DOT and Mermaid draw every node and
-edge, edges following the data.
+out (the JSON output always holds the whole answer). On one page of an answer
+(``--limit``/``--offset``) a node whose parent is on another page starts a branch of its
+own below the root, naming that parent. DOT and Mermaid draw every node and edge, edges
+following the data.
 """
 
 from __future__ import annotations
@@ -87,7 +89,31 @@ def _layout(
     drawn = {lineage.root}
     cut = False
     stack: list[tuple[list[Any], str, int]] = [(top, lineage.root, 0)]
-    while stack:
+    # One page (--limit/--offset) holds nodes whose parent is on another page: each is
+    # drawn below the root, saying whose it is, or the tree would show the root alone.
+    on_page = set(nodes)
+    parents: dict[str, tuple[str, str]] = {}
+    for parent, kids in children.items():
+        for child, role in kids:
+            if child not in parents or parent in on_page:  # the one on this page, if any
+                parents[child] = (parent, role)
+    # Those whose parent is on this page are drawn below it; the others start branches.
+    orphans = sorted((ident for ident in nodes if ident != lineage.root),
+                     key=lambda ident: parents.get(ident, ("", ""))[0] in on_page,
+                     reverse=True)
+    while stack or orphans:
+        if not stack:
+            ident = orphans.pop()
+            if ident in drawn:
+                continue
+            drawn.add(ident)
+            parent, role = parents.get(ident, (lineage.root, ""))
+            text = (note(f"{role} {arrow}") + " " if role else "") + text_of(ident) \
+                + "  " + note(f"(of {short(parent)})")
+            item: list[Any] = [text, []]
+            top[1].append(item)
+            stack.append((item, ident, 1))
+            continue
         branch, ident, level = stack.pop()
         kids = sorted(children.get(ident, ()), key=lambda kid: (kid[1], kid[0]))
         if kids and level >= max_depth:
@@ -103,7 +129,7 @@ def _layout(
                 branch[1].append([text, []])
                 continue
             drawn.add(child)
-            item: list[Any] = [text, []]
+            item = [text, []]
             branch[1].append(item)
             pending.append((item, child, level + 1))
         stack.extend(reversed(pending))

@@ -7,6 +7,9 @@ format characters (zero-width spaces and joiners, bidi overrides, byte-order mar
 format characters), surrogates, private-use or unassigned code points; it must not start
 with ``-`` (it would read as a command-line option) and must not look like a digest or
 a run id (REF resolution tries aliases first, so such a name would shadow the real one).
+Its ``/``-separated parts must not be empty, ``.`` or ``..``: such a name reads as a
+folder on the command line (where a path wins over an alias) and is rewritten by every
+HTTP client on its way to a server's ``/api/v1/aliases/NAME``.
 
 ``canonical_alias`` normalizes to NFC and then checks; the journal accepts only names
 already in canonical form (``check_canonical``), so the record never holds two spellings.
@@ -63,6 +66,11 @@ def canonical_alias(name: object) -> str:
             )
     if text.startswith("-"):
         raise InvalidInputError(f"alias name {text[:40]!r} starts with '-'", hint=_HINT)
+    if any(part in ("", ".", "..") for part in text.split("/")):
+        raise InvalidInputError(
+            f"alias name {text[:40]!r} has an empty, '.' or '..' part between slashes",
+            hint=_HINT,
+        )
     from forebear.hashing import is_digest_text
     from forebear.model.ids import is_run_id
 

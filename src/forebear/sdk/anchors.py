@@ -113,8 +113,9 @@ def _code_key(cwd: str, entry: str | None, now: float | None = None) -> tuple[An
 def code_record(
     session: Session, *, cwd: str | None = None, entry: str | None = None
 ) -> dict[str, Any] | None:
-    """The code anchor record of the working directory's repository, or None outside git."""
-    from forebear.capture.git import code_anchor
+    """The code anchor record of the working directory's repository; outside git, of the
+    entry script alone (``script_anchor``); None when there is neither."""
+    from forebear.capture.git import code_anchor, script_anchor
 
     where = cwd or os.getcwd()
     now = time.monotonic()
@@ -126,6 +127,8 @@ def code_record(
         record, diff = cached[1], cached[2]
     else:
         anchor = code_anchor(where, entry_point=entry)
+        if anchor is None and entry is not None:  # no repository: the script alone
+            anchor = script_anchor(entry)
         if anchor is None:
             record, diff = None, None
         else:
@@ -144,6 +147,9 @@ def code_record(
 
 
 def _code_name(record: dict[str, Any]) -> str:
+    if record.get("root") is None and record.get("commit") is None \
+            and record.get("entry_digest"):  # a script outside any repository
+        return f"{record['entry_point']}@{str(record['entry_digest'])[7:19]}"
     commit = (record.get("commit") or "uncommitted")[:12]
     where = record.get("remote") or record.get("root") or "repo"
     return f"{where}@{commit}" + ("+dirty" if record.get("dirty") else "")

@@ -23,7 +23,9 @@ import math
 import os
 import stat
 import sys
+import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
@@ -46,6 +48,21 @@ R = TypeVar("R")
 # each get their own copy, so two tracked coroutines run with gather() are siblings under
 # the run that started them, never one nested in the other.
 _active: ContextVar[tuple[Run, ...]] = ContextVar("forebear_active_runs", default=())
+
+# Runs watching the working tree now, in any thread. A file that a run nested in another
+# (or running beside it) records as its output is that run's: the outer one's watch sees
+# it appear too, but leaves it to its maker unless it changed again since, as the audit
+# hook already does (only the innermost capture records an open).
+_watching: weakref.WeakSet[Run] = weakref.WeakSet()  # a run never ended is not kept alive
+_watching_lock = threading.Lock()
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def current_run() -> Run | None:
@@ -108,6 +125,75 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _append_as_unicode(append: Callable[[dict[str, Any]], Any], entry: dict[str, Any]) -> None:
+    """``append(entry)``; an entry the journal refused for text that is not Unicode is
+    appended again with that text escaped.
+
+    A file name on Linux is bytes: one that is not UTF-8 (``caf\\xe9.csv`` from an old
+    archive) reaches Python as lone surrogates, which no JSON journal can hold. Such a
+    name must not cost the run its record: it is kept as ``caf\\xe9.csv``.
+    """
+    try:
+        append(entry)
+    except InvalidInputError:
+        escaped = _escape_surrogates(entry)
+        if escaped == entry:
+            raise
+        append(escaped)
+
+
+def _escape_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate in its text written out: an undecodable byte
+    (U+DC80..U+DCFF, Python's surrogateescape) as ``\\xNN``, any other as U+FFFD."""
+    if isinstance(value, str):
+        if not any("\ud800" <= char <= "\udfff" for char in value):
+            return value
+        return "".join(
+            char if not "\ud800" <= char <= "\udfff"
+            else f"\\x{ord(char) - 0xDC00:02x}" if "\udc80" <= char <= "\udcff"
+            else "\ufffd"
+            for char in value
+        )
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_surrogates(v) for v in value]
+    return value
+
+
+# A tracked function's arguments are often data (a list of samples, a dict of features):
+# each call's params keep at most this many values and characters in all, the rest
+# summarized, so that no argument can make the run's entry too large to journal and stop
+# the function from running at all.
+_ARGUMENT_VALUES = 10_000
+_ARGUMENT_TEXT = 100_000
+
+
+def _argument_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A call's arguments as params (``_json_safe``), within the budgets above."""
+    budget = [_ARGUMENT_VALUES, _ARGUMENT_TEXT]
+
+    def bounded(value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            if len(value) > budget[1]:
+                kept = max(budget[1], 0)
+                budget[1] = 0
+                return _text(value[:kept]) + f"... ({len(value):,} characters)"
+            budget[1] -= len(value)
+            return _text(value)
+        sized = isinstance(value, Mapping | list | tuple | set | frozenset)
+        if sized and depth < 5:
+            if len(value) > budget[0]:
+                return f"<{type(value).__name__} of {len(value):,} items>"
+            budget[0] -= len(value)
+            if isinstance(value, Mapping):
+                return {_text(k): bounded(v, depth + 1) for k, v in value.items()}
+            return [bounded(v, depth + 1) for v in value]
+        return _json_safe(value, depth)
+
+    return {_text(k): bounded(v, 0) for k, v in arguments.items()}
+
+
 class Run:
     """One tracked execution; use it as a context manager (see ``forebear.run``)."""
 
@@ -145,6 +231,7 @@ class Run:
         self._outputs: dict[tuple[str, str], dict[str, Any]] = {}
         self._produced_paths: set[str] = set()
         self._used_paths: set[str] = set()
+        self._made_elsewhere: dict[str, tuple[int, int, int] | None] = {}
         self._capture = new_capture(self.session) if capture else None
         watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
         self._watch = new_watch(os.fspath(watch_dir), self.session.ignore_globs) \
@@ -203,10 +290,12 @@ class Run:
         # run's end entry commits durably (fsync) and carries it along. A store that has
         # no relaxed append commits it durably.
         append = getattr(session.store, "append_relaxed", None) or session.store.append
-        append(entry)
+        _append_as_unicode(append, entry)
         _active.set((*stack, self))
         if self._watch is not None:
             self._watch.start()
+            with _watching_lock:
+                _watching.add(self)
         if self._capture is not None:
             self._capture.start()
 
@@ -229,7 +318,14 @@ class Run:
         if captured is not None:
             self.record_found(reads=captured.reads, writes=captured.writes)
         if self._watch is not None:
-            self.record_found(writes=self._watch.changed())
+            with _watching_lock:
+                _watching.discard(self)
+                elsewhere, self._made_elsewhere = self._made_elsewhere, {}
+            self.record_found(writes=[
+                path for path in self._watch.changed()
+                if path not in elsewhere or _stamp(path) != elsewhere[path]
+            ])
+        self._hand_outputs_to_watchers()
         self.status = status
         entry: dict[str, Any] = {
             "type": "execution.end",
@@ -261,7 +357,7 @@ class Run:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code
         try:
-            self.session.store.append(entry)
+            _append_as_unicode(self.session.store.append, entry)
         except InvalidInputError as exc:
             # What the run logged cannot be journaled. Its start is on record: end it as
             # failed, saying why, rather than leave it "running" forever; then raise.
@@ -272,6 +368,17 @@ class Run:
                 "error": _text(f"forebear could not record this run's end: {exc}")[:4096],
             })
             raise
+
+    def _hand_outputs_to_watchers(self) -> None:
+        """Tell the runs watching the tree now which files this one made (see _watching)."""
+        with _watching_lock:
+            others = [run for run in _watching if run is not self]
+        if not others or not self._produced_paths:
+            return
+        made = {path: _stamp(path) for path in self._produced_paths}
+        with _watching_lock:
+            for run in others:
+                run._made_elsewhere.update(made)
 
     def record_found(self, *, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
         """Record files found rather than declared (captured, watched, reported by a child).
@@ -527,7 +634,8 @@ def track(
         def start(args: Any, kwargs: Any) -> Run:
             bound = signature.bind_partial(*args, **kwargs)
             bound.apply_defaults()
-            return Run(name or fn.__name__, kind=kind, params=dict(bound.arguments), **options)
+            return Run(name or fn.__name__, kind=kind,
+                       params=_argument_params(bound.arguments), **options)
 
         wrapper: Any
         if inspect.iscoroutinefunction(fn):

@@ -5,10 +5,15 @@ documented exception: durable against a process crash, and against power loss fr
 next durable commit on). ``BEGIN IMMEDIATE`` takes the
 database's write lock before the next sequence number is read, so several processes can
 append to one store and the journal stays contiguous.
+
+A store whose file or folder cannot be written (a read-only mount, another user's store)
+opens read-only: queries and ``verify`` work, a write is refused naming why. SQLite's
+errors become ``StoreError``s here, at the one place the connection is used.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -26,12 +31,43 @@ from forebear.store.sql import SqlJournal, as_bytes
 from forebear.store.verify import ProjectionRebuild, read_checkpoints, report, verify_log
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, mode: str = "rw") -> sqlite3.Connection:
+    """A connection to ``path``: ``rw``, ``ro`` (read-only), or ``immutable`` (read-only
+    media, where SQLite cannot even create the WAL's shared-memory file)."""
+    if mode == "rw":
+        target, uri = str(path), False
+    else:
+        query = "mode=ro" if mode == "ro" else "immutable=1"
+        target, uri = f"{path.resolve().as_uri()}?{query}", True
     conn = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=60.0
+        target, isolation_level=None, check_same_thread=False, timeout=60.0, uri=uri
     )
     conn.execute("PRAGMA busy_timeout = 60000")
     return conn
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the database and create its WAL files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The ``StoreError`` that SQLite's ``exc`` means, naming the store and the fix."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return StoreError(f"the store at {path} stayed locked by another process ({text})",
+                          hint="let the other forebear process finish, then try again")
+    if code.startswith("SQLITE_READONLY") or "readonly" in text:
+        return StoreError(f"the store at {path} is read-only ({text})",
+                          hint="write from where the database file and its folder are "
+                          "writable")
+    if code.startswith("SQLITE_FULL"):
+        return StoreError(f"no space left for the store at {path}", hint="free disk space")
+    return StoreError(
+        f"the store at {path} is damaged: {text}",
+        hint="restore .forebear/forebear.db from a backup, then run `forebear verify`",
+    )
 
 
 def _migrate(conn: sqlite3.Connection, clock: Clock) -> None:
@@ -90,55 +126,104 @@ class SqliteStore(SqlJournal):
         self.url = f"sqlite:///{self.path}"
         if not self.path.is_file():
             raise NotAStoreError(f"no forebear store at {self.path}")
-        self._conn = _connect(self.path)
-        meta = self._read_meta()
+        self.read_only = not _writable(self.path)
+        self._mode = "ro" if self.read_only else "rw"
+        self._conn = _connect(self.path, self._mode)
+        meta, version = self._read_meta()
         super().__init__(signer=signer, origin=meta["origin"], clock=clock)
         self.meta = meta
         self._extra_verifiers = verifiers or []
         try:
             self._refuse_foreign_signer(str(self.path))
-        except SigningKeyError:
+            if self.read_only:
+                if version < SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the store at {self.path} has schema version {version}, older than "
+                        f"this forebear's {SCHEMA_VERSION}, and is read-only",
+                        hint="open it once where it is writable to upgrade it",
+                    )
+            else:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = FULL")
+                _migrate(self._conn, clock)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise store_error(self.path, exc) from exc
+        except (SigningKeyError, StoreError):
             self._conn.close()
             raise
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = FULL")
-        _migrate(self._conn, clock)
         self._thread_lock = threading.RLock()
         self._data_version = -1
 
-    def _read_meta(self) -> dict[str, str]:
+    def _read_meta(self) -> tuple[dict[str, str], int]:
+        """The ``meta`` rows and the schema version, or why this file is no store."""
         try:
-            rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+            try:
+                rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+            except sqlite3.OperationalError:
+                if self._mode != "ro":
+                    raise
+                # Read-only media: SQLite cannot make the WAL's shared-memory file. Nobody
+                # can write there either, so the file can be read as it is, unless a WAL
+                # holds commits that were never copied back into it.
+                wal = self.path.with_name(self.path.name + "-wal")
+                if wal.exists() and wal.stat().st_size:
+                    raise
+                self._conn.close()
+                self._mode = "immutable"
+                self._conn = _connect(self.path, self._mode)
+                rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
             versions = self._conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-        except sqlite3.DatabaseError:
+        except sqlite3.Error as exc:
             self._conn.close()
-            raise NotAStoreError(f"{self.path} is not a forebear store") from None
+            code = getattr(exc, "sqlite_errorname", "")
+            if code == "SQLITE_NOTADB" or str(exc).startswith("no such table"):
+                raise NotAStoreError(f"{self.path} is not a forebear store ({exc})") from None
+            raise store_error(self.path, exc) from None
         meta = dict(rows)
         if meta.get("format") != STORE_FORMAT or "origin" not in meta:
             self._conn.close()
             raise NotAStoreError(f"{self.path} is not a forebear store")
-        if versions and versions[0] is not None and int(versions[0]) > SCHEMA_VERSION:
+        version = 0 if not versions or versions[0] is None else int(versions[0])
+        if version > SCHEMA_VERSION:
             self._conn.close()
             raise SchemaVersionError(
-                f"{self.path} has schema version {versions[0]}; this forebear knows up to "
+                f"{self.path} has schema version {version}; this forebear knows up to "
                 f"{SCHEMA_VERSION}"
             )
-        return meta
+        return meta, version
 
     # -- backend hooks ------------------------------------------------------------
     @contextmanager
     def _write_txn(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        if self.read_only:
+            raise StoreError(
+                f"the store at {self.path} is read-only: this process cannot write the "
+                "database file or its folder",
+                hint="run the command where the store is writable, or as its owner",
+            )
+        with self._lock, self._translated():
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._conn.in_transaction:
+                    cur.execute("ROLLBACK")
                 self._frontier = None
                 self._node_ids.reset()
                 raise
             cur.execute("COMMIT")
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's errors as ``StoreError``s (a closed connection stays a bug)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.ProgrammingError):
+                raise
+            raise store_error(self.path, exc) from exc
 
     def _others_wrote(self, cur: sqlite3.Cursor) -> bool:
         # PRAGMA data_version changes when another connection commits, never for this
@@ -183,7 +268,7 @@ class SqliteStore(SqlJournal):
 
     @contextmanager
     def _read_cursor(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        with self._lock, self._translated():
             cur = self._conn.cursor()
             try:
                 yield cur
@@ -200,7 +285,8 @@ class SqliteStore(SqlJournal):
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """See ``forebear.store.verify``."""
         rebuild = ProjectionRebuild(dict(SQLITE_STATEMENTS))
-        reader = _connect(self.path)
+        with self._translated():
+            reader = _connect(self.path, self._mode)
         try:
             reader.execute("BEGIN")  # one consistent snapshot for the whole check
             checkpoints = read_checkpoints(reader.execute)
@@ -234,6 +320,10 @@ class SqliteStore(SqlJournal):
 
             problems.extend(rebuild.compare(live))
             reader.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.ProgrammingError):
+                raise
+            raise store_error(self.path, exc) from exc
         finally:
             reader.close()
         return report(count, root, problems)

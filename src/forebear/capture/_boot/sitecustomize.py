@@ -24,6 +24,10 @@ def _start() -> None:
     capture.start()
 
     def _report() -> None:
+        # A program ended by Ctrl-C must still die of SIGINT (exit status 130 in a shell).
+        # Python before 3.13 forgets that once an atexit handler runs any code object,
+        # and the imports below do: note it now, and tell the interpreter again at the end.
+        interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
         try:
             found = capture.stop()
             from forebear.capture.environment import environment_anchor
@@ -47,6 +51,11 @@ def _start() -> None:
             os.replace(path + ".tmp", path)
         except Exception as exc:  # never break the user's program
             sys.stderr.write(f"forebear: capture report failed: {exc}\n")
+        if interrupted:  # a KeyboardInterrupt left uncaught by exec'd code sets it back
+            import contextlib
+
+            with contextlib.suppress(KeyboardInterrupt):
+                exec("raise KeyboardInterrupt")
 
     atexit.register(_report)
 
