@@ -35,9 +35,15 @@ def prove(ref: str, index: int | None, update: int | None, store: str | None,
         raise UsageError("give either INDEX or --update N",
                          hint="forebear prove RUN_ID 17, or forebear prove RUN_ID --update 5017")
     found = settings(store)
+    if found.store_url.startswith(("http://", "https://")):
+        # The proof reads the aggregate's journal entry and its run from the database;
+        # the server's API has no such query yet.
+        raise UsageError("forebear prove reads the store itself, not a server",
+                         hint="run it against the database (--store sqlite:///... or "
+                         "postgresql://..., with FOREBEAR_BLOBS naming the blob store)")
     if not found.blob_url:
         raise UsageError("this store has no blob store to read the update list from",
-                         hint="set FOREBEAR_BLOBS or --blob-store")
+                         hint="set FOREBEAR_BLOBS to the store's blob store")
     db: Any = open_from(for_reading(found))  # a proof signs nothing
     try:
         run_id = resolve(db, ref).key
