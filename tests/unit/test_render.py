@@ -62,3 +62,17 @@ def test_a_node_reached_twice_is_drawn_once_then_referred_to() -> None:
     assert len(mentions) == 2 and sum("(drawn above)" in m for m in mentions) == 1
     assert sum("m4.pt" in line for line in lines) == 1  # its parent is drawn once
     assert len(lines) == 6
+
+
+@settings(max_examples=150, deadline=None)
+@given(lineages(), st.integers(1, 8))
+def test_a_whole_answer_is_drawn_down_to_the_depth_cut_and_no_deeper(
+    lineage: Lineage, max_depth: int
+) -> None:
+    lines = list(render.tree_lines(lineage, max_depth=max_depth))
+    levels = [(len(line) - len(line.lstrip("│├└─ "))) // 4 for line in lines[1:]]
+    assert max(levels, default=0) <= max_depth + 1
+    # Branches "(of PARENT)" are for a page whose nodes' parents are on another page.
+    assert not any("(of " in line for line in lines)
+    if any(line.endswith("…") for line in lines):
+        assert "more nodes not drawn" in lines[-1]

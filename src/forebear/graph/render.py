@@ -97,10 +97,10 @@ def _layout(
         for child, role in kids:
             if child not in parents or parent in on_page:  # the one on this page, if any
                 parents[child] = (parent, role)
-    # Those whose parent is on this page are drawn below it; the others start branches.
-    orphans = sorted((ident for ident in nodes if ident != lineage.root),
-                     key=lambda ident: parents.get(ident, ("", ""))[0] in on_page,
-                     reverse=True)
+    # Those whose parent is on this page are drawn below it (or left out below the depth
+    # cut, counted in the note); only the others start branches of their own.
+    orphans = sorted((ident for ident in nodes if ident != lineage.root
+                      and parents.get(ident, ("", ""))[0] not in on_page), reverse=True)
     while stack or orphans:
         if not stack:
             ident = orphans.pop()
