@@ -10,7 +10,7 @@ from pathlib import Path
 from forebear.model.entries import validate_entry
 from forebear.server.resources.lineage import entry_bytes
 from forebear.store.sql import encode_entries
-from tests.serverkit import ServerProcess, clean_env, cli, ol_event
+from tests.serverkit import clean_env, cli, ol_event, running_server
 
 RUN = "01a217de-8245-7ff6-8ad3-a684e45146ae"
 
@@ -36,11 +36,7 @@ def test_tokens_are_shown_once_stored_hashed_and_revocable(tmp_path: Path) -> No
 
 
 def test_a_server_without_a_worker_lags_until_forebear_worker_runs(tmp_path: Path) -> None:
-    cli("init", str(tmp_path), env=clean_env())
-    server = ServerProcess(store=tmp_path / ".forebear", args=("--worker", "none"))
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(tmp_path, "--worker", "none") as server:
         for kind in ("START", "COMPLETE"):
             status, _ = server.call("POST", "/api/v1/lineage",
                                     json.dumps(ol_event(kind, RUN)).encode(), token="write")
@@ -51,22 +47,14 @@ def test_a_server_without_a_worker_lags_until_forebear_worker_runs(tmp_path: Pat
         assert done == {"projected": 2, "projected_size": 2}
         runs = server.json("GET", "/api/v1/log?wait_for=2")
         assert [r["status"] for r in runs] == ["succeeded"]
-    finally:
-        server.stop()
 
 
 def test_a_server_with_a_worker_thread_projects_by_itself(tmp_path: Path) -> None:
-    cli("init", str(tmp_path), env=clean_env())
-    server = ServerProcess(store=tmp_path / ".forebear", args=("--worker", "thread"))
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(tmp_path, "--worker", "thread") as server:
         status, _ = server.call("POST", "/api/v1/lineage",
                                 json.dumps(ol_event("START", RUN)).encode(), token="write")
         assert status == 201
         assert server.json("GET", "/api/v1/log?wait_for=1")[0]["status"] == "running"
-    finally:
-        server.stop()
 
 
 def test_serve_refuses_to_serve_another_server(tmp_path: Path) -> None:
@@ -99,11 +87,7 @@ def test_import_forebear_and_the_remote_store_stay_light() -> None:
 def test_aliases_with_slashes_through_the_cli_and_a_real_server(tmp_path: Path) -> None:
     from tests.conftest import make_run, ref
 
-    cli("init", str(tmp_path), env=clean_env())
-    server = ServerProcess(store=tmp_path / ".forebear")
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(tmp_path) as server:
         model = ref("model", kind="model")
         status, _ = server.call("POST", "/api/v1/events",
                                 json.dumps([make_run(run_id=RUN, outputs=[model])]).encode(),
@@ -119,8 +103,6 @@ def test_aliases_with_slashes_through_the_cli_and_a_real_server(tmp_path: Path) 
         history = json.loads(cli("alias", "history", name, "--store", server.url, "--json",
                                  env=env).stdout)
         assert [h["reason"] for h in history] == ["first"]
-    finally:
-        server.stop()
 
 
 def test_serve_on_a_port_in_use_is_one_error_line_naming_the_fix(tmp_path: Path) -> None:
@@ -177,11 +159,7 @@ def test_a_dead_projection_worker_is_restarted(tmp_path: Path) -> None:
     import signal
     import time
 
-    cli("init", str(tmp_path), env=clean_env())
-    server = ServerProcess(store=tmp_path / ".forebear")
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(tmp_path) as server:
         assert server.proc is not None
         [first] = _children(server.proc.pid)
         os.kill(first, signal.SIGKILL)  # the OOM killer, say
@@ -193,18 +171,12 @@ def test_a_dead_projection_worker_is_restarted(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert server.json("GET", "/api/v1/status")["lag"] == 0
         assert _children(server.proc.pid) not in ([], [first])
-    finally:
-        server.stop()
 
 
 def test_a_query_to_a_server_whose_projection_is_stuck_names_the_worker(
     tmp_path: Path,
 ) -> None:
-    cli("init", str(tmp_path), env=clean_env())
-    server = ServerProcess(store=tmp_path / ".forebear", args=("--worker", "none"))
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(tmp_path, "--worker", "none") as server:
         status, _ = server.call("POST", "/api/v1/lineage",
                                 json.dumps(ol_event("START", RUN)).encode(), token="write")
         assert status == 201
@@ -213,5 +185,3 @@ def test_a_query_to_a_server_whose_projection_is_stuck_names_the_worker(
         assert answer.returncode == 1
         assert answer.stderr.startswith("error:") and "timed out" not in answer.stderr
         assert "forebear worker" in answer.stderr, answer.stderr
-    finally:
-        server.stop()
