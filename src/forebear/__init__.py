@@ -52,7 +52,7 @@ _LAZY = {
     "resolve_alias": "forebear.sdk.lifecycle",
     "run": "forebear.sdk.run",
     "set_alias": "forebear.sdk.lifecycle",
-    "track": "forebear.sdk.run",
+    "track": "forebear.sdk.track",
 }
 
 if TYPE_CHECKING:
@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     from forebear.sdk.federated import federated
     from forebear.sdk.lifecycle import deploy, human_edit, resolve_alias, set_alias
     from forebear.sdk.online import online
-    from forebear.sdk.run import Run, current_run, run, track
+    from forebear.sdk.run import Run, current_run, run
+    from forebear.sdk.track import track
     from forebear.store.registry import open_store
 
 

@@ -1,4 +1,5 @@
-"""``forebear.run`` and ``@forebear.track``: a tracked execution with no manual logging.
+"""``forebear.run``: a tracked execution with no manual logging (``@forebear.track`` is
+in ``forebear.sdk.track``).
 
 A run writes two journal entries: ``execution.start`` when it begins (code and
 environment anchors, parameters, actor) and ``execution.end`` when it ends (status,
@@ -17,8 +18,6 @@ Inside the run, files the process reads are inputs and files it writes are outpu
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import os
 import stat
@@ -29,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from forebear.capture.files import real_path, uncaptured
 from forebear.errors import InvalidInputError, NotFoundError
@@ -37,12 +36,10 @@ from forebear.hashing import is_digest_text
 from forebear.model.ids import format_time
 from forebear.sdk._capture_setup import new_capture, new_watch
 from forebear.sdk._names import display_name, guess_kind
+from forebear.sdk._values import append_as_unicode, clean_text, json_safe
 from forebear.sdk.anchors import code_record, environment_record
 from forebear.sdk.artifact import Artifact
 from forebear.sdk.session import Session, session_for
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 # The active runs, innermost last. A context variable, not a thread-local: asyncio tasks
 # each get their own copy, so two tracked coroutines run with gather() are siblings under
@@ -98,102 +95,6 @@ def end_on_exit(
         sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
 
 
-def _text(value: object) -> str:
-    # The journal refuses NUL characters (PostgreSQL cannot store them): shown as U+FFFD,
-    # so that a stray NUL in a logged value never costs the run its end entry.
-    text = value if isinstance(value, str) else str(value)
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-def _json_safe(value: Any, depth: int = 0) -> Any:
-    """Parameters as JSON values: numbers, strings, lists, dicts; anything else by repr."""
-    if isinstance(value, str):
-        return _text(value)
-    if value is None or isinstance(value, bool | int):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
-            return str(value)
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, os.PathLike):
-        return _text(os.fspath(value))
-    if depth < 5 and isinstance(value, Mapping):
-        return {_text(k): _json_safe(v, depth + 1) for k, v in value.items()}
-    if depth < 5 and isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(v, depth + 1) for v in value]
-    text = _text(repr(value))
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _append_as_unicode(append: Callable[[dict[str, Any]], Any], entry: dict[str, Any]) -> None:
-    """``append(entry)``; an entry the journal refused for text that is not Unicode is
-    appended again with that text escaped.
-
-    A file name on Linux is bytes: one that is not UTF-8 (``caf\\xe9.csv`` from an old
-    archive) reaches Python as lone surrogates, which no JSON journal can hold. Such a
-    name must not cost the run its record: it is kept as ``caf\\xe9.csv``.
-    """
-    try:
-        append(entry)
-    except InvalidInputError:
-        escaped = _escape_surrogates(entry)
-        if escaped == entry:
-            raise
-        append(escaped)
-
-
-def _escape_surrogates(value: Any) -> Any:
-    """``value`` with every lone surrogate in its text written out: an undecodable byte
-    (U+DC80..U+DCFF, Python's surrogateescape) as ``\\xNN``, any other as U+FFFD."""
-    if isinstance(value, str):
-        if not any("\ud800" <= char <= "\udfff" for char in value):
-            return value
-        return "".join(
-            char if not "\ud800" <= char <= "\udfff"
-            else f"\\x{ord(char) - 0xDC00:02x}" if "\udc80" <= char <= "\udcff"
-            else "\ufffd"
-            for char in value
-        )
-    if isinstance(value, dict):
-        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_escape_surrogates(v) for v in value]
-    return value
-
-
-# A tracked function's arguments are often data (a list of samples, a dict of features):
-# each call's params keep at most this many values and characters in all, the rest
-# summarized, so that no argument can make the run's entry too large to journal and stop
-# the function from running at all.
-_ARGUMENT_VALUES = 10_000
-_ARGUMENT_TEXT = 100_000
-
-
-def _argument_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A call's arguments as params (``_json_safe``), within the budgets above."""
-    budget = [_ARGUMENT_VALUES, _ARGUMENT_TEXT]
-
-    def bounded(value: Any, depth: int) -> Any:
-        if isinstance(value, str):
-            if len(value) > budget[1]:
-                kept = max(budget[1], 0)
-                budget[1] = 0
-                return _text(value[:kept]) + f"... ({len(value):,} characters)"
-            budget[1] -= len(value)
-            return _text(value)
-        sized = isinstance(value, Mapping | list | tuple | set | frozenset)
-        if sized and depth < 5:
-            if len(value) > budget[0]:
-                return f"<{type(value).__name__} of {len(value):,} items>"
-            budget[0] -= len(value)
-            if isinstance(value, Mapping):
-                return {_text(k): bounded(v, depth + 1) for k, v in value.items()}
-            return [bounded(v, depth + 1) for v in value]
-        return _json_safe(value, depth)
-
-    return {_text(k): bounded(v, 0) for k, v in arguments.items()}
-
-
 class Run:
     """One tracked execution; use it as a context manager (see ``forebear.run``)."""
 
@@ -221,8 +122,10 @@ class Run:
         self.run_id = self.session.new_id()
         self.actor = actor or self.session.actor
         self.reason = reason
-        self.params: dict[str, Any] = {_text(k): _json_safe(v) for k, v in (params or {}).items()}
-        self.tags: dict[str, Any] = {_text(k): _json_safe(v) for k, v in (tags or {}).items()}
+        self.params: dict[str, Any] = {clean_text(k): json_safe(v)
+                                       for k, v in (params or {}).items()}
+        self.tags: dict[str, Any] = {clean_text(k): json_safe(v)
+                                     for k, v in (tags or {}).items()}
         self.metrics: dict[str, float | str] = {}
         self.status = "running"
         self._late_params: dict[str, Any] = {}
@@ -290,7 +193,7 @@ class Run:
         # run's end entry commits durably (fsync) and carries it along. A store that has
         # no relaxed append commits it durably.
         append = getattr(session.store, "append_relaxed", None) or session.store.append
-        _append_as_unicode(append, entry)
+        append_as_unicode(append, entry)
         _active.set((*stack, self))
         if self._watch is not None:
             self._watch.start()
@@ -357,7 +260,7 @@ class Run:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code
         try:
-            _append_as_unicode(self.session.store.append, entry)
+            append_as_unicode(self.session.store.append, entry)
         except InvalidInputError as exc:
             # What the run logged cannot be journaled. Its start is on record: end it as
             # failed, saying why, rather than leave it "running" forever; then raise.
@@ -365,7 +268,7 @@ class Run:
             self.session.store.append({
                 "type": "execution.end", "run_id": self.run_id, "status": "failed",
                 "time": entry["time"],
-                "error": _text(f"forebear could not record this run's end: {exc}")[:4096],
+                "error": clean_text(f"forebear could not record this run's end: {exc}")[:4096],
             })
             raise
 
@@ -521,7 +424,7 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add parameters (recorded when the run ends)."""
         for key, value in params.items():
-            self.params[_text(key)] = self._late_params[_text(key)] = _json_safe(value)
+            self.params[clean_text(key)] = self._late_params[clean_text(key)] = json_safe(value)
 
     def log_param(self, key: str, value: Any) -> None:
         """Add one parameter."""
@@ -544,9 +447,9 @@ class Run:
             number: float | str = real
             if not math.isfinite(real):
                 number = "NaN" if real != real else ("Infinity" if real > 0 else "-Infinity")
-            self.metrics[_text(key)] = number
+            self.metrics[clean_text(key)] = number
             if step is not None:
-                self._metric_steps.append([_text(key), int(step), number])
+                self._metric_steps.append([clean_text(key), int(step), number])
 
     def log_metric(self, key: str, value: float, *, step: int | None = None) -> None:
         """Record one metric value."""
@@ -555,7 +458,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach tags (free-form labels) to the run."""
         for key, value in tags.items():
-            self.tags[_text(key)] = _json_safe(value)
+            self.tags[clean_text(key)] = json_safe(value)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
@@ -616,48 +519,3 @@ def run(name: str, **options: Any) -> Run:
     ``environment`` (record the anchors, default on).
     """
     return Run(name, **options)
-
-
-def track(
-    func: Callable[P, R] | None = None, *, name: str | None = None, kind: str = "run",
-    **options: Any,
-) -> Any:
-    """Decorator: each call becomes an execution whose params are the call's arguments.
-
-    The execution lasts as long as the work does: for a coroutine function until it is
-    awaited to the end, for a generator (sync or async) until it is exhausted or closed.
-    """
-
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        signature = inspect.signature(fn)
-
-        def start(args: Any, kwargs: Any) -> Run:
-            bound = signature.bind_partial(*args, **kwargs)
-            bound.apply_defaults()
-            return Run(name or fn.__name__, kind=kind,
-                       params=_argument_params(bound.arguments), **options)
-
-        wrapper: Any
-        if inspect.iscoroutinefunction(fn):
-            async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start(args, kwargs):
-                    return await fn(*args, **kwargs)
-        elif inspect.isasyncgenfunction(fn):
-            async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start(args, kwargs):
-                    async for item in fn(*args, **kwargs):
-                        yield item
-        elif inspect.isgeneratorfunction(fn):
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start(args, kwargs):
-                    return (yield from fn(*args, **kwargs))
-        else:
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start(args, kwargs):
-                    return fn(*args, **kwargs)
-
-        return functools.wraps(fn)(wrapper)
-
-    if func is not None:
-        return decorate(func)
-    return decorate
