@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forebear.capture.git import CodeAnchor, anchor_digest, code_anchor, redact_url, restore
+from forebear.capture.git import (
+    CodeAnchor,
+    anchor_digest,
+    code_anchor,
+    is_source,
+    redact_url,
+    restore,
+)
 from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, UsageError
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git binary")
@@ -132,7 +139,7 @@ def test_subdirectory_finds_the_root(tmp_path: Path, env: dict[str, str]) -> Non
 def test_dirty_tree_restores_byte_identical(tmp_path: Path, env: dict[str, str]) -> None:
     repo = make_repo(env, tmp_path / "repo")
     dirty_up(repo, env)
-    anchor = code_anchor(repo, environ=env)
+    anchor = code_anchor(repo, environ=env, untracked="all")
     assert anchor is not None and anchor.dirty and anchor.diff
     assert not anchor.truncated and anchor.skipped == ()
     assert anchor.diff_digest == "sha256:" + hashlib.sha256(anchor.diff).hexdigest()
@@ -142,6 +149,42 @@ def test_dirty_tree_restores_byte_identical(tmp_path: Path, env: dict[str, str])
     dest = restore(anchor.commit, anchor.diff, tmp_path / "restored", repo=repo, environ=env)
     assert snapshot(dest) == snapshot(repo)
     assert "untracked dir/notes ü.txt" in snapshot(dest)
+
+
+def test_untracked_data_is_not_code(tmp_path: Path, env: dict[str, str]) -> None:
+    # The "untracked source files": a run's outputs written into the project
+    # (model.pkl, X.npy, metrics.json) must not give identical code a new digest.
+    repo = make_repo(env, tmp_path / "repo")
+    dirty_up(repo, env)
+    anchor = code_anchor(repo, environ=env)
+    assert anchor is not None and anchor.dirty and anchor.diff and not anchor.truncated
+    for kept in (b"untracked dir/notes", b"tool.sh", b"staged_new.py", b"link"):
+        assert kept in anchor.diff, kept
+    assert b"blob.npy" not in anchor.diff  # data.bin is tracked: its change is kept
+    for output in ("model.pkl", "X.npy", "metrics.json", "predictions.csv"):
+        (repo / output).write_bytes(os.urandom(64))
+        again = code_anchor(repo, environ=env)
+        assert again is not None and again.digest == anchor.digest, output
+    (repo / "new_module.py").write_text("X = 1\n")  # new code: a new digest
+    changed = code_anchor(repo, environ=env)
+    assert changed is not None and changed.digest != anchor.digest
+    # A tree whose only change is untracked data is clean code.
+    other = make_repo(env, tmp_path / "other")
+    (other / "model.pkl").write_bytes(b"weights")
+    only_data = code_anchor(other, environ=env)
+    assert only_data is not None and not only_data.dirty
+    assert only_data.digest == anchor_digest({"commit": only_data.commit, "diff_digest": None})
+
+
+def test_is_source() -> None:
+    for name in ("train.py", "a/b/conf.YAML", "requirements.txt", "Makefile", "notebook.ipynb",
+                 "dir/Dockerfile", "pyproject.toml", "uv.lock"):
+        assert is_source(name), name
+    for name in ("model.pkl", "X.npy", "metrics.json", "data.csv", "weights.bin", ".env",
+                 "run.log", "Makefile.bak"):
+        assert not is_source(name), name
+    assert is_source("tool", 0o100755)  # an executable script without a suffix
+    assert not is_source("tool", 0o100644)
 
 
 def test_capture_does_not_touch_the_index_or_objects(tmp_path: Path, env: dict[str, str]) -> None:
@@ -210,7 +253,7 @@ def test_sha256_repository(tmp_path: Path, env: dict[str, str]) -> None:
     except subprocess.CalledProcessError:
         pytest.skip("this git cannot make sha256 repositories")
     dirty_up(repo, env)
-    anchor = code_anchor(repo, environ=env)
+    anchor = code_anchor(repo, environ=env, untracked="all")
     assert anchor is not None and anchor.commit is not None and len(anchor.commit) == 64
     dest = restore(anchor.commit, anchor.diff, tmp_path / "restored", repo=repo, environ=env)
     assert snapshot(dest) == snapshot(repo)
@@ -330,14 +373,15 @@ def test_entry_point(tmp_path: Path, env: dict[str, str]) -> None:
 def test_diff_over_the_cap_keeps_its_digest(tmp_path: Path, env: dict[str, str]) -> None:
     repo = make_repo(env, tmp_path / "repo")
     dirty_up(repo, env)
-    full = code_anchor(repo, environ=env)
-    capped = code_anchor(repo, environ=env, max_diff_bytes=100, max_untracked_file_bytes=10**6)
+    full = code_anchor(repo, environ=env, untracked="all")
+    capped = code_anchor(repo, environ=env, max_diff_bytes=100, max_untracked_file_bytes=10**6,
+                         untracked="all")
     assert full is not None and capped is not None
     assert capped.diff is None and capped.truncated and capped.dirty
     assert capped.diff_size > 100 and capped.notes
     # the budget left out big untracked files, so the (unkept) patch is a smaller one
     assert capped.digest != full.digest
-    big = code_anchor(repo, environ=env, max_diff_bytes=full.diff_size)
+    big = code_anchor(repo, environ=env, max_diff_bytes=full.diff_size, untracked="all")
     assert big is not None and big.digest == full.digest and big.diff == full.diff
 
 
@@ -345,7 +389,7 @@ def test_big_untracked_files_are_skipped(tmp_path: Path, env: dict[str, str]) ->
     repo = make_repo(env, tmp_path / "repo")
     (repo / "weights.bin").write_bytes(b"\0" * 5000)
     (repo / "small.txt").write_text("small\n")
-    anchor = code_anchor(repo, environ=env, max_untracked_file_bytes=1000)
+    anchor = code_anchor(repo, environ=env, max_untracked_file_bytes=1000, untracked="all")
     assert anchor is not None and anchor.dirty and anchor.truncated
     assert anchor.skipped == ("weights.bin",)
     assert anchor.diff is not None and b"small.txt" in anchor.diff
@@ -353,7 +397,7 @@ def test_big_untracked_files_are_skipped(tmp_path: Path, env: dict[str, str]) ->
     only_big = tmp_path / "only_big"
     make_repo(env, only_big)
     (only_big / "weights.bin").write_bytes(b"\0" * 5000)
-    anchor = code_anchor(only_big, environ=env, max_untracked_file_bytes=1000)
+    anchor = code_anchor(only_big, environ=env, max_untracked_file_bytes=1000, untracked="all")
     assert anchor is not None and anchor.dirty and anchor.diff == b""
     assert anchor.digest != anchor_digest({"commit": anchor.commit, "diff_digest": None})
 

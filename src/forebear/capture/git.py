@@ -1,8 +1,12 @@
 """The code anchor: which commit ran, plus the exact uncommitted changes.
 
 A run's code is identified by the commit SHA and the digest of a binary patch that turns
-that commit into the working tree as it was (staged and unstaged changes to tracked files
-plus untracked files that are not ignored). ``restore`` replays both into a new directory.
+that commit into the code as it was: staged and unstaged changes to tracked files, plus
+untracked *source* files that are not ignored (``is_source``: code, notebooks,
+configuration, scripts). ``restore`` replays both into a new directory. Untracked data and
+outputs (``model.pkl``, ``X.npy``, ``metrics.json``) are lineage of their own, recorded as
+artifacts when a run reads or writes them; in the patch they would give identical code a
+new digest at every run that writes one. ``untracked="all"`` keeps every untracked file.
 
 Capture must never fail or slow down a training run, so ``code_anchor`` answers ``None``
 outside a work tree, without git, or on a broken repository, and it calls git as little
@@ -21,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,9 +51,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_DIFF_BYTES",
     "DEFAULT_MAX_UNTRACKED_FILE_BYTES",
+    "SOURCE_NAMES",
+    "SOURCE_SUFFIXES",
     "CodeAnchor",
     "anchor_digest",
     "code_anchor",
+    "is_source",
     "redact_url",
     "restore",
     "script_anchor",
@@ -58,6 +66,33 @@ DEFAULT_MAX_DIFF_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_UNTRACKED_FILE_BYTES = 10 * 1024 * 1024
 _TIMEOUT = 10.0
 _MAX_LISTED = 100  # skipped paths kept in the record; the rest are counted in a note
+
+SOURCE_SUFFIXES = frozenset({
+    # code
+    "py", "pyi", "pyx", "pxd", "pxi", "ipynb", "r", "rmd", "jl", "scala", "sc", "java", "kt",
+    "kts", "go", "rs", "c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "cu", "cuh", "m",
+    "mm", "swift", "js", "mjs", "cjs", "ts", "tsx", "jsx", "lua", "pl", "pm", "rb", "php",
+    "sql", "proto", "thrift", "graphql", "sh", "bash", "zsh", "fish", "ps1", "bat",
+    # build and configuration
+    "toml", "yaml", "yml", "cfg", "ini", "conf", "properties", "in", "j2", "jinja", "mk",
+    "cmake", "gradle", "bzl", "nix", "lock", "txt", "md", "rst", "tex",
+})
+"""Suffixes (lower case) of the untracked files kept in the code anchor's patch."""
+
+SOURCE_NAMES = frozenset({
+    "Makefile", "GNUmakefile", "Dockerfile", "Containerfile", "Jenkinsfile", "Procfile",
+    "Justfile", "Snakefile", "Vagrantfile", "BUILD", "WORKSPACE", "MLproject", "dvc.yaml",
+})
+"""Untracked files kept by name whatever their suffix."""
+
+
+def is_source(name: str, mode: int = 0) -> bool:
+    """Whether an untracked file belongs in the code anchor: a source or configuration
+    file by its suffix or name, or any executable (a script) or symlink."""
+    base = name.rsplit("/", 1)[-1]
+    suffix = base.rsplit(".", 1)[-1].lower() if "." in base.lstrip(".") else ""
+    return (suffix in SOURCE_SUFFIXES or base in SOURCE_NAMES
+            or stat.S_ISLNK(mode) or bool(mode & 0o111))
 _EMPTY_TREE = {
     "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
     "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
@@ -143,8 +178,12 @@ def code_anchor(
     max_diff_bytes: int = DEFAULT_MAX_DIFF_BYTES,
     max_untracked_file_bytes: int = DEFAULT_MAX_UNTRACKED_FILE_BYTES,
     timeout: float = _TIMEOUT,
+    untracked: str = "source",
 ) -> CodeAnchor | None:
     """Anchor the code at ``path`` (default: the entry script's repository, else the cwd's).
+
+    ``untracked`` says which untracked files go into the patch: ``"source"`` (the
+    default, see ``is_source``) or ``"all"`` (the exact working tree).
 
     ``entry_point`` defaults to the ``__main__`` script (``sys.argv[0]``) when that is a
     file; it is recorded relative to the repository root, or absolute when outside it.
@@ -159,7 +198,8 @@ def code_anchor(
         git = next(filter(None, (Git.find(s, env, timeout) for s in starts)), None)
         if git is None:
             return None
-        return _capture(git, script, max_diff_bytes, max_untracked_file_bytes)
+        return _capture(git, script, max_diff_bytes, max_untracked_file_bytes,
+                        every_untracked=untracked == "all")
     except GitFailed as exc:
         _log().warning("forebear: could not anchor the code: %s", exc)
     except Exception:  # a lineage tracker must never be why a training run dies
@@ -271,7 +311,8 @@ def _entry_script(given: str | os.PathLike[str] | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _capture(git: Git, script: Path | None, max_diff: int, max_untracked: int) -> CodeAnchor:
+def _capture(git: Git, script: Path | None, max_diff: int, max_untracked: int, *,
+             every_untracked: bool = False) -> CodeAnchor:
     done = git.run(
         "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all",
         "--no-renames", "--no-ahead-behind", "--ignore-submodules=dirty",
@@ -283,7 +324,8 @@ def _capture(git: Git, script: Path | None, max_diff: int, max_untracked: int) -
     fields: dict[str, Any] = {"dirty": False}
     if status.changed or status.untracked:
         try:
-            fields = _capture_diff(git, status, config, max_diff, max_untracked)
+            fields = _capture_diff(git, status, config, max_diff, max_untracked,
+                                   every_untracked)
         except (GitFailed, OSError) as exc:  # still worth recording: commit, dirty
             fields = {"dirty": True, "truncated": True, "notes": (f"no diff: {exc}",)}
     entry_point = entry_digest = None
@@ -314,6 +356,7 @@ def _capture_diff(
     config: list[tuple[str, str, str]],
     max_diff: int,
     max_untracked: int,
+    every_untracked: bool,
 ) -> dict[str, Any]:
     import shutil
     import tempfile
@@ -328,9 +371,12 @@ def _capture_diff(
             skipped.append(name)
             continue
         try:
-            size = os.lstat(git.root / name).st_size
+            found = os.lstat(git.root / name)
         except OSError:
             continue  # gone since `git status`
+        if not (every_untracked or is_source(name, found.st_mode)):
+            continue  # data or an output: not code (module docstring)
+        size = found.st_size
         if size > max_untracked or size > budget:
             skipped.append(name)
             continue
