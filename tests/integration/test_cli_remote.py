@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.serverkit import clean_env, cli, running_server
+from tests.serverkit import ServerProcess, clean_env, cli, running_server
 
 PIPELINE = textwrap.dedent("""
     import pathlib
@@ -79,3 +79,37 @@ def test_queries_over_http_answer_as_the_local_store_does(tmp_path: Path) -> Non
             over_http, on_disk = both(*args)
             assert json.loads(over_http) == json.loads(on_disk), args
 
+
+
+def test_prove_over_http_is_checked_by_the_client(tmp_path: Path) -> None:
+    from forebear import config
+    from forebear.sdk.online import online
+    from forebear.sdk.session import Session
+
+    project = tmp_path / "project"
+    cli("init", str(project), env=clean_env())
+    session = Session.from_settings(config.resolve(str(project / ".forebear")))
+    with online("ctr-model", store=session, code=False, every=50) as stream:
+        for i in range(120):
+            digest = "sha256:" + f"{i:064x}"
+            stream.update(data_digest=digest, weights_digest=digest, metrics={"loss": 1 / (i + 1)})
+    session.store.close()
+    aggregate = stream.aggregates[1]
+    local = json.loads(cli("prove", aggregate, "7", "--json", "--store",
+                           str(project / ".forebear"), env=clean_env()).stdout)
+    server = ServerProcess(store=project / ".forebear")
+    server.create_tokens()
+    server.start()
+    try:
+        remote = clean_env(FOREBEAR_TOKEN=server.tokens["read"])
+        over_http = json.loads(cli("prove", aggregate[:13], "--update", "57", "--json",
+                                   "--store", server.url, env=remote).stdout)
+        assert over_http == local and over_http["update_index"] == 57
+        text = cli("prove", aggregate, "7", "--store", server.url, env=remote).stdout
+        assert "update 57" in text and "signed" in text
+        missing = cli("prove", aggregate, "--update", "999", "--store", server.url,
+                      env=remote, check=False)
+        assert missing.returncode == 1 and missing.stderr.startswith("error:")
+        assert "Traceback" not in missing.stderr
+    finally:
+        server.stop()

@@ -26,21 +26,39 @@ def prove(ref: str, index: int | None, update: int | None, store: str | None,
     """Prove an online update: its path to the aggregate's root, and the aggregate's to the
     journal's signed root; both are verified. REF is the aggregate's run id (or prefix),
     INDEX the update's position in it (0-based)."""
-    from forebear.artifacts.base import open_blob_store
-    from forebear.graph.refs import resolve
-    from forebear.sdk.proofs import find_aggregate, prove_update
-    from forebear.store.registry import open_from
-
     if (index is None) == (update is None):
         raise UsageError("give either INDEX or --update N",
                          hint="forebear prove RUN_ID 17, or forebear prove RUN_ID --update 5017")
     found = settings(store)
     if found.store_url.startswith(("http://", "https://")):
-        # The proof reads the aggregate's journal entry and its run from the database;
-        # the server's API has no such query yet.
-        raise UsageError("forebear prove reads the store itself, not a server",
-                         hint="run it against the database (--store sqlite:///... or "
-                         "postgresql://..., with FOREBEAR_BLOBS naming the blob store)")
+        result = _prove_remotely(found, ref, index, update)
+    else:
+        result = _prove_here(found, ref, index, update)
+    _show(result, json_out)
+
+
+def _prove_remotely(found: Any, ref: str, index: int | None, update: int | None) -> Any:
+    """The server builds the proof; it is checked here against the server's key."""
+    from urllib.parse import urlencode
+
+    from forebear.sdk.proofs import check_proof_json
+    from forebear.store.remote import RemoteStore
+
+    query = {"run": ref, **({"index": index} if index is not None else {"update": update})}
+    db = RemoteStore(found.store_url, token=found.token, sender=False)
+    try:
+        payload = db.get_json(f"/api/v1/proofs/update?{urlencode(query)}")
+        return check_proof_json(payload, db.verifiers())
+    finally:
+        db.close()
+
+
+def _prove_here(found: Any, ref: str, index: int | None, update: int | None) -> Any:
+    from forebear.artifacts.base import open_blob_store
+    from forebear.graph.refs import resolve
+    from forebear.sdk.proofs import find_aggregate, prove_update
+    from forebear.store.registry import open_from
+
     if not found.blob_url:
         raise UsageError("this store has no blob store to read the update list from",
                          hint="set FOREBEAR_BLOBS to the store's blob store")
@@ -50,9 +68,12 @@ def prove(ref: str, index: int | None, update: int | None, store: str | None,
         if update is not None:
             run_id, index = find_aggregate(db, run_id, update)
         assert index is not None
-        result = prove_update(db, open_blob_store(found.blob_url), run_id, index)
+        return prove_update(db, open_blob_store(found.blob_url), run_id, index)
     finally:
         db.close()
+
+
+def _show(result: Any, json_out: bool) -> None:
     payload = result.to_json()
     if json_out:
         emit_json(payload)

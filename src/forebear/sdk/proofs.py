@@ -19,12 +19,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from forebear.errors import InvalidInputError, NotFoundError, ProofError
+from forebear.errors import ForebearError, InvalidInputError, NotFoundError, ProofError
 from forebear.hashing import Digest
 from forebear.journal import merkle
 from forebear.sdk.online import KIND
 
-__all__ = ["UpdateProof", "find_aggregate", "prove_update", "update_tree_proof"]
+__all__ = ["UpdateProof", "check_proof_json", "find_aggregate", "prove_update",
+           "update_tree_proof"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,3 +179,64 @@ def _anchor(store: Any) -> tuple[int, str | None]:
         raise ProofError("the signed head does not match the journal",
                          hint="run `forebear verify` to find the damage")
     return found.size, found.note
+
+
+def _raw(text: Any, what: str) -> bytes:
+    if not isinstance(text, str) or not text.startswith("sha256:"):
+        raise ProofError(f"the proof's {what} is not a sha256:<hex> hash")
+    try:
+        raw = bytes.fromhex(text[7:])
+    except ValueError:
+        raise ProofError(f"the proof's {what} is not a sha256:<hex> hash") from None
+    if len(raw) != 32:
+        raise ProofError(f"the proof's {what} is not a sha256:<hex> hash")
+    return raw
+
+
+def check_proof_json(payload: Any, verifiers: list[Any]) -> UpdateProof:
+    """Re-check an ``UpdateProof.to_json()`` made elsewhere (a server), trusting none of it.
+
+    Both links are recomputed from the update line and the entry themselves; the entry
+    must be the aggregate's and carry the update tree's root; a checkpoint, when given,
+    must be signed by one of ``verifiers`` for exactly the journal root used. Raises
+    ProofError naming the first thing that does not hold.
+    """
+    try:
+        update_line = str(payload["update_line"]).encode()
+        entry = str(payload["entry"]).encode()
+        up, jp = payload["update_proof"], payload["journal_proof"]
+        index, count = int(up["index"]), int(up["size"])
+        seq, size = int(jp["seq"]), int(jp["size"])
+        update_path = [_raw(h, "update path") for h in up["path"]]
+        journal_path = [_raw(h, "journal path") for h in jp["path"]]
+        run_id = str(payload["run_id"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProofError(f"the proof is not a forebear update proof ({exc!r} missing or "
+                         "malformed)") from None
+    update_root, journal_root = _raw(up["root"], "update root"), _raw(jp["root"], "root")
+    parsed = json.loads(entry)
+    params = parsed.get("params") or {}
+    if parsed.get("run_id") != run_id or parsed.get("kind") != KIND:
+        raise ProofError(f"the entry is not the aggregate {run_id}'s")
+    if Digest.parse(params.get("merkle_root", "")).raw != update_root \
+            or int(params.get("count", -1)) != count:
+        raise ProofError("the entry does not carry the update tree's root and size")
+    merkle.verify_inclusion(merkle.leaf_hash(update_line), index, count, update_path,
+                            update_root)
+    merkle.verify_inclusion(merkle.leaf_hash(entry), seq, size, journal_path, journal_root)
+    note = payload.get("checkpoint")
+    if note:
+        from forebear.journal.checkpoint import open_checkpoint
+
+        try:
+            checkpoint = open_checkpoint(note, verifiers)
+        except ForebearError as exc:  # unsigned, malformed, or signed by another key
+            raise ProofError(f"the checkpoint does not verify: {exc}") from None
+        if checkpoint.size != size or checkpoint.root != journal_root:
+            raise ProofError("the signed checkpoint is not the root the entry was proved in")
+    return UpdateProof(
+        run_id=run_id, index=index, update=json.loads(update_line), update_line=update_line,
+        update_proof=update_path, update_count=count, update_root=update_root, seq=seq,
+        entry=entry, journal_proof=journal_path, journal_size=size,
+        journal_root=journal_root, checkpoint=note or None,
+    )

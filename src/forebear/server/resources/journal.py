@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from forebear.errors import NotFoundError
+from forebear.errors import ConfigError, NotFoundError, UsageError
 from forebear.server.auth import guarded
 from forebear.server.state import state
 from forebear.store.base import StoredCheckpoint
@@ -155,6 +155,37 @@ async def get_consistency(
             "new_root": _hash(store.root(tree)),
             "proof": [node.hex() for node in proof],
         }
+
+    return await run_in_threadpool(prove)
+
+
+@guarded(router, "GET", "/api/v1/proofs/update", scope="read",
+         summary="Proof that one online-learning update is part of the lineage")
+async def get_update_proof(
+    request: Request,
+    run: Annotated[str, Query(min_length=1, max_length=200)],
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+    update: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
+) -> Any:
+    """What ``forebear prove RUN INDEX`` (or ``--update N``) shows, for the client to
+    re-check: the update line and entry themselves and both inclusion proofs."""
+    found = state(request)
+    store, blobs = found.reader, found.blobs
+    if (index is None) == (update is None):
+        raise UsageError("give either index or update", hint="?run=RUN_ID&index=17")
+    if blobs is None:
+        raise ConfigError("this server has no blob store to read update lists from",
+                          hint="start forebear serve with --blob-store or FOREBEAR_BLOBS")
+
+    def prove() -> dict[str, Any]:
+        from forebear.sdk.proofs import find_aggregate, prove_update
+        from forebear.server.resources.queries import resolve_ref
+
+        run_id, at = resolve_ref(store, run).key, index  # never a path on this disk
+        if update is not None:
+            run_id, at = find_aggregate(store, run_id, update)
+        assert at is not None
+        return prove_update(store, blobs, run_id, at).to_json()
 
     return await run_in_threadpool(prove)
 
