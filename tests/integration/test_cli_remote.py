@@ -75,7 +75,8 @@ def test_queries_over_http_answer_as_the_local_store_does(tmp_path: Path) -> Non
             assert tree == local_tree and tree.count("\n") >= 4
             dot, local_dot = both(direction, ref, "--format", "dot")
             assert dot == local_dot and dot.count("->") == len(answer["edges"])
-        for args in (("show", tuned, "--json"), ("log", "--json"), ("flagged", "--json")):
+        for args in (("show", tuned, "--json"), ("log", "--json"), ("flagged", "--json"),
+                     ("diff", str(work / "model.bin"), tuned, "--json")):
             over_http, on_disk = both(*args)
             assert json.loads(over_http) == json.loads(on_disk), args
 
