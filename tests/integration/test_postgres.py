@@ -328,11 +328,7 @@ def test_serve_and_its_worker_keep_the_database_password_out_of_sight(tmp_path: 
         for child in children:  # any user of the machine can read a command line
             assert password not in Path(f"/proc/{child}/cmdline").read_text()
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-            if proc.stderr is not None:
-                proc.stderr.close()
+        _stop(proc)
         pg.drop_database(url)
 
 
@@ -357,11 +353,7 @@ def test_serve_without_the_signing_key_warns(tmp_path: Path) -> None:
         said = proc.stderr.readline()
         assert said.startswith("forebear: warning: no signing key") and "FOREBEAR_KEY" in said
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-            if proc.stderr is not None:
-                proc.stderr.close()
+        _stop(proc)
         pg.drop_database(url)
 
 
@@ -478,3 +470,12 @@ def test_create_refuses_a_foreign_meta_table() -> None:
             create(url, signer=SigningKey.generate("x.example/k"))
     finally:
         pg.drop_database(url)
+
+
+def _stop(proc: Any) -> None:
+    """Stop a ``forebear serve`` started by a test, if it was."""
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
