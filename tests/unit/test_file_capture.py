@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from forebear.capture import files
-from forebear.capture.files import FileCapture, TreeWatch, real_path
+from forebear.capture import files, watch
+from forebear.capture.files import FileCapture, real_path
+from forebear.capture.watch import TreeWatch
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "data" / "a.csv").write_text("a\n")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "model.bin").write_bytes(b"v1")
-    time.sleep(files._RACY_NS / 1e9 + 0.01)  # old enough for TreeWatch to keep listings
+    time.sleep(watch._RACY_NS / 1e9 + 0.01)  # old enough for TreeWatch to keep listings
     return tmp_path
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import forebear
-from forebear.capture.files import TreeWatch
+from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
 from forebear.sdk.run import Run

@@ -20,17 +20,14 @@ import sys
 import sysconfig
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 # Files that are code or interpreter machinery, not data: the code anchor covers code.
-_CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".pyd", ".dylib")
-# Coarse file-system clocks lag the system clock by a tick (1-10 ms): a folder whose
-# times are this close to the listing's start may still change without moving them.
-_RACY_NS = 50_000_000
-_SKIP_DIRS = frozenset(
+CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".pyd", ".dylib")
+# Folders never captured nor watched: tools' and version control's, not the project's.
+SKIP_DIRS = frozenset(
     {".git", ".forebear", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules",
      ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".tox", ".ipynb_checkpoints"}
 )
@@ -352,13 +349,13 @@ class FileCapture:
             text = os.fsdecode(path)  # type: ignore[arg-type]
         except TypeError:
             return None
-        if text.endswith(_CODE_SUFFIXES):
+        if text.endswith(CODE_SUFFIXES):
             return None
         full = _realpath(os.path.join(self._cwd, text), {} if dirs is None else dirs,
                          set() if regular is None else regular)
         if full.startswith(self._ignore_dirs):
             return None
-        if not _SKIP_DIRS.isdisjoint(full.split(os.sep)):
+        if not SKIP_DIRS.isdisjoint(full.split(os.sep)):
             return None
         if self._globs:
             rel = os.path.relpath(full, self._cwd)
@@ -428,103 +425,6 @@ def _is_write(mode: object, flags: object) -> bool:
     if isinstance(flags, int):
         return bool(flags & _WRITE_FLAGS)
     return False
-
-
-_too_big_said: set[str] = set()  # folders already reported too big to watch
-
-
-class TreeWatch:
-    """Files created or changed under a directory between two scans (native writers).
-
-    Each scan lstat()s every file; a folder is listed again only when its inode, mtime or
-    ctime moved since it was last listed (adding, removing or renaming an entry moves
-    them). A listing is kept only once the folder's times are older than ``_RACY_NS``,
-    so a change in the same clock tick as the listing cannot hide behind equal times.
-    Clones of one watch (``forebear.sdk.run`` copies a prototype per run) share the
-    listings.
-    """
-
-    def __init__(self, root: str, *, limit: int = 20_000, ignore_globs: Sequence[str] = ()) -> None:
-        self.root = os.path.realpath(root)
-        self._limit = limit
-        self._globs = tuple(ignore_globs)
-        self._before: dict[str, tuple[int, int]] | None = None
-        self._listings: dict[str, tuple[tuple[int, int, int], list[str], list[str]]] = {}
-
-    def _list(self, folder: str, now: int) -> tuple[list[str], list[str]]:
-        """The sub-folders and files directly in ``folder`` (skipped names left out)."""
-        st = os.lstat(folder)
-        if not stat.S_ISDIR(st.st_mode):
-            return [], []  # replaced by a file or a symlink since its parent was listed
-        stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-        cached = self._listings.get(folder)
-        if cached is not None and cached[0] == stamp:
-            return cached[1], cached[2]
-        folders: list[str] = []
-        files: list[str] = []
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name in _SKIP_DIRS:
-                    continue
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        files.append(entry.path)
-                except OSError:
-                    continue
-        if max(st.st_mtime_ns, st.st_ctime_ns) < now - _RACY_NS:
-            self._listings[folder] = (stamp, folders, files)
-        return folders, files
-
-    def _scan(self) -> dict[str, tuple[int, int]] | None:
-        seen: dict[str, tuple[int, int]] = {}
-        stack = [self.root]
-        limit, lstat, is_reg = self._limit, os.lstat, stat.S_ISREG
-        now = time.time_ns()  # before any listing: see _list
-        while stack:
-            try:
-                folders, files = self._list(stack.pop(), now)
-            except OSError:
-                continue
-            if len(seen) + len(files) > limit:
-                return None  # too big to watch cheaply: give up rather than slow the run
-            stack.extend(folders)
-            for path in files:
-                try:
-                    st = lstat(path)
-                except OSError:
-                    continue
-                if is_reg(st.st_mode):
-                    seen[path] = (st.st_size, st.st_mtime_ns)
-        return seen
-
-    def start(self) -> None:
-        self._before = self._scan()
-        if self._before is None and self.root not in _too_big_said:
-            _too_big_said.add(self.root)  # once per folder and process, not per run
-            sys.stderr.write(
-                f"forebear: {self.root} holds over {self._limit:,} files, too many to watch:"
-                " files that native code writes there (torch.save, Arrow, HDF5) are not"
-                " captured; watch a smaller folder (watch=, --watch) or record them with"
-                " run.produce()\n"
-            )
-
-    def changed(self) -> list[str]:
-        """Files new or modified since ``start()`` (empty if the tree was too big to watch)."""
-        if self._before is None:
-            return []
-        after = self._scan()
-        if after is None:
-            return []
-        out = []
-        for path, stamp in after.items():
-            if self._before.get(path) != stamp and not path.endswith(_CODE_SUFFIXES):
-                rel = os.path.relpath(path, self.root)
-                if self._globs and any(fnmatch.fnmatch(rel, g) for g in self._globs):
-                    continue
-                out.append(path)
-        return sorted(out)
 
 
 class _OtherThreads(list[object]):

@@ -8,7 +8,8 @@ import tempfile
 import threading
 from typing import Any
 
-from forebear.capture.files import FileCapture, TreeWatch
+from forebear.capture.files import FileCapture
+from forebear.capture.watch import TreeWatch
 from forebear.sdk.session import Session
 
 __all__ = ["new_capture", "new_watch"]
