@@ -6,8 +6,8 @@ nothing; filtering (the interpreter's own files, site-packages, ``/proc``, ``/de
 files, the store, user globs) happens once, when the run ends.
 
 Native libraries that open files themselves (``torch.save``'s C++ writer, Arrow, HDF5)
-are invisible to audit hooks; ``TreeWatch`` catches what they write by comparing the
-working tree before and after the run.
+are invisible to audit hooks; ``forebear.capture.watch.TreeWatch`` catches what they
+write by comparing the working tree before and after the run.
 """
 
 from __future__ import annotations
