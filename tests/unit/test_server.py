@@ -366,3 +366,35 @@ def test_openapi_needs_a_token_and_describes_every_route(served: Served) -> None
     assert "/api/v1/lineage" in document["paths"]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert served.api(None).get("/health").json() == {"status": "ok"}
+
+
+def test_exports_come_as_downloads_in_each_format(served: Served) -> None:
+    from tests.unit.test_exporters import check_cyclonedx, check_slsa
+
+    model = ref("model", kind="model")
+    answer = served.api("write").post("/api/v1/events", json=[
+        make_run(run_id=RUN, params={"lr": 0.1}, inputs=[ref("data")], outputs=[model]),
+    ]).json()
+    wait = {"wait_for": answer["journal_size"]}
+    read = served.api("read")
+    for fmt in ("prov", "cyclonedx", "slsa"):
+        got = read.get("/api/v1/export", params={"ref": model["id"], "format": fmt, **wait})
+        assert got.status_code == 200, got.text
+        assert got.headers["content-disposition"].endswith(f'.{fmt}.json"')
+        document = got.json()
+        if fmt == "prov":
+            assert any(RUN in key for key in document["activity"])
+        elif fmt == "cyclonedx":
+            check_cyclonedx(document)
+            assert document["metadata"]["component"]["name"] == model["name"]
+        else:
+            assert check_slsa(document).build_definition.external_parameters["lr"] == 0.1
+    # A run is not what a BOM describes; an unknown format or REF, and no token, are refused.
+    assert read.get("/api/v1/export", params={"ref": RUN, "format": "slsa"}).status_code == 400
+    assert read.get("/api/v1/export", params={"ref": model["id"], "format": "x"}).status_code \
+        == 400
+    assert read.get("/api/v1/export", params={"ref": "nope", "format": "prov"}).status_code \
+        == 404
+    assert served.api(None).get("/api/v1/export", params={"ref": model["id"],
+                                                        "format": "prov"}).status_code == 401
+

@@ -111,20 +111,6 @@ def _gather(ref: str, store: str | None, direction: Direction) -> tuple[Any, Any
     return closure, record, _blob_loader(found)
 
 
-def _packages(closure: Any, loader: Any) -> dict[str, Any]:
-    """Environment digest -> packages, for each environment in the closure with a manifest."""
-    if loader is None:
-        return {}
-    found = {}
-    for node in closure.nodes:
-        if node.get("type") == "artifact" and node.get("kind") == "environment" \
-                and isinstance(node.get("digest"), str):
-            listed = loader(node["digest"])
-            if listed is not None:
-                found[node["digest"]] = listed
-    return found
-
-
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
                "id (or prefix).")
 @click.argument("ref")
@@ -148,9 +134,6 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
 
 def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | None,
             force: bool, store: str | None) -> None:
-    import uuid
-    from datetime import UTC, datetime
-
     import forebear
     from forebear import exporters
 
@@ -160,17 +143,9 @@ def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | No
                          "so it is upstream only",
                          hint="drop --direction downstream, or use --format prov")
     closure, record, loader = _gather(ref, store, direction)
-    document: dict[str, Any]
-    if fmt is ExportFormat.prov:
-        document = exporters.to_prov(closure, record=record)
-    elif fmt is ExportFormat.cyclonedx:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        document = exporters.to_cyclonedx(
-            closure, record=record, packages=_packages(closure, loader), serial=uuid.uuid4(),
-            timestamp=now, tool_version=forebear.__version__)
-    else:
-        document = exporters.to_slsa(closure, record=record,
-                                     builder_version=forebear.__version__)
+    document = exporters.document(fmt.value, closure, record=record,
+                                  version=forebear.__version__,
+                                  packages=exporters.packages_of(closure, loader))
     if output is None:
         emit_json(document)
         return

@@ -3,13 +3,60 @@
 Each exporter is a pure function from a closure (``forebear.graph.lineage.Lineage``) and
 ``show``'s record of its root to a JSON-ready dict; none reads a store or a file. What
 they need from outside (environment package lists, a BOM serial number, the time) is
-passed in. Graphviz DOT and Mermaid live in ``forebear.graph.render``.
+passed in. Graphviz DOT and Mermaid live in ``forebear.graph.render``. ``document`` picks
+the exporter by name, for the CLI (``forebear export``) and the server alike.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from forebear.errors import UsageError
 from forebear.exporters.cyclonedx import to_cyclonedx
 from forebear.exporters.prov import to_prov
 from forebear.exporters.slsa import to_slsa
 
-__all__ = ["to_cyclonedx", "to_prov", "to_slsa"]
+__all__ = ["FORMATS", "document", "packages_of", "to_cyclonedx", "to_prov", "to_slsa"]
+
+FORMATS = ("prov", "cyclonedx", "slsa")
+"""Export formats by name: W3C PROV-JSON, CycloneDX 1.6 ML-BOM, SLSA provenance v1."""
+
+
+def packages_of(closure: Any, loader: Callable[[str], Any] | None) -> dict[str, Any]:
+    """Environment digest -> packages, for each environment in ``closure`` whose manifest
+    ``loader`` can read (``forebear.graph.diff.blob_packages``); none without a loader."""
+    if loader is None:
+        return {}
+    found = {}
+    for node in closure.nodes:
+        if node.get("type") == "artifact" and node.get("kind") == "environment" \
+                and isinstance(node.get("digest"), str):
+            listed = loader(node["digest"])
+            if listed is not None:
+                found[node["digest"]] = listed
+    return found
+
+
+def document(fmt: str, closure: Any, *, record: Mapping[str, Any] | None, version: str,
+             packages: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``closure`` (its root's ``show`` record beside it) as a ``fmt`` document.
+
+    CycloneDX and SLSA describe what an artifact came from: their closure must be
+    upstream. A CycloneDX BOM gets a new serial number and the current time.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}", hint="prov, cyclonedx or slsa")
+    if fmt != "prov" and closure.direction != "upstream":
+        raise UsageError(f"a {fmt} export describes what an artifact came from, "
+                         "so it is upstream only",
+                         hint="drop --direction downstream, or use --format prov")
+    if fmt == "prov":
+        return to_prov(closure, record=record)
+    if fmt == "cyclonedx":
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return to_cyclonedx(closure, record=record, packages=dict(packages or {}),
+                            serial=uuid.uuid4(), timestamp=now, tool_version=version)
+    return to_slsa(closure, record=record, builder_version=version)

@@ -1,0 +1,62 @@
+"""``GET /api/v1/export``: a lineage as W3C PROV-JSON, a CycloneDX ML-BOM or SLSA provenance.
+
+What ``forebear export REF --format F`` prints, for tools and auditors that fetch from the
+server (``curl -H 'Authorization: Bearer ...'``). The REF is data, as on every query
+route; environment package lists come from the server's blob store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+from fastapi.responses import Response
+from fastapi.routing import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+import forebear
+from forebear import _json
+from forebear.server.auth import guarded
+from forebear.server.resources.queries import RefQuery, WaitQuery, resolve_ref
+from forebear.server.state import state, wait_projected
+
+router = APIRouter(tags=["queries"])
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@guarded(router, "GET", "/api/v1/export", scope="read",
+         summary="A lineage as PROV-JSON, a CycloneDX ML-BOM or SLSA provenance")
+async def get_export(
+    request: Request,
+    ref: RefQuery,
+    fmt: Annotated[Literal["prov", "cyclonedx", "slsa"], Query(alias="format")],
+    direction: Annotated[Literal["upstream", "downstream"], Query()] = "upstream",
+    wait_for: WaitQuery = None,
+) -> Any:
+    """The document ``forebear export REF --format FORMAT --json`` prints, as a download."""
+    from forebear import exporters
+    from forebear.graph import lineage
+    from forebear.graph import show as shows
+    from forebear.graph.diff import blob_packages
+
+    await wait_projected(request, wait_for)
+    found = state(request)
+    store = found.reader
+    loader = blob_packages(found.blobs) if found.blobs is not None else None
+
+    def build() -> tuple[str, dict[str, Any]]:
+        root = resolve_ref(store, ref)
+        closure = lineage.closure(store, root.node, direction)
+        record = shows.show(store, root)
+        document = exporters.document(fmt, closure, record=record,
+                                      version=forebear.__version__,
+                                      packages=exporters.packages_of(closure, loader))
+        return root.key, document
+
+    key, document = await run_in_threadpool(build)
+    name = _UNSAFE.sub("-", key)[:80] or "lineage"
+    return Response(_json.dumps(document, indent=True) + b"\n", media_type="application/json",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="{name}.{fmt}.json"'})
