@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -368,6 +369,33 @@ def test_clicking_a_node_shows_its_record_and_recentres_on_it(
     assert set(shown["nodes"]) == {n["id"] for n in expected["nodes"]}
     assert sorted(shown["edges"]) == _edges(expected)
     assert tab.page.input_value("#ref") == run_id
+    tab.clean()
+
+
+def test_a_node_exports_as_a_download_through_the_token(
+        tab: Tab, server: ServerProcess) -> None:
+    tab.open()
+    tab.use_token(server.tokens["read"])
+    tab.open(_fragment(ALIAS, depth="2"))
+    shown = tab.graph()
+    root = _api(server, f"/api/v1/show?ref={quote(ALIAS)}")["id"]
+    tab.page.click(f"#graph g.node[data-id='{root}']")
+    tab.page.wait_for_selector("#details button[data-format=cyclonedx]")
+    with tab.page.expect_download() as info:
+        tab.page.click("#details button[data-format=cyclonedx]")
+    bom = json.loads(Path(info.value.path()).read_text())
+    assert info.value.suggested_filename.endswith(".cyclonedx.json")
+    assert bom["bomFormat"] == "CycloneDX"
+    assert bom["metadata"]["component"]["hashes"][0]["content"] == root.split(":", 1)[1]
+    # A run exports as PROV only: a BOM and SLSA describe an artifact.
+    run_id = next(i for i, n in shown["nodes"].items() if "execution" in n["classes"])
+    tab.page.click(f"#graph g.node[data-id='{run_id}']")
+    tab.page.wait_for_selector(f"#details[data-id='{run_id}'] button[data-format=prov]")
+    assert tab.page.locator("#details button[data-format]").count() == 1
+    with tab.page.expect_download() as info:
+        tab.page.click("#details button[data-format=prov]")
+    prov = json.loads(Path(info.value.path()).read_text())
+    assert any(run_id in key for key in prov["activity"])
     tab.clean()
 
 

@@ -275,6 +275,62 @@ function links(parent, title, items) {
   parent.append(heading, list);
 }
 
+// The record as PROV-JSON, a CycloneDX ML-BOM or SLSA provenance (GET /api/v1/export),
+// downloaded through the token: a plain link could not send it.
+const EXPORTS = [["prov", "PROV-JSON"], ["cyclonedx", "CycloneDX ML-BOM"],
+  ["slsa", "SLSA provenance"]];
+
+async function download(id, format) {
+  const url = new URL("/api/v1/export", window.location.origin);
+  url.searchParams.set("ref", id);
+  url.searchParams.set("format", format);
+  const box = $("details-error");
+  box.hidden = true;
+  let answer;
+  try {
+    answer = await fetch(url, { headers: { Authorization: `Bearer ${token()}` },
+      cache: "no-store", credentials: "omit" });
+  } catch (error) {
+    box.hidden = false;
+    box.textContent = `the server could not be reached: ${error.message}`;
+    return;
+  }
+  if (!answer.ok) {
+    let body = null;
+    try { body = await answer.json(); } catch { body = null; }
+    const problem = new ApiError(answer.status, body);
+    box.hidden = false;
+    box.textContent = problem.hint ? `${problem.message} (${problem.hint})` : problem.message;
+    return;
+  }
+  const named = /filename="([^"]+)"/.exec(answer.headers.get("Content-Disposition") || "");
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await answer.blob());
+  link.download = named ? named[1] : `${format}.json`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+function exportButtons(parent, record) {
+  // CycloneDX and SLSA describe an artifact and what it came from; PROV any node.
+  const formats = record.type === "artifact" ? EXPORTS : EXPORTS.slice(0, 1);
+  const heading = document.createElement("h3");
+  heading.textContent = "Export";
+  const row = document.createElement("p");
+  row.className = "exports";
+  for (const [format, label] of formats) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.format = format;
+    button.textContent = label;
+    button.addEventListener("click", () => download(record.id, format));
+    row.appendChild(button);
+  }
+  parent.append(heading, row);
+}
+
 // {first field: the others joined} for each item: aliases, deployments.
 function byFirst(items, fields) {
   const out = {};
@@ -327,6 +383,7 @@ function fillDetails(record) {
   links(body, "Inputs", record.parents);
   links(body, "Outputs", record.outputs);
   section(body, "Deployments", byFirst(record.deployments, ["target", "status", "at", "actor"]));
+  exportButtons(body, record);
 }
 
 async function details(id) {
