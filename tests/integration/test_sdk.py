@@ -102,6 +102,20 @@ def test_keyboard_interrupt_is_an_aborted_run(repo: Path) -> None:
     assert _execution(open_store(str(repo)), run.run_id)["status"] == "aborted"
 
 
+@pytest.mark.parametrize(("code", "status"), [(0, "succeeded"), (None, "succeeded"),
+                                             (3, "failed"), ("bad input", "failed")])
+def test_sys_exit_in_a_run_is_recorded_as_exec_records_it(
+    repo: Path, code: int | str | None, status: str
+) -> None:
+    # The same as a command under `forebear exec` exiting with that code.
+    with pytest.raises(SystemExit), forebear.run("exits", store=str(repo)) as run:
+        sys.exit(code)
+    record = _execution(open_store(str(repo)), run.run_id)
+    assert record["status"] == status
+    if status == "failed":
+        assert record["error"] == f"SystemExit: {code}"
+
+
 def test_a_crash_mid_run_leaves_the_started_execution(repo: Path) -> None:
     script = (
         "import os, forebear\n"

@@ -76,14 +76,15 @@ def end_on_exit(
 ) -> None:
     """End a tracked block from its ``__exit__``: the status, error and traceback it left.
 
-    An exception is ``failed``; ``KeyboardInterrupt``, a non-zero ``SystemExit``, a
-    generator closed before its end and a cancelled task are ``aborted``; ``sys.exit(0)``
-    is a success. Recording never masks the user's exception.
+    An exception is ``failed``, and so is ``sys.exit`` with a non-zero code (as a command
+    under ``forebear exec`` that exits so is); ``KeyboardInterrupt``, a generator closed
+    before its end and a cancelled task are ``aborted``; ``sys.exit(0)`` is a success.
+    Recording never masks the user's exception.
     """
     if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
         end("succeeded")
         return
-    stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, SystemExit, GeneratorExit)
+    stopped: tuple[type[BaseException], ...] = (KeyboardInterrupt, GeneratorExit)
     asyncio = sys.modules.get("asyncio")  # a task can only be cancelled if it is loaded
     if asyncio is not None:
         stopped += (asyncio.CancelledError,)
