@@ -312,14 +312,18 @@ class HashCache:
     written the cache carries on in memory. Safe to share between threads.
     """
 
-    def __init__(self, path: StrPath | None = None, *, clock: Callable[[], int] = time.time_ns):
+    def __init__(self, path: StrPath | None = None, *, clock: Callable[[], int] = time.time_ns,
+                 read_only: bool = False):
         """Open (or create) the cache at ``path``; ``None`` keeps it in memory only.
 
         ``clock`` returns the current time in ns; it decides when a digest is too fresh
-        to remember.
+        to remember. ``read_only`` uses what the file remembers and writes nothing to it
+        (commands that only read, such as ``forebear show PATH``); a missing file is then
+        not created.
         """
         self._path = None if path is None else os.path.abspath(path)
         self._clock = clock
+        self._read_only = read_only
         self._lock = threading.Lock()
         self._memory: dict[_Key, _Entry] = {}
         self._db: sqlite3.Connection | None = None
@@ -388,6 +392,18 @@ class HashCache:
     def _connect(self, path: str) -> sqlite3.Connection | None:
         import sqlite3
 
+        if self._read_only:
+            from pathlib import Path
+
+            try:
+                reader = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True,
+                                         check_same_thread=False, timeout=1.0)
+                if reader.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+                    return reader
+                reader.close()
+            except sqlite3.DatabaseError:
+                pass  # missing, unreadable, busy or corrupt: hash as if uncached
+            return None
         for _attempt in range(2):
             db: sqlite3.Connection | None = None
             try:
@@ -415,6 +431,9 @@ class HashCache:
     def _reset(self) -> None:
         if self._db is not None:
             self._db.close()
+        if self._read_only:  # not ours to repair: carry on from memory
+            self._db = None
+            return
         assert self._path is not None
         _remove_database(self._path)
         self._db = self._connect(self._path)
@@ -445,7 +464,7 @@ class HashCache:
         return entry
 
     def _save(self, key: _Key, size: int, mtime_ns: int, digest: Digest) -> None:
-        if self._db is None:
+        if self._db is None or self._read_only:
             return
         import sqlite3
 

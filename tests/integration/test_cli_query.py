@@ -227,3 +227,34 @@ def test_human_output_never_shows_markup(project: dict[str, Any],
     assert "[red]leaked[/] labels" in capsys.readouterr().out
     assert main(["flagged"]) == 0
     assert "[red]leaked[/] labels" in capsys.readouterr().out
+
+
+def test_a_path_ref_is_looked_up_through_the_hash_cache_without_writing_it(
+    project: dict[str, Any], project_dir: Path, sqlite_store_dir: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import time
+
+    from forebear import config, hashing
+
+    data = project_dir / "train.csv"
+    past = time.time_ns() - 60 * 10**9  # old enough for the cache to remember it
+    os.utime(data, ns=(past, past))
+    with hashing.HashCache(sqlite_store_dir / config.HASH_CACHE_FILE) as cache:
+        assert str(cache.digest(data)) == project["data"]  # what a run does when it uses it
+    cache_file = sqlite_store_dir / config.HASH_CACHE_FILE
+    before = cache_file.read_bytes()
+
+    def no_reading(*_: Any) -> Any:
+        raise AssertionError("an unchanged file was read again")
+
+    monkeypatch.setattr(hashing, "_hash_regular_file", no_reading)
+    assert _json(capsys, "show", str(data), "--json")["id"] == project["data"]
+    monkeypatch.undo()
+    other = project_dir / "never-recorded.csv"
+    other.write_text("z\n")
+    os.utime(other, ns=(past, past))
+    assert main(["show", str(other)]) != 0
+    capsys.readouterr()
+    assert cache_file.read_bytes() == before  # a query writes nothing, not even the cache

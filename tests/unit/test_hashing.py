@@ -492,3 +492,32 @@ def test_cache_recheck_reads_none_of_the_file(
     assert cache.digest(path) == first
     with HashCache(tmp_path / "cache.db") as fresh:  # from the SQLite file too
         assert fresh.digest(path) == first
+
+
+def test_a_read_only_cache_uses_what_is_remembered_and_writes_nothing(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from forebear.hashing import HashCache
+
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 100)
+    past = time.time_ns() - 60 * 10**9
+    os.utime(data, ns=(past, past))
+    missing = tmp_path / "none" / "cache.db"
+    with HashCache(missing, read_only=True) as cache:
+        digest = cache.digest(data)
+    assert not missing.parent.exists()  # not created
+    path = tmp_path / "cache.db"
+    with HashCache(path) as cache:
+        assert cache.digest(data) == digest
+    before = path.read_bytes()
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"y")
+    os.utime(other, ns=(past, past))
+    with HashCache(path, read_only=True) as cache:
+        assert cache._load(("sha256", data.stat().st_dev, data.stat().st_ino)) is not None
+        cache.digest(other)
+    with HashCache(path) as cache:
+        assert cache._load(("sha256", other.stat().st_dev, other.stat().st_ino)) is None
+    assert path.read_bytes() == before

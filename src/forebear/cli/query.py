@@ -45,15 +45,16 @@ def _open(store: str | None, *, read_only: bool = True) -> tuple[Any, config.Set
 
 
 def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
-    """Resolve REF; ``cache`` lets a command that writes use the store's hash cache (the
-    read-only commands write nothing, not even a cache entry)."""
+    """Resolve REF, a path through the store's hash cache: an unchanged multi-GB file or
+    folder is not read again. ``cache`` lets a command that writes add to the cache; the
+    read-only commands only look in it (they write nothing, not even a cache entry)."""
     from forebear.graph.refs import resolve
 
-    if not (cache and found.store_dir is not None and found.store_dir.is_dir()):
+    if found.store_dir is None or not found.store_dir.is_dir():
         return resolve(db, ref)
     from forebear.hashing import HashCache
 
-    with HashCache(found.store_dir / config.HASH_CACHE_FILE) as hashes:
+    with HashCache(found.store_dir / config.HASH_CACHE_FILE, read_only=not cache) as hashes:
         return resolve(db, ref, hasher=lambda path: str(hashes.digest(path)))
 
 
