@@ -47,6 +47,22 @@ def test_help_lists_every_command_and_a_typo_gets_a_suggestion(
     assert all(sub in group_help for sub in ("set", "show", "history"))
 
 
+def test_store_and_json_may_come_before_the_command(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    store = str(project_dir / ".forebear")
+    for args in (["--json", "log"], ["--store", store, "--json", "log"],
+                 [f"--store={store}", "log", "--json"], ["log", "--json"]):
+        assert main(args) == 0, args
+        assert capsys.readouterr().out.strip() == "[]"
+    assert main(["--json", "alias", "history", "prod"]) == 0  # after a group's subcommand
+    assert capsys.readouterr().out.strip() == "[]"
+    assert main(["--json", "nosuch"]) == 2  # still a usage error, not a crash
+    assert main(["--bogus", "log"]) == 2
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"forebear {forebear.__version__}\n"

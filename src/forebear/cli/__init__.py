@@ -54,6 +54,28 @@ def _build() -> click.Group:
     return app
 
 
+def _common_options_last(app: click.Group, args: list[str]) -> list[str]:
+    """``forebear --json log`` as ``forebear log --json``: the options every command takes
+    (``--json``, ``--store URL``), given before the command, are moved after it (after
+    the subcommand of a group: ``forebear --store s alias show prod``)."""
+    moved: list[str] = []
+    rest = list(args)
+    while rest and rest[0].startswith("--"):
+        if rest[0] == "--json" or rest[0].startswith("--store="):
+            moved.append(rest.pop(0))
+        elif rest[0] == "--store" and len(rest) > 1:
+            moved += [rest.pop(0), rest.pop(0)]
+        else:
+            return args  # --help, --version, or a mistake: click says what it is
+    if not moved or not rest or rest[0] not in app.commands:
+        return args
+    at = 1
+    command = app.commands[rest[0]]
+    if isinstance(command, click.Group) and len(rest) > 1 and rest[1] in command.commands:
+        at = 2
+    return rest[:at] + moved + rest[at:]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code."""
     from forebear.errors import ForebearError
@@ -61,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    app = _build()
     try:
         # With standalone_mode off, click returns the code of a raised Exit.
-        result = _build().main(args=args, prog_name="forebear", standalone_mode=False)
+        result = app.main(args=_common_options_last(app, args), prog_name="forebear",
+                          standalone_mode=False)
         if isinstance(result, int):
             return result
     except ForebearError as exc:
