@@ -181,9 +181,11 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(project: Path, *args: str) -> Iterator[ServerProcess]:
-    """``forebear init`` in ``project``, tokens, and a server on it until the block ends."""
-    cli("init", str(project), env=clean_env())
+def running_server(project: Path, *args: str, init: bool = True) -> Iterator[ServerProcess]:
+    """``forebear init`` in ``project`` (unless ``init=False``: the store is there
+    already), tokens, and a server on it until the block ends."""
+    if init:
+        cli("init", str(project), env=clean_env())
     server = ServerProcess(store=project / ".forebear", args=args)
     server.create_tokens()
     server.start()
@@ -191,3 +193,17 @@ def running_server(project: Path, *args: str) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+def run_client(server: ServerProcess, script: str, work: Path,
+               spool: Path) -> subprocess.CompletedProcess[str]:
+    """Run the Python ``script`` in ``work`` with the server as its store (a write token,
+    its own spool); fails the test unless it exits 0."""
+    env = clean_env(FOREBEAR_STORE=server.url, FOREBEAR_TOKEN=server.tokens["write"],
+                    FOREBEAR_SPOOL=str(spool))
+    work.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+

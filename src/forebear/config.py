@@ -38,6 +38,11 @@ class Settings:
     def is_embedded(self) -> bool:
         return self.store_url.startswith("sqlite:")
 
+    @property
+    def is_remote(self) -> bool:
+        """Whether the store is a ``forebear serve`` reached over HTTP."""
+        return self.store_url.startswith(("http://", "https://"))
+
 
 def find_store_dir(start: Path) -> Path | None:
     """The nearest ``.forebear/`` holding a store, from ``start`` upward."""

@@ -4,13 +4,11 @@ the server's own store: the same JSON, the same tree, the same picture."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
-from tests.serverkit import ServerProcess, clean_env, cli, running_server
+from tests.serverkit import clean_env, cli, run_client, running_server
 
 PIPELINE = textwrap.dedent("""
     import pathlib
@@ -45,13 +43,7 @@ def test_queries_over_http_answer_as_the_local_store_does(tmp_path: Path) -> Non
     project = tmp_path / "project"
     with running_server(project) as server:
         work = tmp_path / "work"
-        work.mkdir()
-        env = clean_env(FOREBEAR_STORE=server.url, FOREBEAR_TOKEN=server.tokens["write"],
-                        FOREBEAR_SPOOL=str(tmp_path / "spool"))
-        done = subprocess.run([sys.executable, "-c", PIPELINE], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        tuned = done.stdout.strip()
+        tuned = run_client(server, PIPELINE, work, tmp_path / "spool").stdout.strip()
         data = str(work / "data.csv")  # a path: hashed by the CLI, sent as its digest
         _projected(server, 4)
         remote = clean_env(FOREBEAR_TOKEN=server.tokens["read"])
@@ -98,10 +90,7 @@ def test_prove_over_http_is_checked_by_the_client(tmp_path: Path) -> None:
     aggregate = stream.aggregates[1]
     local = json.loads(cli("prove", aggregate, "7", "--json", "--store",
                            str(project / ".forebear"), env=clean_env()).stdout)
-    server = ServerProcess(store=project / ".forebear")
-    server.create_tokens()
-    server.start()
-    try:
+    with running_server(project, init=False) as server:
         remote = clean_env(FOREBEAR_TOKEN=server.tokens["read"])
         over_http = json.loads(cli("prove", aggregate[:13], "--update", "57", "--json",
                                    "--store", server.url, env=remote).stdout)
@@ -112,5 +101,3 @@ def test_prove_over_http_is_checked_by_the_client(tmp_path: Path) -> None:
                       env=remote, check=False)
         assert missing.returncode == 1 and missing.stderr.startswith("error:")
         assert "Traceback" not in missing.stderr
-    finally:
-        server.stop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from forebear.artifacts.http import HttpBlobStore
-from tests.serverkit import clean_env, running_server
+from tests.serverkit import run_client, running_server
 
 TRAIN = textwrap.dedent("""
     import pathlib
@@ -32,12 +30,7 @@ TRAIN = textwrap.dedent("""
 def test_a_remote_run_uploads_its_outputs(tmp_path: Path) -> None:
     with running_server(tmp_path / "project") as server:
         work = tmp_path / "work"
-        work.mkdir()
-        env = clean_env(FOREBEAR_STORE=server.url, FOREBEAR_TOKEN=server.tokens["write"],
-                        FOREBEAR_SPOOL=str(tmp_path / "spool"))
-        done = subprocess.run([sys.executable, "-c", TRAIN], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        done = run_client(server, TRAIN, work, tmp_path / "spool")
         small, big = done.stdout.split()
         for digest, path in ((small, "model.bin"), (big, "big.bin")):
             status, body = server.call("GET", f"/api/v1/blobs/{digest}", token="read")

@@ -83,8 +83,12 @@ def _write(output: Path, data: bytes, force: bool) -> None:
             os.unlink(temp)
 
 
-def _gather(ref: str, store: str | None, direction: Direction) -> tuple[Any, Any, Any]:
-    """(closure, show record, package loader or None) of REF."""
+def _document(ref: str, fmt: ExportFormat, direction: Direction,
+              store: str | None) -> tuple[str, dict[str, Any]]:
+    """(root id, document) of REF: built here, or by the server of a server store (it
+    holds the environment manifests, as it holds the SDK's outputs)."""
+    import forebear
+    from forebear import exporters
     from forebear.cli import _remote as remote
     from forebear.cli.query import _blob_loader, _open, _resolve
     from forebear.graph import lineage
@@ -93,22 +97,16 @@ def _gather(ref: str, store: str | None, direction: Direction) -> tuple[Any, Any
     db, found = _open(store)
     try:
         if remote.is_remote(db):
-            closure = remote.lineage(db, direction.value, ref, depth=None, kinds=None,
-                                     limit=None, offset=0)
-            record = db.query("show", ref=remote.ref_text(ref))
-        else:
-            root = _resolve(db, found, ref)
-            closure = lineage.closure(db, root.node, direction.value)
-            record = show(db, root)
-        remote_blobs = remote.is_remote(db) and not found.blob_url
+            return ref, db.get_json("/api/v1/export", ref=remote.ref_text(ref),
+                                    format=fmt.value, direction=direction.value)
+        root = _resolve(db, found, ref)
+        closure = lineage.closure(db, root.node, direction.value)
+        record = show(db, root)
     finally:
         db.close()
-    if remote_blobs:  # the server keeps the manifests, as it keeps the SDK's outputs
-        from forebear.artifacts.http import HttpBlobStore
-        from forebear.graph.diff import blob_packages
-
-        return closure, record, blob_packages(HttpBlobStore(found.store_url, found.token))
-    return closure, record, _blob_loader(found)
+    packages = exporters.packages_of(closure, _blob_loader(found))
+    return closure.root, exporters.document(fmt.value, closure, record=record,
+                                            version=forebear.__version__, packages=packages)
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
@@ -134,22 +132,15 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
 
 def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | None,
             force: bool, store: str | None) -> None:
-    import forebear
     from forebear import exporters
 
     _check_output(output, force)
-    if fmt is not ExportFormat.prov and direction is Direction.downstream:
-        raise UsageError(f"a {fmt.value} export describes what an artifact came from, "
-                         "so it is upstream only",
-                         hint="drop --direction downstream, or use --format prov")
-    closure, record, loader = _gather(ref, store, direction)
-    document = exporters.document(fmt.value, closure, record=record,
-                                  version=forebear.__version__,
-                                  packages=exporters.packages_of(closure, loader))
+    exporters.check(fmt.value, direction.value)  # before any query
+    root, document = _document(ref, fmt, direction, store)
     if output is None:
         emit_json(document)
         return
     from forebear._json import dumps
 
     _write(output, dumps(document, indent=True) + b"\n", force)
-    console().print(f"wrote {fmt.value} export of {closure.root} to {output}")
+    console().print(f"wrote {fmt.value} export of {root} to {output}")

@@ -30,7 +30,7 @@ def prove(ref: str, index: int | None, update: int | None, store: str | None,
         raise UsageError("give either INDEX or --update N",
                          hint="forebear prove RUN_ID 17, or forebear prove RUN_ID --update 5017")
     found = settings(store)
-    if found.store_url.startswith(("http://", "https://")):
+    if found.is_remote:
         result = _prove_remotely(found, ref, index, update)
     else:
         result = _prove_here(found, ref, index, update)

@@ -32,7 +32,7 @@ def _local_store(store: str | None) -> tuple[Any, Any]:
     from forebear.store.registry import open_from
 
     found = settings(store)
-    if found.store_url.startswith(("http://", "https://")):
+    if found.is_remote:
         raise ConfigError(
             f"a server needs its own database, not another server ({found.store_url})",
             hint="point --store at the sqlite:/// or postgresql:// store it should serve",
@@ -228,7 +228,7 @@ def _remote(store: str | None) -> Any:
     from forebear.store.remote import RemoteStore
 
     found = settings(store, required=False)
-    if found.store_url.startswith(("http://", "https://")):
+    if found.is_remote:
         return RemoteStore(found.store_url, token=found.token, sender=False)
     return None
 

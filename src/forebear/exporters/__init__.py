@@ -19,7 +19,7 @@ from forebear.exporters.cyclonedx import to_cyclonedx
 from forebear.exporters.prov import to_prov
 from forebear.exporters.slsa import to_slsa
 
-__all__ = ["FORMATS", "document", "packages_of", "to_cyclonedx", "to_prov", "to_slsa"]
+__all__ = ["FORMATS", "check", "document", "packages_of", "to_cyclonedx", "to_prov", "to_slsa"]
 
 FORMATS = ("prov", "cyclonedx", "slsa")
 """Export formats by name: W3C PROV-JSON, CycloneDX 1.6 ML-BOM, SLSA provenance v1."""
@@ -40,19 +40,24 @@ def packages_of(closure: Any, loader: Callable[[str], Any] | None) -> dict[str, 
     return found
 
 
-def document(fmt: str, closure: Any, *, record: Mapping[str, Any] | None, version: str,
-             packages: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``closure`` (its root's ``show`` record beside it) as a ``fmt`` document.
-
-    CycloneDX and SLSA describe what an artifact came from: their closure must be
-    upstream. A CycloneDX BOM gets a new serial number and the current time.
-    """
+def check(fmt: str, direction: str) -> None:
+    """Refuse a format that does not exist, or a downstream CycloneDX or SLSA export: those
+    describe what an artifact came from."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}", hint="prov, cyclonedx or slsa")
-    if fmt != "prov" and closure.direction != "upstream":
+    if fmt != "prov" and direction != "upstream":
         raise UsageError(f"a {fmt} export describes what an artifact came from, "
                          "so it is upstream only",
                          hint="drop --direction downstream, or use --format prov")
+
+
+def document(fmt: str, closure: Any, *, record: Mapping[str, Any] | None, version: str,
+             packages: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``closure`` (its root's ``show`` record beside it) as a ``fmt`` document (``check``).
+
+    A CycloneDX BOM gets a new serial number and the current time.
+    """
+    check(fmt, closure.direction)
     if fmt == "prov":
         return to_prov(closure, record=record)
     if fmt == "cyclonedx":

@@ -146,24 +146,28 @@ def prove_update(store: Any, blobs: Any, run_id: str, index: int) -> UpdateProof
     lines = blob.split(b"\n")[:-1]
     if len(lines) != count:
         raise ProofError(f"the update list holds {len(lines)} updates, the entry says {count}")
-    proof, rebuilt = update_tree_proof(lines, index)
+    path, rebuilt = update_tree_proof(lines, index)
     if rebuilt != root:
         raise ProofError("the update list does not hash to the aggregate's Merkle root")
-    merkle.verify_inclusion(merkle.leaf_hash(lines[index]), index, count, proof, root)
-
     size, note = _anchor(store)
     if seq >= size:
         size, note = store.size(), None
-    journal_root = store.root(size)
-    journal_proof = store.inclusion_proof(seq, size)
-    merkle.verify_inclusion(merkle.leaf_hash(entry_bytes), seq, size, journal_proof,
-                            journal_root)
-    return UpdateProof(
+    proof = UpdateProof(
         run_id=run_id, index=index, update=json.loads(lines[index]), update_line=lines[index],
-        update_proof=proof, update_count=count, update_root=root, seq=seq, entry=entry_bytes,
-        journal_proof=journal_proof, journal_size=size, journal_root=journal_root,
-        checkpoint=note,
+        update_proof=path, update_count=count, update_root=root, seq=seq, entry=entry_bytes,
+        journal_proof=store.inclusion_proof(seq, size), journal_size=size,
+        journal_root=store.root(size), checkpoint=note,
     )
+    _check_links(proof)
+    return proof
+
+
+def _check_links(proof: UpdateProof) -> None:
+    """Both links of ``proof``, recomputed from its update line and its entry."""
+    merkle.verify_inclusion(merkle.leaf_hash(proof.update_line), proof.index,
+                            proof.update_count, proof.update_proof, proof.update_root)
+    merkle.verify_inclusion(merkle.leaf_hash(proof.entry), proof.seq, proof.journal_size,
+                            proof.journal_proof, proof.journal_root)
 
 
 def _anchor(store: Any) -> tuple[int, str | None]:
@@ -221,10 +225,14 @@ def check_proof_json(payload: Any, verifiers: list[Any]) -> UpdateProof:
     if Digest.parse(params.get("merkle_root", "")).raw != update_root \
             or int(params.get("count", -1)) != count:
         raise ProofError("the entry does not carry the update tree's root and size")
-    merkle.verify_inclusion(merkle.leaf_hash(update_line), index, count, update_path,
-                            update_root)
-    merkle.verify_inclusion(merkle.leaf_hash(entry), seq, size, journal_path, journal_root)
-    note = payload.get("checkpoint")
+    note = payload.get("checkpoint") or None
+    proof = UpdateProof(
+        run_id=run_id, index=index, update=json.loads(update_line), update_line=update_line,
+        update_proof=update_path, update_count=count, update_root=update_root, seq=seq,
+        entry=entry, journal_proof=journal_path, journal_size=size,
+        journal_root=journal_root, checkpoint=note,
+    )
+    _check_links(proof)
     if note:
         from forebear.journal.checkpoint import open_checkpoint
 
@@ -234,9 +242,4 @@ def check_proof_json(payload: Any, verifiers: list[Any]) -> UpdateProof:
             raise ProofError(f"the checkpoint does not verify: {exc}") from None
         if checkpoint.size != size or checkpoint.root != journal_root:
             raise ProofError("the signed checkpoint is not the root the entry was proved in")
-    return UpdateProof(
-        run_id=run_id, index=index, update=json.loads(update_line), update_line=update_line,
-        update_proof=update_path, update_count=count, update_root=update_root, seq=seq,
-        entry=entry, journal_proof=journal_path, journal_size=size,
-        journal_root=journal_root, checkpoint=note or None,
-    )
+    return proof

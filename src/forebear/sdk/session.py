@@ -55,7 +55,7 @@ class Session:
 
         store = open_from(settings)
         blobs: Any = open_blob_store(settings.blob_url) if settings.blob_url else None
-        if blobs is None and settings.store_url.startswith(("http://", "https://")):
+        if blobs is None and settings.is_remote:
             from forebear.artifacts.http import HttpBlobStore
 
             # Outputs go to the server with the events, unless FOREBEAR_BLOBS says where.
