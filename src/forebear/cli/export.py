@@ -104,9 +104,9 @@ def _document(ref: str, fmt: ExportFormat, direction: Direction,
         record = show(db, root)
     finally:
         db.close()
-    packages = exporters.packages_of(closure, _blob_loader(found))
     return closure.root, exporters.document(fmt.value, closure, record=record,
-                                            version=forebear.__version__, packages=packages)
+                                            version=forebear.__version__,
+                                            loader=_blob_loader(found))
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "

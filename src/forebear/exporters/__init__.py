@@ -52,16 +52,17 @@ def check(fmt: str, direction: str) -> None:
 
 
 def document(fmt: str, closure: Any, *, record: Mapping[str, Any] | None, version: str,
-             packages: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             loader: Callable[[str], Any] | None = None) -> dict[str, Any]:
     """``closure`` (its root's ``show`` record beside it) as a ``fmt`` document (``check``).
 
-    A CycloneDX BOM gets a new serial number and the current time.
+    A CycloneDX BOM gets a new serial number and the current time, and its environments'
+    package lists through ``loader`` (only that format reads them).
     """
     check(fmt, closure.direction)
     if fmt == "prov":
         return to_prov(closure, record=record)
     if fmt == "cyclonedx":
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return to_cyclonedx(closure, record=record, packages=dict(packages or {}),
+        return to_cyclonedx(closure, record=record, packages=packages_of(closure, loader),
                             serial=uuid.uuid4(), timestamp=now, tool_version=version)
     return to_slsa(closure, record=record, builder_version=version)

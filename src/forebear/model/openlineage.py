@@ -77,12 +77,13 @@ def _fail(what: str, hint: str = _HINT) -> InvalidInputError:
     return InvalidInputError(what, hint=hint)
 
 
-def check_name(value: object, where: str) -> str:
-    """``value`` if it is a name forebear accepts (see the module docstring)."""
+def check_name(value: object, where: str, *, hint: str = _HINT) -> str:
+    """``value`` if it is a name forebear accepts (see the module docstring); ``hint`` is
+    the advice when it is missing or too long (the other refusals name their own fix)."""
     if not isinstance(value, str) or not value:
-        raise _fail(f"{where} must be a non-empty string")
+        raise _fail(f"{where} must be a non-empty string", hint)
     if len(value) > MAX_NAME:
-        raise _fail(f"{where} is {len(value)} characters long; the limit is {MAX_NAME}")
+        raise _fail(f"{where} is {len(value)} characters long; the limit is {MAX_NAME}", hint)
     if value != value.strip():
         raise _fail(f"{where} {value[:60]!r} has leading or trailing white space",
                     hint="strip the name")

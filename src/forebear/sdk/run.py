@@ -254,9 +254,9 @@ class Run:
         # A NUL (from a program's output) is shown as U+FFFD: the journal refuses NULs, and
         # losing the run's end over one character of its error would be worse.
         if error is not None:
-            entry["error"] = error[:4096].replace("\x00", "\ufffd")
+            entry["error"] = clean_text(error[:4096])
         if traceback_text is not None:
-            entry["traceback"] = traceback_text[-65536:].replace("\x00", "\ufffd")
+            entry["traceback"] = clean_text(traceback_text[-65536:])
         if exit_code is not None:
             entry["exit_code"] = exit_code
             self.exit_code = exit_code

@@ -60,15 +60,6 @@ def expiry(days: object, option: str = "--expires-days") -> timedelta:
     return timedelta(days=days)
 
 
-def _check_name(value: str, where: str, hint: str) -> None:
-    """``check_name``, with ``hint`` instead of its advice about RunEvents."""
-    try:
-        openlineage.check_name(value, where)
-    except InvalidInputError as exc:
-        generic = exc.hint == openlineage._HINT
-        raise InvalidInputError(exc.message, hint=hint if generic else exc.hint) from None
-
-
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
@@ -138,11 +129,13 @@ class TokenStore:
         if scope not in SCOPES:
             raise InvalidInputError(f"unknown scope {scope!r}", hint="use read, write or admin")
         if namespace is not None:
-            _check_name(namespace, "the token's namespace",
-                        "give --namespace the OpenLineage job namespace the token is for, "
-                        "such as training")
+            openlineage.check_name(
+                namespace, "the token's namespace",
+                hint="give --namespace the OpenLineage job namespace the token is for, "
+                "such as training")
         if name is not None:
-            _check_name(name, "the token's name", "give --name a short label, or none")
+            openlineage.check_name(name, "the token's name",
+                                   hint="give --name a short label, or none")
         ident = secrets.token_hex(6)
         token = f"{_PREFIX}{ident}_{secrets.token_urlsafe(32)}"
         now = self._clock()

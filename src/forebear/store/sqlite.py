@@ -13,6 +13,7 @@ errors become ``StoreError``s here, at the one place the connection is used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -287,7 +288,7 @@ class SqliteStore(SqlJournal):
         rebuild = ProjectionRebuild(dict(SQLITE_STATEMENTS))
         with self._translated():
             reader = _connect(self.path, self._mode)
-        try:
+        with contextlib.closing(reader), self._translated():
             reader.execute("BEGIN")  # one consistent snapshot for the whole check
             checkpoints = read_checkpoints(reader.execute)
             records = (
@@ -320,12 +321,6 @@ class SqliteStore(SqlJournal):
 
             problems.extend(rebuild.compare(live))
             reader.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.ProgrammingError):
-                raise
-            raise store_error(self.path, exc) from exc
-        finally:
-            reader.close()
         return report(count, root, problems)
 
     def close(self) -> None:

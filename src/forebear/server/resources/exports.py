@@ -51,8 +51,7 @@ async def get_export(
         closure = lineage.closure(store, root.node, direction)
         record = shows.show(store, root)
         document = exporters.document(fmt, closure, record=record,
-                                      version=forebear.__version__,
-                                      packages=exporters.packages_of(closure, loader))
+                                      version=forebear.__version__, loader=loader)
         return root.key, document
 
     key, document = await run_in_threadpool(build)
