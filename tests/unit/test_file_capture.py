@@ -123,6 +123,36 @@ def test_what_forked_children_open_is_captured(tree: Path) -> None:
     assert files._record is None
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_forked_by_a_thread_reports_to_that_threads_capture(tree: Path) -> None:
+    # The main thread's capture starts last (the innermost of all); the thread forks.
+    (tree / "forked.csv").write_text("x\n")
+    ready, main_started = threading.Event(), threading.Event()
+    found: dict[str, set[str]] = {}
+
+    def job() -> None:
+        capture = FileCapture(cwd=str(tree), include_temp=True)
+        capture.start()
+        ready.set()
+        main_started.wait()
+        pid = os.fork()
+        if pid == 0:
+            open(tree / "forked.csv").close()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        found["thread"] = _captured(capture)[0]
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    ready.wait()
+    main = FileCapture(cwd=str(tree), include_temp=True)
+    main.start()
+    main_started.set()
+    thread.join()
+    assert found["thread"] == {str(tree / "forked.csv")}
+    assert _captured(main)[0] == set()
+
+
 def test_stopping_the_outer_capture_first_keeps_the_inner_recording(tree: Path) -> None:
     outer = FileCapture(cwd=str(tree), include_temp=True)
     inner = FileCapture(cwd=str(tree), include_temp=True)

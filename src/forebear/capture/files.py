@@ -62,17 +62,21 @@ _routes: tuple[_Active, ...] = ()  # a snapshot of _active for _route, innermost
 _RENAME = "rename"
 
 
-def _route(args: tuple[object, ...]) -> None:
-    """Record an open in the innermost capture this thread started, or, for a thread
-    with none of its own (a worker of a run's pool), in the innermost one of all."""
-    routes = _routes
+def _this_threads(states: Sequence[_Active]) -> _Active | None:
+    """The innermost capture this thread started, or, for a thread with none of its own
+    (a worker of a run's pool), the innermost one of all."""
     ident = threading.get_ident()
-    for state in reversed(routes):
+    for state in reversed(states):
         if state.thread == ident:
-            state.recorder()(args)
-            return
-    if routes:
-        routes[-1].recorder()(args)
+            return state
+    return states[-1] if states else None
+
+
+def _route(args: tuple[object, ...]) -> None:
+    """Record an open in ``_this_threads`` capture."""
+    state = _this_threads(_routes)
+    if state is not None:
+        state.recorder()(args)
 
 
 def _reroute() -> None:
@@ -162,7 +166,8 @@ def _install() -> None:
 
 
 def _before_fork() -> None:
-    state = _active[-1] if _active else None
+    # The forking thread's capture, as its opens would be routed (not another thread's).
+    state = _this_threads(_active)
     if state is not None and state.spool is None:
         state.spool = tempfile.mkdtemp(prefix="forebear-fork-")
 
@@ -170,7 +175,7 @@ def _before_fork() -> None:
 def _after_fork() -> None:
     global _record, _active_lock
     _active_lock = threading.Lock()  # another thread may have held it at the fork
-    state = _active[-1] if _active else None
+    state = _this_threads(_active)  # the forking thread goes on in the child
     if state is None or state.spool is None:
         return
     try:
