@@ -63,6 +63,9 @@ def test_relative_opens_after_a_chdir_are_the_files_really_opened(
         handle.write("x\n")
     assert _captured(capture) == ({str(tree / "data" / "a.csv")},
                                   {str(tree / "data" / "new.csv")})
+    assert not files._cwd_moved  # no capture left: later opens pay nothing for that chdir
+    os.chdir(tree)  # outside any capture: costs nothing either
+    assert not files._cwd_moved
 
 
 def test_a_file_saved_under_a_temporary_name_is_an_output_under_its_final_one(

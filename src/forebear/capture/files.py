@@ -91,8 +91,10 @@ def _reroute() -> None:
         _record = _route
 _installed = False
 _install_lock = threading.Lock()
-# Set once the process changes its working directory: a relative path opened after that
-# is made absolute when it is opened, or stop() would resolve it against the old one.
+# Set when the process changes its working directory during a capture: a relative path
+# opened after that is made absolute when it is opened, or stop() would resolve it
+# against the old one. Cleared when no capture is left (the next one takes the working
+# directory as it is then), so one chdir does not cost every later open an abspath.
 _cwd_moved = False
 
 
@@ -110,7 +112,7 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         if args[2] in (None, -1) and args[3] in (None, -1):  # no directory descriptors
             renamed = (args[0], _RENAME, args[1])
             _record(_absolute(renamed) if _cwd_moved else renamed)
-    elif event == "os.chdir":  # raised before the change: opens after it see the new one
+    elif event == "os.chdir" and _record is not None:  # raised before the change
         _cwd_moved = True
 
 
@@ -138,12 +140,15 @@ def _push(state: _Active) -> None:
 
 def _remove(state: _Active) -> None:
     """Take ``state`` off the stack of active captures, wherever it is."""
+    global _cwd_moved
     with _active_lock:
         for index in range(len(_active) - 1, -1, -1):
             if _active[index] is state:
                 del _active[index]
                 break
         _reroute()
+        if not _active:
+            _cwd_moved = False
 
 
 def _install() -> None:
