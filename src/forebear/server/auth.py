@@ -20,17 +20,16 @@ from fastapi import Depends, Request
 from fastapi.routing import APIRoute, APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from forebear.server.assets import ASSETS
 from forebear.server.errors import HttpError
 from forebear.server.tokens import TokenInfo, TokenStore, scope_allows
 
 __all__ = ["PUBLIC_PATHS", "Guard", "Principal", "check_namespace", "guard_of", "guarded",
            "principal"]
 
-PUBLIC_PATHS: Final = frozenset({
-    "/health",
-    # The web page's static shell (``resources.ui``): the same bytes for everyone, no data.
-    "/", "/ui/app.js", "/ui/graph.js", "/ui/layout.js", "/ui/style.css", "/ui/icon.svg",
-})
+# /health, and the web page's static shell (``resources.ui``): the same bytes for
+# everyone, no data.
+PUBLIC_PATHS: Final = frozenset({"/health", *ASSETS})
 """Routes that take no token: each is named here, and ``create_app`` allows them only GET."""
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="forebear"'}

@@ -14,22 +14,14 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any
 
 from fastapi.responses import Response
 from fastapi.routing import APIRouter
 
-__all__ = ["ASSETS", "router"]
+from forebear.server.assets import ASSETS
 
-ASSETS: Final = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/ui/graph.js": ("graph.js", "text/javascript; charset=utf-8"),
-    "/ui/layout.js": ("layout.js", "text/javascript; charset=utf-8"),
-    "/ui/style.css": ("style.css", "text/css; charset=utf-8"),
-    "/ui/icon.svg": ("icon.svg", "image/svg+xml"),
-}
-"""URL path -> (file in ``forebear/server/ui/``, media type)."""
+__all__ = ["ASSETS", "router"]
 
 router = APIRouter(tags=["ui"])
 
