@@ -245,3 +245,24 @@ def test_a_server_store_exports_the_same_documents(
         del bom["serialNumber"], bom["metadata"]["timestamp"]
     assert over_http["cyclonedx"] == local["cyclonedx"]
     assert any(c["type"] == "library" for c in over_http["cyclonedx"]["components"])
+
+
+def test_a_file_that_appears_during_the_export_is_not_replaced_and_nothing_is_left(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check before the query passes; another process writes the file meanwhile.
+    from forebear.cli import export as command
+
+    target = tmp_path / "out" / "model.prov.json"
+    target.parent.mkdir()
+    build = command._document
+
+    def racing(*args: Any) -> Any:
+        target.write_text("someone else's\n")
+        return build(*args)
+
+    monkeypatch.setattr(command, "_document", racing)
+    code, err = _fails(capsys, TUNED, "--format", "prov", "-o", str(target))
+    assert code == 2 and "exists" in err
+    assert target.read_text() == "someone else's\n"
+    assert [p.name for p in target.parent.iterdir()] == ["model.prov.json"]  # no temp file
