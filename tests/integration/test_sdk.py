@@ -262,7 +262,7 @@ def test_capture_ignores_the_interpreter_and_the_store(repo: Path) -> None:
 
 def test_the_diff_blob_restores_the_exact_working_tree(repo: Path, tmp_path: Path) -> None:
     (repo / "train.py").write_text("print('changed')\n")
-    (repo / "notes.md").write_text("untracked\n")
+    (repo / "config.yaml").write_text("untracked\n")
     (repo / "data" / "train.csv").unlink()
     with forebear.run("dirty", store=str(repo)) as run:
         pass
@@ -273,7 +273,7 @@ def test_the_diff_blob_restores_the_exact_working_tree(repo: Path, tmp_path: Pat
     )
     dest = tmp_path / "restored"
     restore(code["commit"], diff, dest, repo=repo)
-    for name in ("train.py", "notes.md"):
+    for name in ("train.py", "config.yaml"):
         assert (dest / name).read_bytes() == (repo / name).read_bytes()
     assert not (dest / "data" / "train.csv").exists()
 

@@ -97,7 +97,7 @@ def dirty_up(repo: Path, env: dict[str, str]) -> None:
     git(env, repo, "mv", "train.py", "train_v2.py")
     (repo / "train_v2.py").write_text("print('train v2')\n")
     (repo / "untracked dir").mkdir()
-    (repo / "untracked dir" / "notes ü.txt").write_text("untracked, unicode name\n")
+    (repo / "untracked dir" / "notes ü.yaml").write_text("untracked, unicode name\n")
     (repo / "untracked dir" / "blob.npy").write_bytes(os.urandom(3000))
     (repo / "no_newline.txt").write_text("no newline at end")
     (repo / "empty.txt").write_bytes(b"")
@@ -148,7 +148,7 @@ def test_dirty_tree_restores_byte_identical(tmp_path: Path, env: dict[str, str])
     assert anchor.commit is not None
     dest = restore(anchor.commit, anchor.diff, tmp_path / "restored", repo=repo, environ=env)
     assert snapshot(dest) == snapshot(repo)
-    assert "untracked dir/notes ü.txt" in snapshot(dest)
+    assert "untracked dir/notes ü.yaml" in snapshot(dest)
 
 
 def test_untracked_data_is_not_code(tmp_path: Path, env: dict[str, str]) -> None:
@@ -161,7 +161,8 @@ def test_untracked_data_is_not_code(tmp_path: Path, env: dict[str, str]) -> None
     for kept in (b"untracked dir/notes", b"tool.sh", b"staged_new.py", b"link"):
         assert kept in anchor.diff, kept
     assert b"blob.npy" not in anchor.diff  # data.bin is tracked: its change is kept
-    for output in ("model.pkl", "X.npy", "metrics.json", "predictions.csv"):
+    for output in ("model.pkl", "X.npy", "metrics.json", "predictions.csv", "predictions.txt",
+                   "MODEL_CARD.md"):
         (repo / output).write_bytes(os.urandom(64))
         again = code_anchor(repo, environ=env)
         assert again is not None and again.digest == anchor.digest, output
@@ -178,10 +179,12 @@ def test_untracked_data_is_not_code(tmp_path: Path, env: dict[str, str]) -> None
 
 def test_is_source() -> None:
     for name in ("train.py", "a/b/conf.YAML", "requirements.txt", "Makefile", "notebook.ipynb",
-                 "dir/Dockerfile", "pyproject.toml", "uv.lock"):
+                 "dir/Dockerfile", "pyproject.toml", "uv.lock", "requirements-dev.txt",
+                 "ci/Constraints.txt", "CMakeLists.txt"):
         assert is_source(name), name
     for name in ("model.pkl", "X.npy", "metrics.json", "data.csv", "weights.bin", ".env",
-                 "run.log", "Makefile.bak"):
+                 "run.log", "Makefile.bak", "predictions.txt", "MODEL_CARD.md", "report.rst",
+                 "requirements.csv"):
         assert not is_source(name), name
     assert is_source("tool", 0o100755)  # an executable script without a suffix
     assert not is_source("tool", 0o100644)
@@ -203,7 +206,7 @@ def test_same_tree_same_digest_and_changes_change_it(tmp_path: Path, env: dict[s
     first, second = code_anchor(repo, environ=env), code_anchor(repo, environ=env)
     assert first is not None and second is not None
     assert first.digest == second.digest and first == second
-    (repo / "untracked dir" / "notes ü.txt").write_text("edited\n")
+    (repo / "untracked dir" / "notes ü.yaml").write_text("edited\n")
     third = code_anchor(repo, environ=env)
     assert third is not None and third.digest != first.digest
 
@@ -295,7 +298,7 @@ def test_worktree(tmp_path: Path, env: dict[str, str]) -> None:
     repo = make_repo(env, tmp_path / "repo")
     git(env, repo, "remote", "add", "origin", "https://tok@example.com/x.git")
     git(env, repo, "worktree", "add", "--quiet", "-b", "side", str(tmp_path / "wt"))
-    (tmp_path / "wt" / "new.txt").write_text("in the worktree\n")
+    (tmp_path / "wt" / "new.py").write_text("IN_THE_WORKTREE = 1\n")
     anchor = code_anchor(tmp_path / "wt", environ=env)
     assert anchor is not None and anchor.branch == "side" and anchor.dirty
     assert anchor.remote == "https://example.com/x.git"

@@ -75,15 +75,24 @@ SOURCE_SUFFIXES = frozenset({
     "sql", "proto", "thrift", "graphql", "sh", "bash", "zsh", "fish", "ps1", "bat",
     # build and configuration
     "toml", "yaml", "yml", "cfg", "ini", "conf", "properties", "in", "j2", "jinja", "mk",
-    "cmake", "gradle", "bzl", "nix", "lock", "txt", "md", "rst", "tex",
+    "cmake", "gradle", "bzl", "nix", "lock",
 })
-"""Suffixes (lower case) of the untracked files kept in the code anchor's patch."""
+"""Suffixes (lower case) of the untracked files kept in the code anchor's patch.
+
+Plain text and documents (``.txt``, ``.md``, ``.rst``) are not among them: runs write
+predictions, logs and model cards in those forms, and docs do not change what code does.
+The text files that do (``requirements.txt`` and its kin) are kept by name instead.
+"""
 
 SOURCE_NAMES = frozenset({
     "Makefile", "GNUmakefile", "Dockerfile", "Containerfile", "Jenkinsfile", "Procfile",
     "Justfile", "Snakefile", "Vagrantfile", "BUILD", "WORKSPACE", "MLproject", "dvc.yaml",
+    "CMakeLists.txt", "runtime.txt", "Pipfile", "Gemfile", "DESCRIPTION",
 })
 """Untracked files kept by name whatever their suffix."""
+
+_SOURCE_TEXT_PREFIXES = ("requirements", "constraints")
+"""``requirements*.txt`` and ``constraints*.txt`` (pip's files) are source."""
 
 
 def is_source(name: str, mode: int = 0) -> bool:
@@ -92,7 +101,9 @@ def is_source(name: str, mode: int = 0) -> bool:
     base = name.rsplit("/", 1)[-1]
     suffix = base.rsplit(".", 1)[-1].lower() if "." in base.lstrip(".") else ""
     return (suffix in SOURCE_SUFFIXES or base in SOURCE_NAMES
+            or (suffix == "txt" and base.lower().startswith(_SOURCE_TEXT_PREFIXES))
             or stat.S_ISLNK(mode) or bool(mode & 0o111))
+
 _EMPTY_TREE = {
     "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
     "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
