@@ -5,8 +5,13 @@ The mapping is PROV's own vocabulary, which forebear's edges already follow:
 - each artifact is an ``entity``, each execution an ``activity`` (``prov:startTime``,
   ``prov:endTime``), each actor an ``agent``;
 - an artifact -> execution edge is ``used`` and an execution -> artifact edge is
-  ``wasGeneratedBy``, both with the edge's role as ``prov:role``: exactly one relation
-  per edge;
+  ``wasGeneratedBy``, both with the edge's role as ``prov:role``: one relation per edge
+  (a run that made one artifact under several roles has one generation, with each role);
+- PROV lets an entity be generated once (PROV-CONSTRAINTS, generation-uniqueness), but
+  content-addressed artifacts are often made again: a deterministic step re-run yields
+  the same bytes. An artifact made by several runs stays one entity, the one its users
+  ``used``, and each run generates its own ``specializationOf`` it,
+  ``forebear:generation/<run id>/<artifact id>``;
 - a run's actor gives ``wasAssociatedWith`` (its code anchor, when in the closure, as
   the ``prov:plan``);
 - each output of a run ``wasDerivedFrom`` each data input of that run (not the code and
@@ -72,6 +77,17 @@ def activity_id(run_id: str) -> str:
 def agent_id(actor: str) -> str:
     """The qualified name of an actor."""
     return "actor:" + _local(actor)
+
+
+def _generation_id(run_id: str, artifact_id: str) -> str:
+    return f"forebear:generation/{_local(run_id)}/{_local(artifact_id)}"
+
+
+def _roles_by_artifact(outputs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    for artifact, role in outputs:
+        roles.setdefault(artifact, []).append(role)
+    return roles
 
 
 def _json_text(value: Any) -> str:
@@ -145,6 +161,7 @@ def _document(graph: Graph, record: Mapping[str, Any]) -> dict[str, Any]:
     agents: dict[str, dict[str, Any]] = {}
     used: dict[str, dict[str, Any]] = {}
     generated: dict[str, dict[str, Any]] = {}
+    specializations: dict[str, dict[str, Any]] = {}
     associated: dict[str, dict[str, Any]] = {}
     derived: dict[str, dict[str, Any]] = {}
     for run in graph.runs():
@@ -154,9 +171,17 @@ def _document(graph: Graph, record: Mapping[str, Any]) -> dict[str, Any]:
         for artifact, role in inputs:
             used[f"_:u{len(used) + 1}"] = {"prov:activity": act, "prov:entity":
                                            entity_id(artifact), "prov:role": role}
-        for artifact, role in outputs:
-            generated[f"_:g{len(generated) + 1}"] = {"prov:entity": entity_id(artifact),
-                                                     "prov:activity": act, "prov:role": role}
+        made: dict[str, str] = {}  # artifact -> the entity this run generated
+        for artifact, roles in _roles_by_artifact(outputs).items():
+            made[artifact] = entity = entity_id(artifact)
+            if len(graph.producers[artifact]) > 1:
+                made[artifact] = specific = _generation_id(run["id"], artifact)
+                entities[specific] = {"forebear:id": artifact, "forebear:runId": run["id"]}
+                specializations[f"_:s{len(specializations) + 1}"] = {
+                    "prov:specificEntity": specific, "prov:generalEntity": entity}
+            generated[f"_:g{len(generated) + 1}"] = {
+                "prov:entity": made[artifact], "prov:activity": act,
+                "prov:role": roles[0] if len(roles) == 1 else roles}
         actor = run.get("actor")
         if actor:
             agents.setdefault(agent_id(actor), {"prov:label": actor})
@@ -166,11 +191,11 @@ def _document(graph: Graph, record: Mapping[str, Any]) -> dict[str, Any]:
                 association["prov:plan"] = entity_id(code["digest"])
             associated[f"_:a{len(associated) + 1}"] = association
         data = list(dict.fromkeys(a for a, role in inputs if role not in ANCHOR_ROLES))
-        for output in dict.fromkeys(a for a, _ in outputs):
+        for output, entity in made.items():
             for source in data:
                 if source != output:
                     derived[f"_:d{len(derived) + 1}"] = {
-                        "prov:generatedEntity": entity_id(output),
+                        "prov:generatedEntity": entity,
                         "prov:usedEntity": entity_id(source), "prov:activity": act}
     root = graph.nodes.get(graph.root)
     if root is not None and root.get("type") == "artifact":
@@ -187,6 +212,7 @@ def _document(graph: Graph, record: Mapping[str, Any]) -> dict[str, Any]:
     document: dict[str, Any] = {"prefix": dict(PREFIXES)}
     for name, part in (("entity", entities), ("activity", activities), ("agent", agents),
                        ("used", used), ("wasGeneratedBy", generated),
+                       ("specializationOf", specializations),
                        ("wasAssociatedWith", associated), ("wasDerivedFrom", derived)):
         if part:
             document[name] = part
