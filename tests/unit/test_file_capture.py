@@ -232,6 +232,39 @@ def test_a_run_hides_its_own_reads_but_not_other_threads(tree: Path) -> None:
     assert reads == {str(tree / "out" / "model.bin")} and not writes
 
 
+
+def test_hiding_one_runs_reads_leaves_a_run_in_another_thread_whole(tree: Path) -> None:
+    from forebear.capture.files import uncaptured
+
+    mine = FileCapture(cwd=str(tree), include_temp=True)
+    mine.start()
+    theirs: dict[str, set[str]] = {}
+    hidden, go_on = threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        capture = FileCapture(cwd=str(tree), include_temp=True)
+        capture.start()
+        hidden.wait()
+        open(tree / "data" / "a.csv").close()
+        go_on.set()
+        theirs["reads"] = _captured(capture)[0]
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    try:
+        with uncaptured():
+            open(tree / "out" / "model.bin").close()  # this run's own read: dropped
+            hidden.set()
+            go_on.wait()
+        open(tree / "data" / "b.csv", "w").close()
+    finally:
+        thread.join()
+        reads, writes = _captured(mine)
+    assert theirs["reads"] == {str(tree / "data" / "a.csv")}
+    assert not reads and writes == {str(tree / "data" / "b.csv")}
+    assert files._record is None and not files._active
+
+
 # -- TreeWatch ------------------------------------------------------------------------------
 
 

@@ -45,6 +45,8 @@ class _Active:
     sink: Callable[[tuple[object, ...]], None] | None = None
     # The thread that started the capture: its opens are this capture's (see _route).
     thread: int = field(default_factory=threading.get_ident)
+    # Pushed by uncaptured(): that thread's opens are dropped (forebear's own I/O).
+    drop: bool = False
 
     def recorder(self) -> Callable[[tuple[object, ...]], None]:
         return self.sink or self.events.extend
@@ -55,7 +57,8 @@ _active_lock = threading.Lock()
 # The innermost capture's ``events.extend``, or None when no capture is active: the hook
 # reads one global instead of indexing the stack and looking up two attributes per open.
 # While captures started by several threads are active (runs in threads side by side) it
-# is ``_route`` instead, which gives each thread's opens to that thread's own capture.
+# is ``_route`` instead, which gives each thread's opens to that thread's own capture;
+# so it is while a thread's opens are dropped (``uncaptured``).
 _record: Callable[[tuple[object, ...]], None] | None = None
 _routes: tuple[_Active, ...] = ()  # a snapshot of _active for _route, innermost last
 # The "mode" of a recorded rename, (source, _RENAME, destination): no open has it.
@@ -64,12 +67,13 @@ _RENAME = "rename"
 
 def _this_threads(states: Sequence[_Active]) -> _Active | None:
     """The innermost capture this thread started, or, for a thread with none of its own
-    (a worker of a run's pool), the innermost one of all."""
+    (a worker of a run's pool), the innermost one of all; None while this thread's opens
+    are dropped."""
     ident = threading.get_ident()
     for state in reversed(states):
         if state.thread == ident:
-            return state
-    return states[-1] if states else None
+            return None if state.drop else state
+    return next((state for state in reversed(states) if not state.drop), None)
 
 
 def _route(args: tuple[object, ...]) -> None:
@@ -85,7 +89,7 @@ def _reroute() -> None:
     _routes = tuple(_active)
     if not _active:
         _record = None
-    elif all(state.thread == _active[0].thread for state in _active):
+    elif all(state.thread == _active[0].thread and not state.drop for state in _active):
         _record = _active[-1].recorder()
     else:
         _record = _route
@@ -437,31 +441,16 @@ def _is_write(mode: object, flags: object) -> bool:
     return False
 
 
-class _OtherThreads(list[object]):
-    """Open events of every thread but one, passed on to the capture they would reach."""
-
-    def __init__(self, below: list[object], thread: int) -> None:
-        super().__init__()
-        self._below = below
-        self._thread = thread
-
-    def extend(self, items: Iterable[object]) -> None:
-        if threading.get_ident() != self._thread:
-            self._below.extend(items)
-
-
 @contextlib.contextmanager
 def uncaptured() -> Iterator[None]:
     """This thread's opens inside are not recorded by automatic capture (forebear's own I/O).
 
-    Capture records opens into the innermost active capture; a filter pushed on top drops
-    this thread's and passes every other thread's on to it.
+    Other threads' opens go where they would have gone (``_this_threads``).
     """
-    active = _active
-    if not active:
+    if not _active:
         yield
         return
-    sink = _Active(_OtherThreads(active[-1].events, threading.get_ident()))
+    sink = _Active(drop=True)
     _push(sink)
     try:
         yield
