@@ -14,7 +14,6 @@ keeps their digest. A spooled blob refused for good is moved to ``blobs/rejected
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import shutil
 import sys
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, TransportError
 from forebear.hashing import Digest, StrPath, hash_file
+from forebear.store._http import refusal, retry_later
 
 _CHUNK = 1 << 20
 
@@ -81,7 +81,9 @@ class HttpBlobStore:
             conn.request("PUT", self._path(digest), body=body, headers=headers)
             response = conn.getresponse()
             answer = response.read()
-            return response.status, _reason(response.status, answer)
+            if response.status in (200, 201):
+                return response.status, "stored"
+            return response.status, refusal(response.status, answer)
         except (OSError, http.client.HTTPException) as exc:
             return 0, f"cannot reach it: {exc}"
         finally:
@@ -108,7 +110,7 @@ class HttpBlobStore:
               write: Callable[[IO[bytes]], object]) -> None:
         if status in (200, 201):
             self.flush_pending()
-        elif _later(status):
+        elif retry_later(status):
             self._spool(digest, write, reason)
         else:
             sys.stderr.write(f"forebear: {self.url} refused blob {digest} ({reason}); the "
@@ -156,7 +158,7 @@ class HttpBlobStore:
             if status in (200, 201):
                 path.unlink()
                 sent += 1
-            elif _later(status):
+            elif retry_later(status):
                 break
             else:
                 self.rejected_dir.mkdir(exist_ok=True, mode=0o700)
@@ -217,23 +219,6 @@ class HttpBlobStore:
     def size(self, digest: Digest) -> int:
         """The blob's size in bytes."""
         return len(self.get_bytes(digest))
-
-
-def _later(status: int) -> bool:
-    """Whether a blob refused with ``status`` may be taken later, unchanged: unreachable
-    (0), a token to fix, too many requests, or a server error."""
-    return status in (0, 401, 403, 408, 429) or status >= 500
-
-
-def _reason(status: int, answer: bytes) -> str:
-    """``HTTP <status>: <the server's message>`` of an answer."""
-    if status in (200, 201):
-        return "stored"
-    try:
-        message = str(json.loads(answer)["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        message = answer[:200].decode("utf-8", "replace").strip()
-    return f"HTTP {status}: {message[:300]}" if message else f"HTTP {status}"
 
 
 def _copy(path: StrPath, target: IO[bytes]) -> None:

@@ -21,7 +21,7 @@ from forebear.errors import (
     TransportError,
 )
 
-__all__ = ["HttpClient", "error_from_response"]
+__all__ = ["HttpClient", "error_from_response", "refusal", "retry_later"]
 
 
 class HttpClient:
@@ -96,15 +96,33 @@ class HttpClient:
             self._local.conn = None
 
 
-def error_from_response(status: int, body: bytes) -> ForebearError:
-    """The ForebearError a server's error answer stands for (its JSON ``error`` object)."""
+def retry_later(status: int) -> bool:
+    """Whether a write the server answered ``status`` may succeed later, unchanged:
+    unreachable (0), a token to fix, a timeout, too many requests, or a server error.
+    Anything else is refused for good, and sending it again would only be refused again."""
+    return status in (0, 401, 403, 408, 429) or status >= 500
+
+
+def _error_fields(status: int, body: bytes) -> tuple[str, Any, Any]:
+    """(message, hint, candidates) of a server's JSON ``error`` object, or of a body
+    that is not one (a proxy's page)."""
     try:
         detail = json.loads(body)["error"]
-        message, hint = str(detail["message"]), detail.get("hint")
-        candidates = detail.get("candidates")
+        return str(detail["message"]), detail.get("hint"), detail.get("candidates")
     except (ValueError, KeyError, TypeError):
-        message, hint, candidates = body[:200].decode("utf-8", "replace") or f"HTTP {status}", \
-            None, None
+        text = body[:200].decode("utf-8", "replace").strip()
+        return text or f"HTTP {status}", None, None
+
+
+def refusal(status: int, body: bytes) -> str:
+    """``HTTP <status>: <the server's message>``: why a write was refused, in one line."""
+    message, bare = _error_fields(status, body)[0], f"HTTP {status}"
+    return bare if message == bare else f"{bare}: {message[:300]}"
+
+
+def error_from_response(status: int, body: bytes) -> ForebearError:
+    """The ForebearError a server's error answer stands for (its JSON ``error`` object)."""
+    message, hint, candidates = _error_fields(status, body)
     if status == 404:
         return NotFoundError(message, hint=hint)
     if status == 409:

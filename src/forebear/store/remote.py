@@ -46,7 +46,7 @@ from forebear.errors import (
 )
 from forebear.model.entries import validate_entry
 from forebear.model.ids import uuid7
-from forebear.store._http import HttpClient, error_from_response
+from forebear.store._http import HttpClient, error_from_response, refusal, retry_later
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.spool import REJECTED, Spool, default_spool_root
 
@@ -288,13 +288,13 @@ class RemoteStore:
             return "ok"
         if status == 413 and len(entries) > 1:
             return _TOO_LARGE
-        if status in (401, 403) or status >= 500 or status == 429:
+        if retry_later(status):
             if status not in self._warned:
                 self._warned.add(status)
                 log.warning("forebear server %s answered %s; events are kept in %s",
                             self.url, status, self.spool.dir)
             return "retry"
-        return f"HTTP {status}: {answer[:500].decode('utf-8', 'replace')}"
+        return refusal(status, answer)
 
     def _drain_spool(self) -> tuple[int, int]:
         """Send spooled batches oldest first until one fails; (sent, left)."""
