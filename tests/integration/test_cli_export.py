@@ -266,3 +266,12 @@ def test_a_file_that_appears_during_the_export_is_not_replaced_and_nothing_is_le
     assert code == 2 and "exists" in err
     assert target.read_text() == "someone else's\n"
     assert [p.name for p in target.parent.iterdir()] == ["model.prov.json"]  # no temp file
+
+
+def test_the_command_offers_exactly_the_exporters_formats() -> None:
+    from forebear import exporters
+    from forebear.cli import export
+
+    assert export.FORMATS == exporters.FORMATS
+    option = next(p for p in export.export.params if p.name == "fmt")
+    assert tuple(option.type.choices) == exporters.FORMATS  # type: ignore[attr-defined]

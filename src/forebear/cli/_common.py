@@ -49,10 +49,47 @@ def for_reading(found: config.Settings) -> config.Settings:
 
 def open_store(store: str | None, *, read_only: bool = False) -> Any:
     """Open the store; ``read_only`` for a command that writes nothing (``for_reading``)."""
+    return open_with_settings(store, read_only=read_only)[0]
+
+
+def open_with_settings(store: str | None, *, read_only: bool = False
+                       ) -> tuple[Any, config.Settings]:
+    """``open_store``, and the settings it was opened with."""
     from forebear.store.registry import open_from
 
     found = settings(store)
-    return open_from(for_reading(found) if read_only else found)
+    return open_from(for_reading(found) if read_only else found), found
+
+
+def resolve_ref(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
+    """Resolve REF, a path through the store's hash cache: an unchanged multi-GB file or
+    folder is not read again. ``cache`` lets a command that writes add to the cache; the
+    read-only commands only look in it (they write nothing, not even a cache entry)."""
+    from forebear.graph.refs import resolve
+
+    if found.store_dir is None or not found.store_dir.is_dir():
+        return resolve(db, ref)
+    from forebear.hashing import HashCache
+
+    with HashCache(found.store_dir / config.HASH_CACHE_FILE, read_only=not cache) as hashes:
+        return resolve(db, ref, hasher=lambda path: str(hashes.digest(path)))
+
+
+def blob_loader(found: config.Settings) -> Any:
+    """Environment manifests' package lists from the blob store (``blob_packages``), or
+    None when there is no usable blob store: then the records alone are compared."""
+    from forebear.graph.diff import blob_packages
+
+    if not found.blob_url:
+        return None
+    if "://" not in found.blob_url and not os.path.isdir(found.blob_url):
+        return None
+    try:
+        from forebear.artifacts.base import open_blob_store
+
+        return blob_packages(open_blob_store(found.blob_url))
+    except (ForebearError, ImportError):
+        return None
 
 
 def key_unreadable(found: config.Settings) -> bool:

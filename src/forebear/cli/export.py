@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import os
 import secrets
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import click
 
-from forebear.cli._common import common, console, emit_json
+from forebear.cli._common import (
+    blob_loader,
+    common,
+    console,
+    emit_json,
+    open_with_settings,
+    resolve_ref,
+)
 from forebear.errors import UsageError
 
-
-class ExportFormat(StrEnum):
-    """Formats of ``export``."""
-
-    prov = "prov"
-    cyclonedx = "cyclonedx"
-    slsa = "slsa"
-
-
-class Direction(StrEnum):
-    """Which closure to export."""
-
-    upstream = "upstream"
-    downstream = "downstream"
+FORMATS = ("prov", "cyclonedx", "slsa")
+"""``forebear.exporters.FORMATS``, written out: importing the exporters to build the
+command line would cost every command their import (a test keeps the two equal)."""
 
 
 def _exists(output: Path) -> UsageError:
@@ -83,41 +78,41 @@ def _write(output: Path, data: bytes, force: bool) -> None:
             os.unlink(temp)
 
 
-def _document(ref: str, fmt: ExportFormat, direction: Direction,
+def _document(ref: str, fmt: str, direction: str,
               store: str | None) -> tuple[str, dict[str, Any]]:
     """(root id, document) of REF: built here, or by the server of a server store (it
     holds the environment manifests, as it holds the SDK's outputs)."""
     import forebear
     from forebear import exporters
     from forebear.cli import _remote as remote
-    from forebear.cli.query import _blob_loader, _open, _resolve
     from forebear.graph import lineage
     from forebear.graph.show import show
 
-    db, found = _open(store)
+    db, found = open_with_settings(store, read_only=True)
     try:
         if remote.is_remote(db):
             return ref, db.get_json("/api/v1/export", ref=remote.ref_text(ref),
-                                    format=fmt.value, direction=direction.value)
-        root = _resolve(db, found, ref)
-        closure = lineage.closure(db, root.node, direction.value)
+                                    format=fmt, direction=direction)
+        root = resolve_ref(db, found, ref)
+        walk = lineage.upstream if direction == "upstream" else lineage.downstream
+        closure = walk(db, root.node)
         record = show(db, root)
     finally:
         db.close()
-    return closure.root, exporters.document(fmt.value, closure, record=record,
+    return closure.root, exporters.document(fmt, closure, record=record,
                                             version=forebear.__version__,
-                                            loader=_blob_loader(found))
+                                            loader=blob_loader(found))
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
                "id (or prefix).")
 @click.argument("ref")
 @click.option("--format", "fmt", required=True,
-              type=click.Choice([f.value for f in ExportFormat]),
+              type=click.Choice(FORMATS),
               help="prov (W3C PROV-JSON), cyclonedx (CycloneDX 1.6 ML-BOM) or slsa (SLSA "
               "provenance v1, in-toto Statement v1).")
-@click.option("--direction", type=click.Choice([d.value for d in Direction]),
-              default=Direction.upstream.value, show_default=True,
+@click.option("--direction", type=click.Choice(("upstream", "downstream")),
+              default="upstream", show_default=True,
               help="Export what REF came from, or (prov only) what came from it.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE",
               help="Write the document to FILE instead of stdout.")
@@ -127,15 +122,15 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
            store: str | None, json_out: bool) -> None:
     """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM or SLSA provenance."""
     del json_out  # the document is JSON either way; accepted like every command's --json
-    _export(ref, ExportFormat(fmt), Direction(direction), output, force, store)
+    _export(ref, fmt, direction, output, force, store)
 
 
-def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | None,
+def _export(ref: str, fmt: str, direction: str, output: Path | None,
             force: bool, store: str | None) -> None:
     from forebear import exporters
 
     _check_output(output, force)
-    exporters.check(fmt.value, direction.value)  # before any query
+    exporters.check(fmt, direction)  # before any query
     root, document = _document(ref, fmt, direction, store)
     if output is None:
         emit_json(document)
@@ -143,4 +138,4 @@ def _export(ref: str, fmt: ExportFormat, direction: Direction, output: Path | No
     from forebear._json import dumps
 
     _write(output, dumps(document, indent=True) + b"\n", force)
-    console().print(f"wrote {fmt.value} export of {root} to {output}")
+    console().print(f"wrote {fmt} export of {root} to {output}")

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import click
 
-from forebear import config
 from forebear.cli import _remote as remote
 from forebear.cli._common import (
+    blob_loader,
     common,
     console,
     emit_json,
     emit_text,
     escape,
-    for_reading,
-    settings,
+    open_store,
+    open_with_settings,
+    resolve_ref,
 )
 
 _REF_HELP = ("REF is a file path, an alias, a digest (or 8+ hex prefix) or a run id (or "
@@ -37,27 +37,6 @@ class Format(StrEnum):
     mermaid = "mermaid"
 
 
-def _open(store: str | None, *, read_only: bool = True) -> tuple[Any, config.Settings]:
-    from forebear.store.registry import open_from
-
-    found = settings(store)
-    return open_from(for_reading(found) if read_only else found), found
-
-
-def _resolve(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
-    """Resolve REF, a path through the store's hash cache: an unchanged multi-GB file or
-    folder is not read again. ``cache`` lets a command that writes add to the cache; the
-    read-only commands only look in it (they write nothing, not even a cache entry)."""
-    from forebear.graph.refs import resolve
-
-    if found.store_dir is None or not found.store_dir.is_dir():
-        return resolve(db, ref)
-    from forebear.hashing import HashCache
-
-    with HashCache(found.store_dir / config.HASH_CACHE_FILE, read_only=not cache) as hashes:
-        return resolve(db, ref, hasher=lambda path: str(hashes.digest(path)))
-
-
 # -- show ---------------------------------------------------------------------------------
 
 
@@ -68,12 +47,12 @@ def show(ref: str, store: str | None, json_out: bool) -> None:
     """The lineage record of REF: parents, transformation, environment, metrics, flags."""
     from forebear.graph.show import show as build
 
-    db, found = _open(store)
+    db, found = open_with_settings(store, read_only=True)
     try:
         if remote.is_remote(db):
             record = db.query("show", ref=remote.ref_text(ref))
         else:
-            record = build(db, _resolve(db, found, ref))
+            record = build(db, resolve_ref(db, found, ref))
     finally:
         db.close()
     if json_out:
@@ -164,13 +143,13 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
           json_out: bool) -> None:
     from forebear.graph import lineage, render
 
-    db, found = _open(store)
+    db, found = open_with_settings(store, read_only=True)
     try:
         if remote.is_remote(db):
             result = remote.lineage(db, "upstream" if direction == "up" else "downstream", ref,
                                     depth=depth, kinds=kinds, limit=limit, offset=offset)
         else:
-            root = _resolve(db, found, ref)
+            root = resolve_ref(db, found, ref)
             result = lineage.closure(db, root.node,
                                      "upstream" if direction == "up" else "downstream",
                                      depth=depth, kinds=kinds or (), limit=limit,
@@ -215,22 +194,6 @@ def downstream(ref: str, store: str | None, json_out: bool, depth: int | None,
 # -- diff ---------------------------------------------------------------------------------
 
 
-def _blob_loader(found: config.Settings) -> Any:
-    from forebear.errors import ForebearError
-    from forebear.graph.diff import blob_packages
-
-    if not found.blob_url:
-        return None
-    if "://" not in found.blob_url and not Path(found.blob_url).is_dir():
-        return None
-    try:
-        from forebear.artifacts.base import open_blob_store
-
-        return blob_packages(open_blob_store(found.blob_url))
-    except (ForebearError, ImportError):
-        return None  # no usable blob store: diff what the records carry
-
-
 @click.command(epilog=_REF_HELP)
 @click.argument("ref_a")
 @click.argument("ref_b")
@@ -240,14 +203,14 @@ def diff(ref_a: str, ref_b: str, store: str | None, json_out: bool) -> None:
     params, data, code, environment, metrics, steps."""
     from forebear.graph.diff import diff as compare
 
-    db, found = _open(store)
+    db, found = open_with_settings(store, read_only=True)
     try:
         if remote.is_remote(db):
             result = db.query("diff", a=remote.ref_text(ref_a), b=remote.ref_text(ref_b))
         else:
-            a = _resolve(db, found, ref_a)
-            b = _resolve(db, found, ref_b)
-            result = compare(db, a.node, b.node, packages=_blob_loader(found))
+            a = resolve_ref(db, found, ref_a)
+            b = resolve_ref(db, found, ref_b)
+            result = compare(db, a.node, b.node, packages=blob_loader(found))
     finally:
         db.close()
     if json_out:
@@ -316,7 +279,7 @@ def log(store: str | None, json_out: bool, limit: int, kind: str | None, status:
     """Recent runs, newest first, failed ones included."""
     from forebear.graph.log import log as recent
 
-    db, _ = _open(store)
+    db = open_store(store, read_only=True)
     try:
         if remote.is_remote(db):
             runs = db.query("log", limit=limit, kind=kind, status=status, name=name,
@@ -376,12 +339,12 @@ def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | 
     from forebear.graph.flags import flag as write
     from forebear.sdk.session import default_actor
 
-    db, found = _open(store, read_only=False)
+    db, found = open_with_settings(store)
     try:
         if remote.is_remote(db):  # the server records the token as the actor
             record = db.flag(remote.ref_text(ref), reason)
         else:
-            target = _resolve(db, found, ref, cache=True)
+            target = resolve_ref(db, found, ref, cache=True)
             # The same default as every other command's, so one person is one actor.
             who = actor or found.actor or default_actor()
             record = write(db, target, reason=reason, actor=who)
@@ -400,7 +363,7 @@ def flagged(store: str | None, json_out: bool) -> None:
     """List every flag, newest first."""
     from forebear.graph.flags import flagged as listing
 
-    db, _ = _open(store)
+    db = open_store(store, read_only=True)
     try:
         flags = db.query("flags") if remote.is_remote(db) else listing(db)
     finally:

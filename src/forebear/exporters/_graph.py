@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from forebear.errors import UsageError
+from forebear.errors import InvalidInputError, UsageError
 from forebear.graph.lineage import Lineage
+from forebear.hashing import Digest
 
-__all__ = ["Graph", "as_uri", "digest_parts", "flag_text", "git_url", "index",
-           "require_artifact", "value_text"]
+__all__ = ["ENV_FIELDS", "Graph", "as_uri", "digest_parts", "flag_text", "git_url", "index",
+           "locations", "require_artifact", "value_text"]
 
 Node = dict[str, Any]
 
@@ -70,8 +71,7 @@ def index(lineage: Lineage) -> Graph:
     used: dict[str, list[tuple[str, str]]] = {}
     produced: dict[str, list[tuple[str, str]]] = {}
     seen: set[tuple[str, str, str]] = set()
-    for edge in lineage.edges:
-        source, target, role = _edge(edge)
+    for source, target, role in lineage.edges:
         a, b = nodes.get(source), nodes.get(target)
         if a is None or b is None or (source, target, role) in seen:
             continue
@@ -88,14 +88,6 @@ def index(lineage: Lineage) -> Graph:
         runs[:] = sorted(set(runs))
     return Graph(root=lineage.root, direction=lineage.direction, nodes=nodes, used=used,
                  produced=produced, producers=producers)
-
-
-def _edge(edge: Any) -> tuple[str, str, str]:
-    # A Lineage from a server carries edges as DESIGN.md objects, a local one as tuples.
-    if isinstance(edge, Mapping):
-        return str(edge["source"]), str(edge["target"]), str(edge.get("role") or "")
-    source, target, role = edge
-    return str(source), str(target), str(role or "")
 
 
 def require_artifact(graph: Graph, what: str, outputs: Sequence[Mapping[str, Any]] = ()
@@ -126,10 +118,11 @@ def digest_parts(digest: object) -> tuple[str, str] | None:
     """``("sha256", hex)`` from ``sha256:<hex>``; None for anything else (no digest)."""
     if not isinstance(digest, str):
         return None
-    algorithm, sep, hexdigest = digest.partition(":")
-    if not sep or not algorithm or not re.fullmatch(r"[0-9a-f]+", hexdigest):
+    try:
+        parsed = Digest.parse(digest)
+    except InvalidInputError:
         return None
-    return algorithm, hexdigest
+    return parsed.algorithm, parsed.hex
 
 
 def value_text(value: Any) -> str:
@@ -144,6 +137,15 @@ def flag_text(flag: Mapping[str, Any]) -> str:
     who = f" by {flag['actor']}" if flag.get("actor") else ""
     when = f" at {flag['flagged_at']}" if flag.get("flagged_at") else ""
     return f"{flag.get('reason') or 'flagged'}{who}{when}"
+
+
+ENV_FIELDS = ("python", "implementation", "platform", "machine", "image_digest", "cuda")
+"""The environment anchor's fields an export names (beside its package list)."""
+
+
+def locations(node: Mapping[str, Any]) -> list[str]:
+    """An artifact's recorded locations that are URIs (``as_uri``), in recorded order."""
+    return [u for u in map(as_uri, node.get("uris") or ()) if u]
 
 
 def as_uri(location: object) -> str | None:

@@ -32,12 +32,13 @@ from typing import Any
 from urllib.parse import quote
 
 from forebear.exporters._graph import (
+    ENV_FIELDS,
     Graph,
-    as_uri,
     digest_parts,
     flag_text,
     git_url,
     index,
+    locations,
     require_artifact,
     value_text,
 )
@@ -53,7 +54,6 @@ _HASH_ALGORITHMS = {"sha256": "SHA-256", "sha384": "SHA-384", "sha512": "SHA-512
 _DATA_TYPES = {"data": "dataset", "dataset": "dataset", "config": "configuration",
                "configuration": "configuration", "code": "source-code"}
 _RUN_FIELDS = ("run_id", "kind", "name", "status", "actor", "reason", "started_at", "ended_at")
-_ENV_FIELDS = ("python", "implementation", "platform", "machine", "image_digest", "cuda")
 
 Packages = Mapping[str, Mapping[str, str]]
 
@@ -123,7 +123,7 @@ class _Bom:
                 out["modelCard"] = card
         if out["type"] == "data":
             data: dict[str, Any] = {"type": _DATA_TYPES[str(kind)], "name": out["name"]}
-            url = next((u for u in map(as_uri, node.get("uris") or ()) if u), None)
+            url = next(iter(locations(node)), None)
             if url:
                 data["contents"] = {"url": url}
             out["data"] = [data]
@@ -135,7 +135,7 @@ class _Bom:
             props += [_prop(f"forebear:git.{k}", anchor[k]) for k in ("commit", "branch", "dirty")
                       if anchor.get(k) is not None]
         if kind == "environment":
-            props += [_prop(f"forebear:environment.{k}", anchor[k]) for k in _ENV_FIELDS
+            props += [_prop(f"forebear:environment.{k}", anchor[k]) for k in ENV_FIELDS
                       if anchor.get(k) is not None]
             self.add_libraries(ident, anchor)
         for flag in self.flags.get(ident, ()):

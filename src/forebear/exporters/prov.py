@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from forebear.exporters._graph import Graph, as_uri, flag_text, index
+from forebear.exporters._graph import Graph, flag_text, index, locations
 from forebear.graph._sql import ANCHOR_ROLES
 from forebear.graph.lineage import Lineage
 
@@ -104,9 +104,9 @@ def _entity(node: Mapping[str, Any], plans: set[str]) -> dict[str, Any]:
         out["prov:label"] = node["name"]
     if node.get("kind"):
         out["forebear:kind"] = node["kind"]
-    locations = [u for u in map(as_uri, node.get("uris") or ()) if u]
-    if locations:
-        out["prov:location"] = locations[0] if len(locations) == 1 else locations
+    found = locations(node)
+    if found:
+        out["prov:location"] = found[0] if len(found) == 1 else found
     if node["id"] in plans:
         out["prov:type"] = _qname("prov:Plan")
     return out

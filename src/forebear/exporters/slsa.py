@@ -27,11 +27,12 @@ from typing import Any
 
 from forebear.errors import UsageError
 from forebear.exporters._graph import (
+    ENV_FIELDS,
     Graph,
-    as_uri,
     digest_parts,
     git_url,
     index,
+    locations,
     require_artifact,
 )
 from forebear.graph.lineage import Lineage
@@ -44,7 +45,6 @@ BUILD_TYPE = "urn:forebear:buildType:run:v1"
 BUILDER_ID = "urn:forebear:builder"
 
 _RUN_FIELDS = ("kind", "name", "status", "actor", "reason")
-_ENV_FIELDS = ("python", "implementation", "platform", "machine", "image_digest", "cuda")
 
 
 def _digest_set(digest: object) -> dict[str, str]:
@@ -55,7 +55,7 @@ def _digest_set(digest: object) -> dict[str, str]:
 def _descriptor(node: Mapping[str, Any], role: str) -> dict[str, Any]:
     """A ResourceDescriptor of one artifact."""
     out: dict[str, Any] = {"name": node.get("name") or node["id"]}
-    uri = next((u for u in map(as_uri, node.get("uris") or ()) if u), None)
+    uri = next(iter(locations(node)), None)
     if uri:
         out["uri"] = uri
     digest = _digest_set(node.get("digest"))
@@ -83,7 +83,7 @@ def _code(node: Mapping[str, Any], code: Mapping[str, Any]) -> dict[str, Any]:
 
 def _environment(node: Mapping[str, Any], env: Mapping[str, Any]) -> dict[str, Any]:
     out = _descriptor(node, "environment")
-    out["annotations"].update({k: env[k] for k in _ENV_FIELDS if env.get(k) is not None})
+    out["annotations"].update({k: env[k] for k in ENV_FIELDS if env.get(k) is not None})
     return out
 
 
