@@ -228,17 +228,25 @@ def script_anchor(
     cannot be read or is over ``max_bytes``.
     """
     script = Path(entry_point).absolute()
-    try:
-        if not script.is_file() or script.stat().st_size > max_bytes:
-            return None
-        digest = _sha256(script.read_bytes())
-    except OSError:
+    digest = _script_digest(script, max_bytes)
+    if digest is None:
         return None
     return CodeAnchor(
         commit=None, branch=None, remote=None, dirty=False, entry_point=str(script),
         entry_digest=digest,
         notes=("not in a git work tree: the entry script alone identifies the code",),
     )
+
+
+def _script_digest(script: Path, max_bytes: int) -> str | None:
+    """The digest of a script, or None when it is not a readable file of ``max_bytes`` at
+    most."""
+    try:
+        if not script.is_file() or script.stat().st_size > max_bytes:
+            return None
+        return _sha256(script.read_bytes())
+    except OSError:
+        return None
 
 
 def restore(
@@ -345,11 +353,7 @@ def _capture(git: Git, script: Path | None, max_diff: int, max_untracked: int, *
             entry_point = script.resolve().relative_to(git.root).as_posix()
         except ValueError:
             entry_point = str(script)
-        try:
-            if script.stat().st_size <= max_diff:
-                entry_digest = _sha256(script.read_bytes())
-        except OSError:
-            pass  # unreadable or gone: the path alone is still worth keeping
+        entry_digest = _script_digest(script, max_diff)  # None: the path alone is kept
     return CodeAnchor(
         commit=status.commit,
         branch=status.branch,
