@@ -193,3 +193,24 @@ def test_a_ref_that_cannot_be_read_is_one_error_not_a_traceback(
         resolve(store, str(folder), hasher=hasher)
     assert str(caught.value).startswith(f"cannot hash {folder}: Permission denied "
                                         f"({folder / 'private'})")
+
+
+@pytest.mark.parametrize("marker", [".git", ".forebear"])
+def test_a_project_folder_is_never_hashed(store: Any, graph: dict[str, Any], marker: str,
+                                          tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / marker).mkdir(parents=True)
+    (project / "data.csv").write_text("x\n")
+
+    def hasher(path: Path) -> str:
+        raise AssertionError(f"hashed {path}")
+
+    with pytest.raises(NotFoundError, match="not hashed: name the file or folder in it"):
+        resolve(store, ".", cwd=project, hasher=hasher)
+    with pytest.raises(NotFoundError, match="holds a project or a file system"):
+        resolve(store, "/", hasher=hasher)
+    # A folder inside it is an artifact like any other; an alias may share a folder's name.
+    assert resolve(store, str(graph["file"])).via == "file"
+    store.append({"type": "alias.set", "time": T, "name": "project",
+                  "target": graph["model"], "actor": "ana"})
+    assert resolve(store, "project", cwd=tmp_path, hasher=hasher).via == "alias"

@@ -2,7 +2,9 @@
 
 A REF is tried as, in this order of precedence (DESIGN.md):
 
-1. an existing file or directory: hashed, and its digest looked up;
+1. an existing file or directory: hashed, and its digest looked up (not a folder that
+   holds a repository, a store, a file system or a home: never an artifact, and too
+   big to read for nothing);
 2. an alias name: the artifact it points at now;
 3. a full id: ``sha256:<hex>`` (or ``blake3:``), ``dataset:<namespace>:<name>``;
 4. a run id (UUIDv7 text);
@@ -124,7 +126,13 @@ def resolve(
     tried: list[str] = []
     unrecorded = ""
     path = Path(text) if cwd is None or os.path.isabs(text) else cwd / text
-    if files and _is_path(path):
+    if files and _is_path(path) and _holds_projects(path):
+        # Never an artifact, and hashing it would read everything below (the store's
+        # blobs, a whole disk): `forebear show .` must not take an hour to say no.
+        unrecorded = (f"; the folder {text} holds a project or a file system (.git, "
+                      ".forebear, a root or a home folder) and is not hashed: name the "
+                      "file or folder in it that a run used or made")
+    elif files and _is_path(path):
         try:
             digest = (hasher or _default_hasher)(path)
         except OSError as exc:  # a folder with an unreadable file, a file not ours
@@ -185,6 +193,19 @@ def resolve(
         hint="give a recorded file, an alias, a digest or its prefix, or a run id "
         "(see `forebear log`)",
     )
+
+
+def _holds_projects(path: Path) -> bool:
+    """Whether ``path`` is a folder no run reads or writes whole: a repository's or a
+    store's root, a file system's root, a home folder."""
+    try:
+        if not path.is_dir():
+            return False
+        real = path.resolve()
+        return (real == Path(real.anchor) or real == Path.home().resolve()
+                or (real / ".git").exists() or (real / ".forebear").is_dir())
+    except (OSError, RuntimeError):
+        return False
 
 
 def _is_path(path: Path) -> bool:
