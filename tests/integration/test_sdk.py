@@ -129,6 +129,34 @@ def test_a_crash_mid_run_leaves_the_started_execution(repo: Path) -> None:
     assert _execution(open_store(str(repo)), run_id)["status"] == "running"
 
 
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_runs_data_loader_workers_are_captured_however_they_start(
+        repo: Path, method: str) -> None:
+    # Workers are new interpreters under spawn (macOS, Windows) and forkserver (Linux from
+    # Python 3.14): what they read is still the run's input, undeclared.
+    (repo / "data" / "part1.csv").write_text("a\n")
+    (repo / "data" / "part2.csv").write_text("b\n")
+    (repo / "fit.py").write_text(
+        "import multiprocessing, forebear\n"
+        "def load(path):\n"
+        "    with open(path) as handle:\n"
+        "        return handle.read()\n"
+        "if __name__ == '__main__':\n"
+        "    with forebear.run('fit', kind='train', store='.') as run:\n"
+        f"        with multiprocessing.get_context({method!r}).Pool(2) as pool:\n"
+        "            rows = pool.map(load, ['data/part1.csv', 'data/part2.csv'])\n"
+        "        open('model.txt', 'w').write(''.join(rows))\n"
+        "    print(run.run_id)\n"
+    )
+    done = subprocess.run([sys.executable, "fit.py"], cwd=repo, capture_output=True,
+                          text=True, check=True)
+    edges = _edges(open_store(str(repo)), done.stdout.strip())
+    for part in ("part1.csv", "part2.csv"):
+        assert ("in", "input", "data", str(hash_file(repo / "data" / part))) in edges, part
+    assert ("out", "output", "data", str(hash_file(repo / "model.txt"))) in edges
+    assert done.stderr == ""
+
+
 def test_track_turns_arguments_into_params(repo: Path) -> None:
     @forebear.track(kind="train", store=str(repo))
     def fit(data_path: str, lr: float = 0.5) -> int:

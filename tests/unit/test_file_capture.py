@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -124,6 +125,60 @@ def test_what_forked_children_open_is_captured(tree: Path) -> None:
     reads, writes = _captured(capture)
     assert reads == {source, loader} and writes == {target}
     assert files._record is None
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_what_children_started_without_fork_open_is_captured(
+        tree: Path, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # spawn is the default on macOS and Windows, forkserver on Linux from Python 3.14:
+    # a DataLoader's workers are new interpreters there, which inherit no audit hook.
+    import multiprocessing
+    import subprocess
+
+    monkeypatch.setenv("PYTHONPATH", "/nowhere")
+    source, target = str(tree / "data" / "a.csv"), str(tree / "out" / "worker.csv")
+    script_in, script_out = tree / "data" / "sub.csv", tree / "out" / "sub.csv"
+    script_in.write_text("s\n")
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    assert os.environ["PYTHONPATH"] == files.BOOT + os.pathsep + "/nowhere"
+    context = multiprocessing.get_context(method)
+    worker = context.Process(target=_read_and_write, args=(source, target))
+    worker.start()
+    worker.join()
+    assert worker.exitcode == 0
+    # A Python program the run starts is a child of the run too.
+    subprocess.run([sys.executable, "-c", f"open({str(script_in)!r}).read(); "
+                    f"open({str(script_out)!r}, 'w').write('x')"], check=True)
+    reads, writes = _captured(capture)
+    assert reads == {source, str(script_in)}
+    assert writes == {target, str(script_out)}
+    # Children started after the run are nobody's: the environment is as it was.
+    assert os.environ["PYTHONPATH"] == "/nowhere" and files.SPOOL_ENV not in os.environ
+    assert files._record is None and not files._active
+
+
+def test_a_python_child_of_another_environment_runs_untouched(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An interpreter that cannot import forebear (another venv, another Python) must
+    # neither fail nor complain: the capture's start-up file is silent there.
+    import subprocess
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    try:
+        # -S: no site-packages, so no forebear to import; sitecustomize is imported by
+        # hand, as site would have.
+        done = subprocess.run([sys.executable, "-S", "-c", "import sitecustomize, sys; "
+                               "print(sitecustomize.__file__, 'forebear' in sys.modules)"],
+                              capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONNOUSERSITE": "1"}, cwd="/")
+    finally:
+        capture.stop()
+    where, imported = done.stdout.split()
+    assert where.startswith(files.BOOT) and imported == "False" and done.stderr == ""
+    assert "PYTHONPATH" not in os.environ
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import forebear
+from forebear.capture.files import BOOT
 from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
 from forebear.sdk.run import Run
 
-_BOOT = str(Path(__file__).with_name("_boot"))
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)
 
 
@@ -49,7 +49,7 @@ def _entry_script(command: Sequence[str]) -> str | None:
 def child_env(report_dir: str, ignore: Sequence[str], base: Mapping[str, str]) -> dict[str, str]:
     """The environment of a tracked child: our sitecustomize and forebear importable."""
     env = dict(base)
-    parts = [_BOOT, _SRC] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    parts = [BOOT, _SRC] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env["FOREBEAR_EXEC_REPORT"] = report_dir
     env["FOREBEAR_EXEC_IGNORE"] = os.pathsep.join(ignore)

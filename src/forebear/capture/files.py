@@ -5,6 +5,10 @@ An audit hook (PEP 578) sees every ``open`` made through Python. The hook only a
 nothing; filtering (the interpreter's own files, site-packages, ``/proc``, ``/dev``, temp
 files, the store, user globs) happens once, when the run ends.
 
+Child processes are captured too (see "processes started during a capture" below):
+forked ones inherit the hook, and Python children started by spawn, forkserver or
+``subprocess`` load it at start-up from the ``sitecustomize`` in ``_boot/``.
+
 Native libraries that open files themselves (``torch.save``'s C++ writer, Arrow, HDF5)
 are invisible to audit hooks; ``forebear.capture.watch.TreeWatch`` catches what they
 write by comparing the working tree before and after the run.
@@ -39,8 +43,9 @@ class _Active:
     # no new container alive (10,000 kept tuples would wake the garbage collector ~15
     # times, ~1% of a loop that opens small files).
     events: list[object] = field(default_factory=list)
-    # Where processes forked during the capture write their opens (see _after_fork),
-    # and, in such a child, the function that writes them there.
+    # Where child processes write their opens (see _after_fork and spool_into): a
+    # folder named when the capture starts and made by the first child; and, in such a
+    # child, the function that writes them there.
     spool: str | None = None
     sink: Callable[[tuple[object, ...]], None] | None = None
     # The thread that started the capture: its opens are this capture's (see _route).
@@ -93,6 +98,7 @@ def _reroute() -> None:
         _record = _active[-1].recorder()
     else:
         _record = _route
+    _point_children()
 _installed = False
 _install_lock = threading.Lock()
 # Set when the process changes its working directory during a capture: a relative path
@@ -165,20 +171,98 @@ def _install() -> None:
             _installed = True
 
 
-# -- processes forked during a capture -------------------------------------------------
-# A child forked while a capture runs (multiprocessing's default start on Linux, so
-# PyTorch DataLoader workers) inherits the hook but no way back: what it opens would die
-# with it. Before a fork the innermost capture gets a spool folder; in the child every
-# open is appended there at once (a worker may leave by os._exit, so nothing can wait for
-# its exit), and stop() reads the spool. Children started by spawn or exec are not seen
-# here (``forebear exec`` reports those).
+# -- processes started during a capture ------------------------------------------------
+# A child forked while a capture runs (multiprocessing's fork start, so PyTorch DataLoader
+# workers on Linux before Python 3.14) inherits the hook but no way back: what it opens
+# would die with it. So each capture names a spool folder; in the child every open is
+# appended there at once (a worker may leave by os._exit, so nothing can wait for its
+# exit), and stop() reads the spool. Children that start a new interpreter (spawn, the
+# default on macOS and Windows; forkserver, the default on Linux from Python 3.14; a
+# ``subprocess`` running Python) find the folder in FOREBEAR_CAPTURE_SPOOL and the
+# ``sitecustomize`` that calls ``spool_into`` first on PYTHONPATH: both are set in
+# os.environ while a capture is active, for the innermost one. Threads side by side
+# share the environment: a child started then spools into the innermost capture of all.
+# A forkserver started before the capture, and programs not written in Python, are
+# not seen here (``forebear exec --watch`` reports those).
+
+SPOOL_ENV = "FOREBEAR_CAPTURE_SPOOL"
+"""The spool folder of the capture a Python child reports to (``spool_into``)."""
+BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
+"""The folder of the ``sitecustomize`` that starts capture in Python children."""
+_CODE_SUFFIXES_BYTES = tuple(suffix.encode() for suffix in CODE_SUFFIXES)
+_pointed = False  # whether os.environ points children at a spool (_point_children)
+
+
+def _new_spool() -> str:
+    # Only named here (a child makes it, mode 0700): most runs start no child, and an
+    # unguessable name in the temp folder cannot be made first by someone else.
+    return os.path.join(tempfile.gettempdir(), "forebear-spool-" + os.urandom(8).hex())
+
+
+def _point_children() -> None:
+    """Point Python children started from now on at the innermost capture's spool, or,
+    with no capture left, take the pointer out of the environment (lock held)."""
+    global _pointed
+    state = next((s for s in reversed(_active) if not s.drop and s.spool), None)
+    environ = os.environ
+    if state is not None and state.spool is not None:
+        if environ.get(SPOOL_ENV) != state.spool:
+            environ[SPOOL_ENV] = state.spool
+        path = environ.get("PYTHONPATH", "")
+        if path.split(os.pathsep, 1)[0] != BOOT:
+            environ["PYTHONPATH"] = BOOT + os.pathsep + path if path else BOOT
+        _pointed = True
+    elif _pointed:
+        _pointed = False
+        environ.pop(SPOOL_ENV, None)
+        parts = environ.get("PYTHONPATH", "").split(os.pathsep)
+        if parts[0] == BOOT:  # as it was, unless the program changed it meanwhile
+            if len(parts) > 1:
+                environ["PYTHONPATH"] = os.pathsep.join(parts[1:])
+            else:
+                del environ["PYTHONPATH"]
+
+
+def _spool_file(folder: str) -> int | None:
+    """A file of this process's own in ``folder`` (made if need be), or None."""
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        return os.open(os.path.join(folder, str(os.getpid())),
+                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return None
+
+
+def _spooler(fd: int) -> Callable[[tuple[object, ...]], None]:
+    """A recorder that appends each open (or rename) to ``fd`` as it happens."""
+    write, abspath, fsencode, fsdecode = os.write, os.path.abspath, os.fsencode, os.fsdecode
+    code = _CODE_SUFFIXES_BYTES
+
+    def spool(args: tuple[object, ...]) -> None:
+        path, mode, flags = args
+        if isinstance(path, int):
+            return
+        try:
+            where = fsencode(abspath(fsdecode(path)))  # type: ignore[arg-type]
+            if mode == _RENAME:  # the third field is the destination
+                to = fsencode(abspath(fsdecode(flags)))  # type: ignore[arg-type]
+                write(fd, b"%s\0%s\0%s\0" % (where, b"rename", to))
+            elif not where.endswith(code):  # imports: stop() would drop them anyway
+                mode_text = mode.encode() if isinstance(mode, str) else b""
+                write(fd, b"%s\0%s\0%d\0" % (where, mode_text,
+                                              flags if isinstance(flags, int) else 0))
+        except (TypeError, ValueError, OSError):
+            return  # never fail the program's own open
+
+    return spool
 
 
 def _before_fork() -> None:
     # The forking thread's capture, as its opens would be routed (not another thread's).
     state = _this_threads(_active)
-    if state is not None and state.spool is None:
-        state.spool = tempfile.mkdtemp(prefix="forebear-fork-")
+    if state is not None and state.spool is not None:
+        with contextlib.suppress(OSError):
+            os.makedirs(state.spool, mode=0o700, exist_ok=True)
 
 
 def _after_fork() -> None:
@@ -187,36 +271,27 @@ def _after_fork() -> None:
     state = _this_threads(_active)  # the forking thread goes on in the child
     if state is None or state.spool is None:
         return
-    try:
-        fd = os.open(os.path.join(state.spool, str(os.getpid())),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
+    fd = _spool_file(state.spool)
+    if fd is not None:
+        state.sink = _record = _spooler(fd)
+
+
+def spool_into(folder: str) -> None:
+    """Record this process's opens into a capturing parent's spool ``folder`` from now on.
+
+    Called at start-up by the ``sitecustomize`` in ``_boot/`` when FOREBEAR_CAPTURE_SPOOL
+    is set: this process is a Python child of a capture that did not fork it. A capture
+    this process starts itself takes the opens while it runs, as nested captures do.
+    """
+    fd = _spool_file(folder)
+    if fd is None:
         return
-    write, abspath, fsencode = os.write, os.path.abspath, os.fsencode
-
-    def spool(args: tuple[object, ...]) -> None:
-        path, mode, flags = args
-        if isinstance(path, int):
-            return
-        try:
-            where = fsencode(abspath(os.fsdecode(path)))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return
-        mode_text = mode.encode() if isinstance(mode, str) else b""
-        if mode == _RENAME:  # the third field is the destination
-            try:
-                to = fsencode(abspath(os.fsdecode(flags)))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                return
-            write(fd, b"%s\0%s\0%s\0" % (where, mode_text, to))
-            return
-        write(fd, b"%s\0%s\0%d\0" % (where, mode_text, flags if isinstance(flags, int) else 0))
-
-    state.sink = _record = spool
+    _install()
+    _push(_Active(spool=folder, sink=_spooler(fd)))
 
 
 def _read_spool(folder: str) -> list[object]:
-    """The (path, mode, flags) events forked children spooled, flat; the folder goes."""
+    """The (path, mode, flags) events children spooled, flat; the folder goes."""
     import shutil
 
     events: list[object] = []
@@ -308,7 +383,7 @@ class FileCapture:
 
     def start(self) -> None:
         _install()
-        self._state = _Active()
+        self._state = _Active(spool=_new_spool())
         _push(self._state)
 
     def stop(self) -> Captured:
@@ -317,7 +392,7 @@ class FileCapture:
             return Captured((), ())
         _remove(state)
         self._state = None
-        if state.spool is not None:
+        if state.spool is not None and os.path.isdir(state.spool):
             state.events += _read_spool(state.spool)
         return self._classify(state.events)
 

@@ -1,8 +1,12 @@
-"""Loaded by Python children of ``forebear exec`` (it puts this folder on PYTHONPATH).
+"""Loaded by Python children of a capture (this folder is first on their PYTHONPATH).
 
-Starts automatic file capture in the child and, at exit, writes what the child read and
-wrote plus its environment anchor to ``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent
-to record. It never raises: lineage must not break the program it watches.
+Under ``forebear exec`` (FOREBEAR_EXEC_REPORT set) it starts automatic file capture in
+the child and, at exit, writes what the child read and wrote plus its environment anchor
+to ``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record. In a child a tracked
+process started without forking (FOREBEAR_CAPTURE_SPOOL set: multiprocessing's spawn or
+forkserver, a ``subprocess`` running Python) it spools the child's opens to the
+parent's capture (``forebear.capture.files.spool_into``). It never raises: lineage must
+not break the program it watches.
 """
 
 import os
@@ -12,6 +16,13 @@ import sys
 def _start() -> None:
     report_dir = os.environ.get("FOREBEAR_EXEC_REPORT")
     if not report_dir:
+        spool = os.environ.get("FOREBEAR_CAPTURE_SPOOL")
+        if spool:
+            try:
+                from forebear.capture.files import spool_into
+            except ImportError:  # another interpreter or environment: not ours to watch
+                return
+            spool_into(spool)
         return
     import atexit
     import json
