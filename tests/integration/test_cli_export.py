@@ -232,12 +232,13 @@ def test_a_server_store_exports_the_same_documents(
     _repository(project_dir)
     with running_server(project_dir) as server:
         facts = _pipeline(project_dir)
-        local = {fmt: _export(capsys, TUNED, "--format", fmt) for fmt in ("prov", "slsa",
-                                                                           "cyclonedx")}
+        formats = ("prov", "slsa", "cyclonedx", "openlineage")
+        local = {fmt: _export(capsys, TUNED, "--format", fmt) for fmt in formats}
         monkeypatch.setenv("FOREBEAR_TOKEN", server.tokens["read"])
         over_http = {fmt: _export(capsys, TUNED, "--format", fmt, "--store", server.url)
-                     for fmt in ("prov", "slsa", "cyclonedx")}
+                     for fmt in formats}
     assert over_http["prov"] == local["prov"]
+    assert over_http["openlineage"] == local["openlineage"]
     assert over_http["slsa"] == local["slsa"]
     assert over_http["slsa"]["predicate"]["runDetails"]["metadata"]["invocationId"] \
         == facts["tune"]
@@ -275,3 +276,45 @@ def test_the_command_offers_exactly_the_exporters_formats() -> None:
     assert export.FORMATS == exporters.FORMATS
     option = next(p for p in export.export.params if p.name == "fmt")
     assert tuple(option.type.choices) == exporters.FORMATS  # type: ignore[attr-defined]
+
+
+def test_openlineage_events_sent_to_another_server_rebuild_the_lineage(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a platform team does to feed a catalogue: export, then POST each event to its
+    # OpenLineage endpoint (here another forebear server, which reads them back).
+    events = _export(capsys, TUNED, "--format", "openlineage")
+    down = _export(capsys, "data/train.csv", "--format", "openlineage",
+                   "--direction", "downstream")
+    assert {e["run"]["runId"] for e in down} == {project["train"], project["tune"]}
+    here = _export_upstream(capsys)
+    (tmp_path / "catalogue").mkdir()
+    with running_server(tmp_path / "catalogue") as catalogue:
+        for event in events:
+            status, answer = catalogue.call("POST", "/api/v1/lineage",
+                                            json.dumps(event).encode(), token="write")
+            assert status == 201, answer
+        monkeypatch.setenv("FOREBEAR_TOKEN", catalogue.tokens["read"])
+        there = _export_upstream(capsys, "--store", catalogue.url, "--kind", "model",
+                                 "--kind", "data", "--kind", "train", "--kind", "fine_tune")
+    # The same runs, models and data, joined by the same edges with the same roles; the
+    # anchors travel as facets (the code location, the Python that ran).
+    data_kinds = {"model", "data", "train", "fine_tune"}
+    assert _skeleton(there, data_kinds) == _skeleton(here, data_kinds)
+    tune = next(n for n in there["nodes"] if n["id"] == project["tune"])
+    assert (tune["status"], tune["params"]) == ("succeeded", {"epochs": 2})
+    assert tune["metrics"] == {"accuracy": 0.95}
+
+
+def _export_upstream(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code = main(["upstream", TUNED, "--json", *argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _skeleton(closure: dict[str, Any], kinds: set[str]) -> tuple[Any, Any]:
+    nodes = {n["id"]: n for n in closure["nodes"] if n.get("kind") in kinds}
+    return (sorted((i, n["type"], n["kind"]) for i, n in nodes.items()),
+            sorted((e["source"], e["target"], e["role"]) for e in closure["edges"]
+                   if e["source"] in nodes and e["target"] in nodes))

@@ -26,8 +26,8 @@ from in_toto_attestation.v1.statement import Statement
 from packageurl import PackageURL
 from prov.model import ProvDocument, ProvSpecialization
 
-from forebear.errors import UsageError
-from forebear.exporters import to_cyclonedx, to_prov, to_slsa
+from forebear.errors import InvalidInputError, UsageError
+from forebear.exporters import to_cyclonedx, to_openlineage, to_prov, to_slsa
 from forebear.exporters._graph import as_uri, git_url
 from forebear.exporters.cyclonedx import purl
 from forebear.graph.lineage import Lineage
@@ -262,6 +262,124 @@ def test_prov_of_an_artifact_two_runs_made_keeps_one_generation_per_entity() -> 
     assert len(list(parsed.get_records(ProvSpecialization))) == 2
 
 
+# -- OpenLineage --------------------------------------------------------------------------
+
+# The standard facets we write, and the openlineage-python class that defines each.
+OL_FACETS = {
+    "jobType": "job_type_job.JobTypeJobFacet",
+    "sourceCodeLocation": "source_code_location_job.SourceCodeLocationJobFacet",
+    "processing_engine": "processing_engine_run.ProcessingEngineRunFacet",
+    "parent": "parent_run.ParentRunFacet",
+    "errorMessage": "error_message_run.ErrorMessageRunFacet",
+    "tags": "tags_run.TagsRunFacet",
+    "version": "dataset_version_dataset.DatasetVersionDatasetFacet",
+}
+
+
+def check_openlineage(events: list[dict[str, Any]], lineage: Lineage) -> None:
+    """Every event is a RunEvent of the official schema, every standard facet builds
+    the openlineage-python facet class of its name, and forebear's own OpenLineage
+    ingest reads back each run with its data edges."""
+    import importlib
+
+    from forebear.model.openlineage import check_name, to_entries
+    from forebear.server.validation import validate_run_event
+
+    def facets_of(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        holders = [event["run"].get("facets", {}), event["job"].get("facets", {})]
+        for dataset in event["inputs"] + event["outputs"]:
+            holders += [dataset.get("facets", {}), dataset.get("inputFacets", {}),
+                        dataset.get("outputFacets", {})]
+        return [item for holder in holders for item in holder.items()]
+
+    for event in events:
+        validate_run_event(event)
+        for name, facet in facets_of(event):
+            assert facet["_producer"] == event["producer"]
+            if name in OL_FACETS:
+                module, cls = OL_FACETS[name].split(".")
+                facet_class = getattr(importlib.import_module(
+                    f"openlineage.client.generated.{module}"), cls)
+                fields = {k: v for k, v in facet.items() if not k.startswith("_")}
+                facet_class(**fields)  # unknown or missing fields raise
+                assert facet["_schemaURL"] == facet_class._get_schema()
+    runs = {n["id"]: n for n in lineage.nodes if n["type"] == "execution"}
+    artifacts = {n["id"] for n in lineage.nodes if n["type"] == "artifact"}
+    seen: dict[str, list[str]] = {}
+    read_edges: set[tuple[str, str, str]] = set()
+    for event in events:
+        entries = to_entries(event)
+        seen.setdefault(entries[0]["run_id"], []).append(event["eventType"])
+        for entry in entries:
+            run = runs[entry["run_id"]]
+            assert entry["kind"] == run["kind"]
+            try:  # a name OpenLineage takes as it is stays as it is
+                assert entry["name"] == check_name(run["name"], "name")
+            except InvalidInputError:
+                assert entry["name"] == event["job"]["name"] and entry["name"].strip()
+            for ref in entry.get("inputs", ()):
+                read_edges.add((ref["id"], run["id"], ref["role"]))
+            for ref in entry.get("outputs", ()):
+                read_edges.add((run["id"], ref["id"], ref["role"]))
+            if entry["type"] == "execution.end":
+                assert entry["status"] == run["status"]
+                assert entry.get("metrics", {}) == {
+                    k: v for k, v in run["metrics"].items()
+                    if isinstance(v, int | float) and v == v}
+            else:
+                assert entry["params"] == run["params"]
+    assert set(seen) == set(runs)
+    assert all(kinds[0] == "START" and len(kinds) <= 2 for kinds in seen.values())
+    assert read_edges == {e for e in lineage.edges if e[0] in artifacts or e[1] in artifacts}
+    times = [event["eventTime"] for event in events]
+    assert times == sorted(times)
+
+
+def test_openlineage_events_are_valid_and_forebear_reads_them_back() -> None:
+    lineage = _upstream()
+    details = {TUNE: {"namespace": "fraud team", "tags": {"ticket": "ML-7"},
+                      "parent_run_id": TRAIN, "error": None}}
+    events = to_openlineage(lineage, version="0.1.0", details=details)
+    check_openlineage(events, lineage)
+    assert sorted(e["eventType"] for e in events) == ["COMPLETE", "COMPLETE", "START", "START"]
+    (tune,) = [e for e in events if e["run"]["runId"] == TUNE and e["eventType"] == "COMPLETE"]
+    (train,) = [e for e in events if e["run"]["runId"] == TRAIN and e["eventType"] == "COMPLETE"]
+    assert tune["job"]["namespace"] == "fraud team"
+    assert tune["run"]["facets"]["parent"]["run"] == {"runId": TRAIN}
+    assert tune["run"]["facets"]["tags"]["tags"] == [
+        {"key": "ticket", "value": "ML-7", "source": "FOREBEAR"}]
+    assert tune["run"]["facets"]["forebear"]["otherMetrics"] == {"loss": "NaN"}
+    code = tune["job"]["facets"]["sourceCodeLocation"]
+    assert (code["type"], code["version"], code["branch"]) == ("git", "c" * 40, "main")
+    # a located artifact is the dataset at its location, its digest that dataset's version
+    (model,) = tune["outputs"]
+    assert (model["namespace"], model["name"]) == ("file", "/models/fraud model «v2».pt")
+    assert model["facets"]["version"]["datasetVersion"] == TUNED["id"]
+    # a dataset: id is its own namespace and name again
+    (extra,) = [d for d in train["inputs"] if d["namespace"] == "s3://lake"]
+    assert extra["name"] == "raw/2024 logs?x=1#frag"
+    assert "version" not in extra["facets"]
+
+
+def test_openlineage_of_a_failed_and_a_running_run() -> None:
+    failed = _run("01a217de-8245-7ff6-8ad3-000000000005", "broken", status="failed")
+    running = _run("01a217de-8245-7ff6-8ad3-000000000006", "still going",
+                   status="running", ended_at=None)
+    lineage = Lineage(root=DATA["id"], direction="downstream", nodes=[DATA, failed, running],
+                      edges=[(DATA["id"], failed["id"], "training_data"),
+                             (DATA["id"], running["id"], "training_data")], total=3)
+    details = {failed["id"]: {"error": "ValueError: bad shape", "traceback": "Traceback..."}}
+    events = to_openlineage(lineage, version="0.1.0", details=details)
+    check_openlineage(events, lineage)
+    by_run = {(e["run"]["runId"], e["eventType"]): e for e in events}
+    assert set(by_run) == {(failed["id"], "START"), (failed["id"], "FAIL"),
+                           (running["id"], "START")}
+    error = by_run[failed["id"], "FAIL"]["run"]["facets"]["errorMessage"]
+    assert (error["message"], error["stackTrace"]) == ("ValueError: bad shape", "Traceback...")
+
+
+
+
 # -- CycloneDX ----------------------------------------------------------------------------
 
 
@@ -491,6 +609,13 @@ def test_prov_of_any_closure_has_each_node_once_and_each_edge_as_one_relation(
     document = to_prov(lineage)
     check_prov(document, lineage)
     read_prov(document)
+
+
+@settings(max_examples=40, deadline=None)
+@given(closures())
+def test_openlineage_of_any_closure_reads_back_as_the_same_runs_and_data_edges(
+        lineage: Lineage) -> None:
+    check_openlineage(to_openlineage(lineage, version="0.1.0"), lineage)
 
 
 @settings(max_examples=40, deadline=None)

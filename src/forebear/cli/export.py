@@ -1,4 +1,5 @@
-"""``export REF --format prov|cyclonedx|slsa``: a lineage in a format other tools read.
+"""``export REF --format prov|cyclonedx|slsa|openlineage``: a lineage in a format other
+tools read.
 
 The closure is the ``upstream`` (or ``downstream``) query and the root's aliases and
 flags come from ``show``; the mapping itself is ``forebear.exporters``. The document goes
@@ -25,7 +26,7 @@ from forebear.cli._common import (
 )
 from forebear.errors import UsageError
 
-FORMATS = ("prov", "cyclonedx", "slsa")
+FORMATS = ("prov", "cyclonedx", "slsa", "openlineage")
 """``forebear.exporters.FORMATS``, written out: importing the exporters to build the
 command line would cost every command their import (a test keeps the two equal)."""
 
@@ -79,14 +80,14 @@ def _write(output: Path, data: bytes, force: bool) -> None:
 
 
 def _document(ref: str, fmt: str, direction: str,
-              store: str | None) -> tuple[str, dict[str, Any]]:
+              store: str | None) -> tuple[str, Any]:
     """(root id, document) of REF: built here, or by the server of a server store (it
     holds the environment manifests, as it holds the SDK's outputs)."""
     import forebear
     from forebear import exporters
     from forebear.cli import _remote as remote
     from forebear.graph import lineage
-    from forebear.graph.show import show
+    from forebear.graph.show import run_details, show
 
     db, found = open_with_settings(store, read_only=True)
     try:
@@ -96,12 +97,11 @@ def _document(ref: str, fmt: str, direction: str,
         root = resolve_ref(db, found, ref)
         walk = lineage.upstream if direction == "upstream" else lineage.downstream
         closure = walk(db, root.node)
-        record = show(db, root)
+        return closure.root, exporters.document(
+            fmt, closure, record=show(db, root), version=forebear.__version__,
+            loader=blob_loader(found), details=lambda runs: run_details(db, runs))
     finally:
         db.close()
-    return closure.root, exporters.document(fmt, closure, record=record,
-                                            version=forebear.__version__,
-                                            loader=blob_loader(found))
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
@@ -109,18 +109,20 @@ def _document(ref: str, fmt: str, direction: str,
 @click.argument("ref")
 @click.option("--format", "fmt", required=True,
               type=click.Choice(FORMATS),
-              help="prov (W3C PROV-JSON), cyclonedx (CycloneDX 1.6 ML-BOM) or slsa (SLSA "
-              "provenance v1, in-toto Statement v1).")
+              help="prov (W3C PROV-JSON), cyclonedx (CycloneDX 1.6 ML-BOM), slsa (SLSA "
+              "provenance v1, in-toto Statement v1) or openlineage (OpenLineage 2-0-2 "
+              "RunEvents, a JSON array).")
 @click.option("--direction", type=click.Choice(("upstream", "downstream")),
               default="upstream", show_default=True,
-              help="Export what REF came from, or (prov only) what came from it.")
+              help="Export what REF came from, or (prov and openlineage) what came from it.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE",
               help="Write the document to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing --output.")
 @common
 def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
            store: str | None, json_out: bool) -> None:
-    """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM or SLSA provenance."""
+    """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM, SLSA provenance or
+    OpenLineage RunEvents."""
     del json_out  # the document is JSON either way; accepted like every command's --json
     _export(ref, fmt, direction, output, force, store)
 

@@ -10,10 +10,11 @@ stage history: the ``deploy`` runs that used it and the endpoints they produced.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from forebear.errors import NotFoundError
-from forebear.graph._sql import ANCHOR_ROLES, Queryable, fetch_nodes, run
+from forebear.graph._sql import ANCHOR_ROLES, Queryable, chunks, fetch_nodes, marks, run
 from forebear.graph.lineage import closure_cte
 from forebear.graph.refs import Resolved
 
@@ -149,3 +150,16 @@ def show(store: Queryable, resolved: Resolved) -> dict[str, Any]:
             record["error"], record["traceback"], record["exit_code"] = extra[0]
     record["flags"] = ancestor_flags(store, ident, resolved.key)
     return record
+
+
+def run_details(store: Queryable, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """By run id: the fields of runs that a closure's NODEs leave out (``namespace``,
+    ``tags``, ``parent_run_id``, ``error``, ``traceback``), for exports that carry them."""
+    found: dict[str, dict[str, Any]] = {}
+    for part in chunks(list(run_ids)):
+        rows = run(store, "SELECT run_id, namespace, tags, parent_run_id, error, traceback "
+                   f"FROM execution WHERE run_id IN ({marks(len(part))})", part)
+        for run_id, namespace, tags, parent, error, trace in rows:
+            found[run_id] = {"namespace": namespace, "tags": json.loads(tags) if tags else {},
+                             "parent_run_id": parent, "error": error, "traceback": trace}
+    return found

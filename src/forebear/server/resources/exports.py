@@ -1,4 +1,5 @@
-"""``GET /api/v1/export``: a lineage as W3C PROV-JSON, a CycloneDX ML-BOM or SLSA provenance.
+"""``GET /api/v1/export``: a lineage as W3C PROV-JSON, a CycloneDX ML-BOM, SLSA provenance
+or OpenLineage RunEvents.
 
 What ``forebear export REF --format F`` prints, for tools and auditors that fetch from the
 server (``curl -H 'Authorization: Bearer ...'``). The REF is data, as on every query
@@ -27,11 +28,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @guarded(router, "GET", "/api/v1/export", scope="read",
-         summary="A lineage as PROV-JSON, a CycloneDX ML-BOM or SLSA provenance")
+         summary="A lineage as PROV-JSON, a CycloneDX ML-BOM, SLSA provenance or "
+         "OpenLineage RunEvents")
 async def get_export(
     request: Request,
     ref: RefQuery,
-    fmt: Annotated[Literal["prov", "cyclonedx", "slsa"], Query(alias="format")],
+    fmt: Annotated[Literal["prov", "cyclonedx", "slsa", "openlineage"], Query(alias="format")],
     direction: Annotated[Literal["upstream", "downstream"], Query()] = "upstream",
     wait_for: WaitQuery = None,
 ) -> Any:
@@ -46,12 +48,13 @@ async def get_export(
     store = found.reader
     loader = blob_packages(found.blobs) if found.blobs is not None else None
 
-    def build() -> tuple[str, dict[str, Any]]:
+    def build() -> tuple[str, Any]:
         root = resolve_ref(store, ref)
         closure = lineage.closure(store, root.node, direction)
         record = shows.show(store, root)
         document = exporters.document(fmt, closure, record=record,
-                                      version=forebear.__version__, loader=loader)
+                                      version=forebear.__version__, loader=loader,
+                                      details=lambda runs: shows.run_details(store, runs))
         return root.key, document
 
     key, document = await run_in_threadpool(build)

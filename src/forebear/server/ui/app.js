@@ -275,10 +275,10 @@ function links(parent, title, items) {
   parent.append(heading, list);
 }
 
-// The record as PROV-JSON, a CycloneDX ML-BOM or SLSA provenance (GET /api/v1/export),
-// downloaded through the token: a plain link could not send it.
+// The record as PROV-JSON, a CycloneDX ML-BOM, SLSA provenance or OpenLineage events
+// (GET /api/v1/export), downloaded through the token: a plain link could not send it.
 const EXPORTS = [["prov", "PROV-JSON"], ["cyclonedx", "CycloneDX ML-BOM"],
-  ["slsa", "SLSA provenance"]];
+  ["slsa", "SLSA provenance"], ["openlineage", "OpenLineage events"]];
 
 async function download(id, format) {
   const url = new URL("/api/v1/export", window.location.origin);
