@@ -190,7 +190,7 @@ SPOOL_ENV = "FOREBEAR_CAPTURE_SPOOL"
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 """The folder of the ``sitecustomize`` that starts capture in Python children."""
 _CODE_SUFFIXES_BYTES = tuple(suffix.encode() for suffix in CODE_SUFFIXES)
-_pointed = False  # whether os.environ points children at a spool (_point_children)
+_pointed: str | None = None  # the spool os.environ points children at (_point_children)
 
 
 def _new_spool() -> str:
@@ -204,16 +204,18 @@ def _point_children() -> None:
     with no capture left, take the pointer out of the environment (lock held)."""
     global _pointed
     state = next((s for s in reversed(_active) if not s.drop and s.spool), None)
+    spool = state.spool if state is not None else None
+    if spool == _pointed:
+        return  # e.g. uncaptured() around a run's own reads: nothing to point elsewhere
     environ = os.environ
-    if state is not None and state.spool is not None:
-        if environ.get(SPOOL_ENV) != state.spool:
-            environ[SPOOL_ENV] = state.spool
+    if spool is not None:
+        environ[SPOOL_ENV] = spool
         path = environ.get("PYTHONPATH", "")
         if path.split(os.pathsep, 1)[0] != BOOT:
             environ["PYTHONPATH"] = BOOT + os.pathsep + path if path else BOOT
-        _pointed = True
-    elif _pointed:
-        _pointed = False
+        _pointed = spool
+    else:
+        _pointed = None
         environ.pop(SPOOL_ENV, None)
         parts = environ.get("PYTHONPATH", "").split(os.pathsep)
         if parts[0] == BOOT:  # as it was, unless the program changed it meanwhile
