@@ -553,6 +553,18 @@ KINDS = ["model", "data", "dataset", "code", "environment", "config", "artifact"
 ROLES = ["training_data", "fine_tune", "code", "environment", "output", "ßpäce role/∞"]
 
 
+def _ancestors(node: str, edges: set[tuple[str, str, str]]) -> set[str]:
+    """``node`` and everything upstream of it."""
+    found, queue = {node}, deque([node])
+    while queue:
+        here = queue.popleft()
+        for source, target, _ in edges:
+            if target == here and source not in found:
+                found.add(source)
+                queue.append(source)
+    return found
+
+
 @st.composite
 def closures(draw: st.DrawFn) -> Lineage:
     """The upstream closure of one artifact in a random DAG of runs (built in order)."""
@@ -576,26 +588,14 @@ def closures(draw: st.DrawFn) -> Lineage:
             edges.add((run["id"], made["id"], "output"))
         # A deterministic step run again makes bytes an earlier run made: the same artifact.
         # Not one of its own ancestors: that would make a cycle.
-        above, queue = {run["id"]}, deque([run["id"]])
-        while queue:
-            here = queue.popleft()
-            for source, target, _ in edges:
-                if target == here and source not in above:
-                    above.add(source)
-                    queue.append(source)
+        above = _ancestors(run["id"], edges)
         earlier = [a for a in artifacts
                    if a["id"] not in above and (run["id"], a["id"], "output") not in edges]
         for again in draw(st.lists(st.sampled_from(earlier), max_size=1) if earlier
                           else st.just([])):
             edges.add((run["id"], again["id"], draw(st.sampled_from(["output", "model"]))))
     root = draw(st.sampled_from(artifacts))["id"]
-    keep, queue = {root}, deque([root])
-    while queue:
-        here = queue.popleft()
-        for source, target, _ in edges:
-            if target == here and source not in keep:
-                keep.add(source)
-                queue.append(source)
+    keep = _ancestors(root, edges)
     nodes = [n for n in [*artifacts, *runs] if n["id"] in keep]
     nodes.sort(key=lambda n: n["id"] != root)
     kept = sorted(e for e in edges if e[0] in keep and e[1] in keep)
