@@ -290,10 +290,20 @@ def test_openlineage_events_sent_to_another_server_rebuild_the_lineage(
     here = _export_upstream(capsys)
     (tmp_path / "catalogue").mkdir()
     with running_server(tmp_path / "catalogue") as catalogue:
-        for event in events:
-            status, answer = catalogue.call("POST", "/api/v1/lineage",
-                                            json.dumps(event).encode(), token="write")
-            assert status == 201, answer
+        monkeypatch.setenv("OPENLINEAGE_API_KEY", catalogue.tokens["write"])
+        sent = _export(capsys, TUNED, "--format", "openlineage", "--to", catalogue.url,
+                       "--json")
+        assert sent == {"root": project["tuned"], "sent": len(events), "to": catalogue.url}
+        monkeypatch.setenv("OPENLINEAGE_API_KEY", "not-a-token")
+        code, err = _fails(capsys, TUNED, "--format", "openlineage", "--to", catalogue.url)
+        assert code == 1 and "event 1 of 4" in err and "HTTP 401" in err
+        assert "0 sent before it" in err and "OPENLINEAGE_API_KEY" in err
+        for argv, words in ((["--format", "prov", "--to", catalogue.url], "--to sends Open"),
+                            (["--format", "openlineage", "--to", "ftp://x"], "not an http(s)"),
+                            (["--format", "openlineage", "--to", catalogue.url, "-o", "x"],
+                             "choose one")):
+            code, err = _fails(capsys, TUNED, *argv)
+            assert code == 2 and words in err, err
         monkeypatch.setenv("FOREBEAR_TOKEN", catalogue.tokens["read"])
         there = _export_upstream(capsys, "--store", catalogue.url, "--kind", "model",
                                  "--kind", "data", "--kind", "train", "--kind", "fine_tune")

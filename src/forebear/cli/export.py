@@ -118,13 +118,46 @@ def _document(ref: str, fmt: str, direction: str,
 @click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE",
               help="Write the document to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing --output.")
+@click.option("--to", "to", metavar="URL",
+              help="openlineage only: POST each event to the OpenLineage consumer at URL "
+              "(Marquez, DataHub, a forebear server) instead of printing them; its key "
+              "from OPENLINEAGE_API_KEY.")
+@click.option("--endpoint", default="api/v1/lineage", show_default=True,
+              envvar="OPENLINEAGE_ENDPOINT", help="The consumer's path under --to.")
 @common
 def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
-           store: str | None, json_out: bool) -> None:
+           to: str | None, endpoint: str, store: str | None, json_out: bool) -> None:
     """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM, SLSA provenance or
     OpenLineage RunEvents."""
-    del json_out  # the document is JSON either way; accepted like every command's --json
-    _export(ref, fmt, direction, output, force, store)
+    if to is not None:
+        if fmt != "openlineage":
+            raise UsageError(f"--to sends OpenLineage events, not {fmt}",
+                             hint="use --format openlineage, or --output FILE")
+        if output is not None:
+            raise UsageError("--to sends the events and --output writes them: choose one",
+                             hint="drop --output, or --to")
+        _send(ref, fmt, direction, to, endpoint, store, json_out)
+        return
+    _export(ref, fmt, direction, output, force, store)  # JSON either way: --json is moot
+
+
+def _send(ref: str, fmt: str, direction: str, to: str, endpoint: str, store: str | None,
+          json_out: bool) -> None:
+    from forebear import exporters
+    from forebear.cli._common import progress_bar
+    from forebear.cli._send import send_events
+
+    exporters.check(fmt, direction)
+    root, events = _document(ref, fmt, direction, store)
+    with progress_bar(disable=json_out) as bar:
+        task = bar.add_task("sending", total=len(events))
+        sent = send_events(events, to, endpoint=endpoint,
+                           api_key=os.environ.get("OPENLINEAGE_API_KEY") or None,
+                           advance=lambda: bar.advance(task))
+    if json_out:
+        emit_json({"root": root, "sent": sent, "to": to})
+    else:
+        console().print(f"sent {sent} OpenLineage events of {root} to {to}")
 
 
 def _export(ref: str, fmt: str, direction: str, output: Path | None,
