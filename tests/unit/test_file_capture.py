@@ -158,27 +158,54 @@ def test_what_children_started_without_fork_open_is_captured(
     assert files._record is None and not files._active
 
 
-def test_a_python_child_of_another_environment_runs_untouched(
+def test_a_python_child_without_forebear_reports_without_importing_it(
         tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # An interpreter that cannot import forebear (another venv, another Python) must
-    # neither fail nor complain: the capture's start-up file is silent there.
+    # Another interpreter or environment (here: no site-packages, so no forebear) still
+    # reports what it opens, and pays for the standard library alone, not for forebear.
     import subprocess
 
     monkeypatch.delenv("PYTHONPATH", raising=False)
+    data = tree / "data" / "a.csv"
     capture = FileCapture(cwd=str(tree), include_temp=True)
     capture.start()
     try:
-        # -S: no site-packages, so no forebear to import; sitecustomize is imported by
-        # hand, as site would have.
         done = subprocess.run([sys.executable, "-S", "-c", "import sitecustomize, sys; "
+                               f"open({str(data)!r}).read(); "
                                "print(sitecustomize.__file__, 'forebear' in sys.modules)"],
-                              capture_output=True, text=True, check=True,
-                              env={**os.environ, "PYTHONNOUSERSITE": "1"}, cwd="/")
+                              capture_output=True, text=True, check=True, cwd="/")
     finally:
-        capture.stop()
+        reads, _ = _captured(capture)
     where, imported = done.stdout.split()
     assert where.startswith(files.BOOT) and imported == "False" and done.stderr == ""
+    assert reads == {str(data)}
     assert "PYTHONPATH" not in os.environ
+
+
+def test_a_child_that_starts_a_capture_of_its_own_keeps_its_files(tree: Path) -> None:
+    # As nested captures in one process: the innermost takes the opens while it runs.
+    import subprocess
+
+    a, b, c = (str(tree / "data" / n) for n in ("a.csv", "b.csv", "c.csv"))
+    for path in (b, c):
+        Path(path).write_text("x\n")
+    script = (
+        f"open({a!r}).close()\n"
+        "from forebear.capture.files import FileCapture\n"
+        f"capture = FileCapture(cwd={str(tree)!r}, include_temp=True)\n"
+        "capture.start()\n"
+        f"open({b!r}).close()\n"
+        "print(sorted(capture.stop().reads))\n"
+        f"open({c!r}).close()\n"
+    )
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True)
+    finally:
+        reads, _ = _captured(capture)
+    assert done.stdout.strip() == repr([b]) and done.stderr == ""
+    assert reads == {a, c}
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")

@@ -27,9 +27,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from forebear.capture._boot._forebear_spooler import CODE_SUFFIXES, open_spool, spooler
+from forebear.capture._boot._forebear_spooler import RENAME as _RENAME
+
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-# Files that are code or interpreter machinery, not data: the code anchor covers code.
-CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".pyd", ".dylib")
 # Folders never captured nor watched: tools' and version control's, not the project's.
 SKIP_DIRS = frozenset(
     {".git", ".forebear", ".hg", ".svn", "__pycache__", ".venv", "venv", "node_modules",
@@ -66,8 +67,6 @@ _active_lock = threading.Lock()
 # so it is while a thread's opens are dropped (``uncaptured``).
 _record: Callable[[tuple[object, ...]], None] | None = None
 _routes: tuple[_Active, ...] = ()  # a snapshot of _active for _route, innermost last
-# The "mode" of a recorded rename, (source, _RENAME, destination): no open has it.
-_RENAME = "rename"
 
 
 def _this_threads(states: Sequence[_Active]) -> _Active | None:
@@ -169,27 +168,33 @@ def _install() -> None:
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
             _installed = True
+            # A Python child of a capture elsewhere reports to it from start-up (the
+            # _boot sitecustomize): from now on through this module, at the bottom of
+            # the stack, so a capture of its own takes its opens, as nested ones do.
+            child = sys.modules.get("_forebear_spooler")
+            found = child.take_over() if child is not None else None
+            if found is not None:
+                _push(_Active(spool=found[0], sink=spooler(found[1])))
 
 
 # -- processes started during a capture ------------------------------------------------
 # A child forked while a capture runs (multiprocessing's fork start, so PyTorch DataLoader
 # workers on Linux before Python 3.14) inherits the hook but no way back: what it opens
 # would die with it. So each capture names a spool folder; in the child every open is
-# appended there at once (a worker may leave by os._exit, so nothing can wait for its
-# exit), and stop() reads the spool. Children that start a new interpreter (spawn, the
-# default on macOS and Windows; forkserver, the default on Linux from Python 3.14; a
-# ``subprocess`` running Python) find the folder in FOREBEAR_CAPTURE_SPOOL and the
-# ``sitecustomize`` that calls ``spool_into`` first on PYTHONPATH: both are set in
-# os.environ while a capture is active, for the innermost one. Threads side by side
+# appended there at once (``_boot/_forebear_spooler.py``), and stop() reads the spool.
+# Children that start a new interpreter (spawn, the default on macOS and Windows; forkserver, the
+# default on Linux from Python 3.14; a ``subprocess`` running Python) find the folder in
+# FOREBEAR_CAPTURE_SPOOL and first on PYTHONPATH the ``sitecustomize`` that starts
+# ``_forebear_spooler.start_child``: both are set in os.environ while a capture is
+# active, for the innermost one. Threads side by side
 # share the environment: a child started then spools into the innermost capture of all.
 # A forkserver started before the capture, and programs not written in Python, are
 # not seen here (``forebear exec --watch`` reports those).
 
 SPOOL_ENV = "FOREBEAR_CAPTURE_SPOOL"
-"""The spool folder of the capture a Python child reports to (``spool_into``)."""
+"""The spool folder of the capture a Python child reports to (``_boot/_forebear_spooler``)."""
 BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 """The folder of the ``sitecustomize`` that starts capture in Python children."""
-_CODE_SUFFIXES_BYTES = tuple(suffix.encode() for suffix in CODE_SUFFIXES)
 _pointed: str | None = None  # the spool os.environ points children at (_point_children)
 
 
@@ -225,40 +230,6 @@ def _point_children() -> None:
                 del environ["PYTHONPATH"]
 
 
-def _spool_file(folder: str) -> int | None:
-    """A file of this process's own in ``folder`` (made if need be), or None."""
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        return os.open(os.path.join(folder, str(os.getpid())),
-                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError:
-        return None
-
-
-def _spooler(fd: int) -> Callable[[tuple[object, ...]], None]:
-    """A recorder that appends each open (or rename) to ``fd`` as it happens."""
-    write, abspath, fsencode, fsdecode = os.write, os.path.abspath, os.fsencode, os.fsdecode
-    code = _CODE_SUFFIXES_BYTES
-
-    def spool(args: tuple[object, ...]) -> None:
-        path, mode, flags = args
-        if isinstance(path, int):
-            return
-        try:
-            where = fsencode(abspath(fsdecode(path)))  # type: ignore[arg-type]
-            if mode == _RENAME:  # the third field is the destination
-                to = fsencode(abspath(fsdecode(flags)))  # type: ignore[arg-type]
-                write(fd, b"%s\0%s\0%s\0" % (where, b"rename", to))
-            elif not where.endswith(code):  # imports: stop() would drop them anyway
-                mode_text = mode.encode() if isinstance(mode, str) else b""
-                write(fd, b"%s\0%s\0%d\0" % (where, mode_text,
-                                              flags if isinstance(flags, int) else 0))
-        except (TypeError, ValueError, OSError):
-            return  # never fail the program's own open
-
-    return spool
-
-
 def _before_fork() -> None:
     # The forking thread's capture, as its opens would be routed (not another thread's).
     state = _this_threads(_active)
@@ -273,23 +244,9 @@ def _after_fork() -> None:
     state = _this_threads(_active)  # the forking thread goes on in the child
     if state is None or state.spool is None:
         return
-    fd = _spool_file(state.spool)
+    fd = open_spool(state.spool)
     if fd is not None:
-        state.sink = _record = _spooler(fd)
-
-
-def spool_into(folder: str) -> None:
-    """Record this process's opens into a capturing parent's spool ``folder`` from now on.
-
-    Called at start-up by the ``sitecustomize`` in ``_boot/`` when FOREBEAR_CAPTURE_SPOOL
-    is set: this process is a Python child of a capture that did not fork it. A capture
-    this process starts itself takes the opens while it runs, as nested captures do.
-    """
-    fd = _spool_file(folder)
-    if fd is None:
-        return
-    _install()
-    _push(_Active(spool=folder, sink=_spooler(fd)))
+        state.sink = _record = spooler(fd)
 
 
 def _read_spool(folder: str) -> list[object]:

@@ -15,7 +15,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from forebear.capture.files import CODE_SUFFIXES, SKIP_DIRS
+from forebear.capture._boot._forebear_spooler import CODE_SUFFIXES
+from forebear.capture.files import SKIP_DIRS
 
 __all__ = ["TreeWatch"]
 

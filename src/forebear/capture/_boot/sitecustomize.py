@@ -5,7 +5,7 @@ the child and, at exit, writes what the child read and wrote plus its environmen
 to ``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record. In a child a tracked
 process started without forking (FOREBEAR_CAPTURE_SPOOL set: multiprocessing's spawn or
 forkserver, a ``subprocess`` running Python) it spools the child's opens to the
-parent's capture (``forebear.capture.files.spool_into``). It never raises: lineage must
+parent's capture (``_forebear_spooler.py`` beside it). It never raises: lineage must
 not break the program it watches.
 """
 
@@ -18,11 +18,11 @@ def _start() -> None:
     if not report_dir:
         spool = os.environ.get("FOREBEAR_CAPTURE_SPOOL")
         if spool:
-            try:
-                from forebear.capture.files import spool_into
-            except ImportError:  # another interpreter or environment: not ours to watch
-                return
-            spool_into(spool)
+            # Beside this file, and without forebear (see _forebear_spooler.py): cheap,
+            # and the same in a Python that has no forebear installed.
+            import _forebear_spooler as module  # type: ignore[import-not-found]
+
+            module.start_child(spool)
         return
     import atexit
     import json
@@ -73,14 +73,14 @@ def _start() -> None:
 
 def _chain() -> None:
     # Load the sitecustomize this one shadows, if any, as Python would have.
-    import importlib.util
-
     here = os.path.dirname(os.path.abspath(__file__))
     for folder in sys.path:
         if not folder or os.path.abspath(folder) == here:
             continue
         candidate = os.path.join(folder, "sitecustomize.py")
         if os.path.isfile(candidate):
+            import importlib.util  # only then: it costs a child a millisecond or two
+
             spec = importlib.util.spec_from_file_location("_forebear_chained_sitecustomize",
                                                           candidate)
             if spec and spec.loader:
