@@ -22,7 +22,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -42,6 +42,7 @@ __all__ = [
     "hash_path",
     "hash_tree",
     "is_digest_text",
+    "manifest_of",
     "new_hasher",
     "tree_manifest",
 ]
@@ -234,14 +235,30 @@ def _manifest(root: StrPath, algorithm: str, hash_one: Callable[[str], Digest]) 
             file_digests = iter(list(pool.map(hash_one, files)))
     else:
         file_digests = iter([hash_one(path) for path in files])
+    return _manifest_lines(
+        (name, kind, next(file_digests) if kind == "file"
+         else Digest.of_bytes(os.fsencode(os.readlink(path)), algorithm))
+        for name, kind, path in entries)
+
+
+def _manifest_lines(entries: Iterable[tuple[bytes, str, Digest]]) -> bytes:
     lines = [TREE_HEADER]
-    for name, kind, path in entries:
-        if kind == "file":
-            digest = next(file_digests)
-        else:
-            digest = Digest.of_bytes(os.fsencode(os.readlink(path)), algorithm)
+    for name, kind, digest in entries:
         lines.append(b"%s %s %s\n" % (kind.encode(), str(digest).encode(), name))
     return b"".join(lines)
+
+
+def manifest_of(files: Iterable[tuple[str, Digest]]) -> bytes:
+    """The ``tree_manifest`` of a tree known only by its files' relative '/'-separated
+    paths and digests (a remote model folder): its digest is the digest the same tree
+    on disk would have."""
+    entries = []
+    for path, digest in files:
+        name = path.encode("utf-8", "surrogateescape")
+        if b"\n" in name or not name or name.startswith(b"/") or b"/../" in b"/" + name + b"/":
+            raise InvalidInputError(f"not a relative file path in a tree: {path!r}")
+        entries.append((name, "file", digest))
+    return _manifest_lines(sorted(entries, key=lambda entry: entry[0]))
 
 
 def tree_manifest(path: StrPath, algorithm: str = "sha256") -> bytes:
