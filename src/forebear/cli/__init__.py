@@ -14,6 +14,7 @@ import click
 
 from forebear.cli import capture as _capture
 from forebear.cli import export as _export
+from forebear.cli import importing as _importing
 from forebear.cli import journal as _journal
 from forebear.cli import lifecycle as _lifecycle
 from forebear.cli import migrate as _migrate
@@ -47,7 +48,7 @@ def _build() -> click.Group:
         _query.log, _query.show, _query.upstream, _query.downstream, _query.diff,
         _query.flag, _query.flagged,
         _lifecycle.alias_app, _lifecycle.deploy, _lifecycle.human_edit,
-        _online.prove, _export.export,
+        _online.prove, _export.export, _importing.import_app,
         _server.serve, _server.worker, _server.token_app, _server.spool_app,
     ):
         app.add_command(command)

@@ -1,0 +1,57 @@
+"""``import mlflow URL``: another tool's runs brought in as lineage."""
+
+from __future__ import annotations
+
+import click
+
+from forebear.cli._common import common, console, emit_json, escape, progress_bar, settings
+
+
+@click.group("import")
+def import_app() -> None:
+    """Bring runs recorded by other tools in as lineage."""
+
+
+@import_app.command("mlflow")
+@click.argument("url", required=False, envvar="MLFLOW_TRACKING_URI", metavar="[URL]")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Import this experiment's runs (repeatable); default: every active one.")
+@click.option("--no-artifacts", is_flag=True,
+              help="Record runs without downloading their artifacts and logged models "
+              "(outputs are then not known by content).")
+@common
+def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
+           store: str | None, json_out: bool) -> None:
+    """Import the runs of an MLflow tracking server (URL, or MLFLOW_TRACKING_URI):
+    params, metrics, tags, datasets, artifacts and logged models, linked by content.
+    Importing again brings new runs and the ends of runs that were still going."""
+    from forebear.errors import UsageError
+    from forebear.importers.mlflow import MlflowClient, import_runs
+    from forebear.sdk.session import Session
+
+    if not url:
+        raise UsageError("no MLflow tracking server given",
+                         hint="pass its URL, or set MLFLOW_TRACKING_URI")
+    client = MlflowClient(url)
+    session = Session.from_settings(settings(store))
+    if session.settings is not None and session.settings.is_remote:
+        raise UsageError("import writes to a local or PostgreSQL store, not through a server",
+                         hint="run it where the server's store is (--store postgresql://...)")
+    bar = progress_bar(disable=json_out)
+    try:
+        with bar:
+            task = bar.add_task("runs", total=None)
+            report = import_runs(session.store, client, blobs=None if no_artifacts
+                                 else session.blobs, experiments=list(experiments),
+                                 artifacts=not no_artifacts,
+                                 progress=lambda _: bar.advance(task))
+    finally:
+        session.store.close()
+    if json_out:
+        emit_json(report.to_json())
+        return
+    console().print(
+        f"imported {report.imported} run(s) from {escape(url)} "
+        f"({', '.join(escape(e) for e in report.experiments) or 'no experiments'}): "
+        f"{report.ended} ended since the last import, {report.skipped} already here, "
+        f"{report.files} file(s), {report.bytes:,} bytes")

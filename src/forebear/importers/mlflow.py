@@ -1,0 +1,513 @@
+"""MLflow runs in: a tracking server's experiments and runs as forebear lineage.
+
+Read through MLflow's REST API, the contract every MLflow tracking server keeps (``mlflow
+server`` over a local ``mlflow.db``, a team's server, Databricks), with the standard
+library alone: forebear does not depend on mlflow. Each finished run becomes one
+``execution`` journal entry (a run still going, an ``execution.start``):
+
+- its id is the MLflow run id as a UUID (MLflow's are 32 hex digits); the MLflow id
+  stays in the tag ``mlflow.run_id``; kind ``mlflow``, name the run's name, namespace the
+  experiment's name, actor the MLflow user, times, status (FINISHED succeeded, FAILED
+  failed, KILLED aborted), params as MLflow keeps them (text), the latest value of each
+  metric, every tag, and ``mlflow.parentRunId`` as the parent run;
+- the code anchor from MLflow's source tags (git commit, remote with credentials
+  stripped, branch, entry point), identified by those fields;
+- inputs: each logged dataset, known by name (``dataset:<source>:<name>``, MLflow's own
+  digest, source and schema in its meta; the ``mlflow.data.context`` tag as its role),
+  and each logged model the run used, by content;
+- outputs: each artifact file, downloaded, hashed and (unless told not to) copied into
+  the blob store, and each logged model (MLflow 3) as the folder it is, its digest that of
+  its tree manifest (``forebear.hashing.manifest_of``), so the same folder on disk hashes
+  to the same artifact, and a run that loads it later links to this one.
+
+Runs are taken oldest first, so the lineage between them is found as it was made. A run
+already in the store is skipped, except that one imported while it was still going gets
+its end once MLflow has it: importing again brings a store up to date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from forebear import _canonical
+from forebear.errors import (
+    AuthError,
+    ForebearError,
+    InvalidInputError,
+    NotFoundError,
+    TransportError,
+)
+from forebear.hashing import Digest, manifest_of
+from forebear.model.entries import MAX_NAME, artifact_ref
+
+__all__ = ["ImportReport", "MlflowClient", "import_runs", "run_entries"]
+
+KIND = "mlflow"
+"""The kind of an imported run (``forebear log --kind mlflow`` lists them)."""
+_STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "aborted"}
+_PAGE = 500
+_CHUNK = 1 << 20
+
+
+class MlflowClient:
+    """The few MLflow REST calls an import needs; credentials as MLflow's own client
+    reads them (``MLFLOW_TRACKING_TOKEN``, or ``MLFLOW_TRACKING_USERNAME`` and
+    ``MLFLOW_TRACKING_PASSWORD``)."""
+
+    def __init__(self, url: str, *, environ: Mapping[str, str] | None = None,
+                 timeout: float = 60.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInputError(
+                f"{url!r} is not an MLflow tracking server URL",
+                hint="start one over your runs (mlflow server --backend-store-uri "
+                "sqlite:///mlflow.db) and give its http:// URL")
+        env = os.environ if environ is None else environ
+        self.url = url.rstrip("/")
+        self._parts = parts
+        self._timeout = timeout
+        self._headers = {"User-Agent": "forebear-import", "Accept": "application/json"}
+        token = env.get("MLFLOW_TRACKING_TOKEN")
+        user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        elif user and password:
+            import base64
+
+            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {basic}"
+
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
+               else http.client.HTTPConnection)
+        return cls(self._parts.hostname or "", self._parts.port, timeout=self._timeout)
+
+    def _open(self, method: str, path: str, body: Any = None
+              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = self._connect()
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
+                         headers=headers)
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise TransportError(f"cannot reach the MLflow server at {self.url}: {exc}",
+                                 hint="check the URL, and that `mlflow server` runs") from None
+        if response.status >= 400:
+            answer = response.read()
+            conn.close()
+            raise _error(response.status, answer, f"{method} {self.url}{path}")
+        return conn, response
+
+    def call(self, method: str, route: str, body: Any = None, **query: Any) -> Any:
+        """One JSON request to ``route`` (with ``query``, None values left out); the
+        decoded answer."""
+        path = route
+        if query:
+            path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        conn, response = self._open(method, path, body)
+        try:
+            return json.loads(response.read() or b"{}")
+        except ValueError:
+            raise TransportError(f"{self.url}{path} did not answer JSON",
+                                 hint="is this URL an MLflow tracking server?") from None
+        finally:
+            conn.close()
+
+    def download(self, path: str, sink: Callable[[bytes], None]) -> None:
+        """Stream the body of ``GET path`` into ``sink``."""
+        conn, response = self._open("GET", path)
+        try:
+            while chunk := response.read(_CHUNK):
+                sink(chunk)
+        finally:
+            conn.close()
+
+    # -- the calls -------------------------------------------------------------------------
+    def experiments(self) -> list[dict[str, Any]]:
+        """Every active experiment."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.call("POST", "/api/2.0/mlflow/experiments/search",
+                             {"max_results": _PAGE, "view_type": "ACTIVE_ONLY",
+                              **({"page_token": token} if token else {})})
+            found += page.get("experiments", [])
+            token = page.get("next_page_token")
+            if not token:
+                return found
+
+    def runs(self, experiment_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """The experiments' active runs, oldest first."""
+        token = None
+        while True:
+            page = self.call("POST", "/api/2.0/mlflow/runs/search", {
+                "experiment_ids": experiment_ids, "max_results": _PAGE,
+                "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"],
+                **({"page_token": token} if token else {})})
+            yield from page.get("runs", [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
+    def run_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
+        """Every artifact file of a run, walking its folders."""
+        answer = self.call("GET", "/api/2.0/mlflow/artifacts/list", run_id=run_id,
+                           path=path or None)
+        for item in answer.get("files", []):
+            if item.get("is_dir"):
+                yield from self.run_files(run_id, item["path"])
+            else:
+                yield item
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        """A logged model's info (MLflow 3)."""
+        answer = self.call("GET", f"/api/2.0/mlflow/logged-models/{quote(model_id)}")
+        info: dict[str, Any] = answer.get("model", {}).get("info", {})
+        return info
+
+    def model_files(self, model_id: str, path: str = "") -> Iterator[dict[str, Any]]:
+        """Every file of a logged model, walking its folders."""
+        answer = self.call(
+            "GET", f"/api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/directories",
+            artifact_directory_path=path or None)
+        for item in answer.get("files", []):
+            if item.get("is_dir"):
+                yield from self.model_files(model_id, item["path"])
+            else:
+                yield item
+
+    def run_file_path(self, run_id: str, path: str) -> str:
+        return "/get-artifact?" + urlencode({"path": path, "run_uuid": run_id})
+
+    def model_file_path(self, model_id: str, path: str) -> str:
+        return (f"/ajax-api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/files?"
+                + urlencode({"artifact_file_path": path}))
+
+
+def _error(status: int, answer: bytes, what: str) -> ForebearError:
+    try:
+        detail = json.loads(answer)
+        message = str(detail.get("message") or detail.get("error_code") or "")
+    except (ValueError, AttributeError):
+        message = answer[:200].decode("utf-8", "replace").strip()
+    text = f"{what} answered HTTP {status}: {message[:300]}"
+    if status in (401, 403):
+        return AuthError(text, hint="set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME "
+                         "and MLFLOW_TRACKING_PASSWORD")
+    if status == 404:
+        return NotFoundError(text, hint="check the tracking server URL and its MLflow version")
+    if status < 500:
+        return InvalidInputError(text, hint="check the tracking server URL")
+    return TransportError(text, hint="the MLflow server failed: try again, or look at its log")
+
+
+# -- the mapping ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What an import read for one run beyond its record: files by artifact path, and
+    logged models by id, each with its digest, size and location."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def forebear_run_id(mlflow_run_id: str) -> str:
+    """The forebear run id of an MLflow run: the same 128 bits as a UUID when MLflow's id
+    is 32 hex digits (it always is), else a UUID derived from it."""
+    try:
+        return str(uuid.UUID(hex=mlflow_run_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "mlflow-run:" + mlflow_run_id))
+
+
+def _time(millis: object) -> str | None:
+    if not isinstance(millis, int | float) or isinstance(millis, bool):
+        return None
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(value: object, limit: int = MAX_NAME) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return value.replace("\x00", "")[:limit]
+
+
+def _code(tags: Mapping[str, str]) -> dict[str, Any] | None:
+    from forebear.capture.git import redact_url
+
+    commit = tags.get("mlflow.source.git.commit")
+    remote = tags.get("mlflow.source.git.repoURL") or tags.get("mlflow.gitRepoURL")
+    remote = redact_url(remote) if remote else None
+    entry = tags.get("mlflow.source.name")
+    if not commit and not remote:
+        return None
+    identity = {"commit": commit, "remote": remote, "entry_point": entry}
+    data = _canonical.canonical_bytes({"anchor": "code", "source": "mlflow", **identity})
+    return {
+        "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+        "name": f"{remote or 'source'}@{(commit or 'unversioned')[:12]}",
+        "commit": commit, "branch": tags.get("mlflow.source.git.branch"), "remote": remote,
+        "dirty": None, "entry_point": entry, "source": "mlflow",
+    }
+
+
+def _dataset(item: Mapping[str, Any]) -> dict[str, Any]:
+    dataset = item.get("dataset") or {}
+    tags = {t.get("key"): t.get("value") for t in item.get("tags") or ()}
+    try:
+        source = json.loads(dataset.get("source") or "{}")
+    except ValueError:
+        source = {}
+    where = source.get("uri") or source.get("url") or source.get("path") \
+        if isinstance(source, dict) else None
+    namespace = _text(where) or _text(dataset.get("source_type")) or "mlflow"
+    meta = {k: v for k, v in (("mlflow_digest", dataset.get("digest")),
+                              ("source_type", dataset.get("source_type")),
+                              ("source", dataset.get("source")),
+                              ("schema", dataset.get("schema")),
+                              ("profile", dataset.get("profile"))) if v}
+    return artifact_ref(digest=None, kind="dataset", name=_text(dataset.get("name")) or "dataset",
+                        namespace=namespace, uri=_text(where),
+                        role=_text(tags.get("mlflow.data.context")) or "input", meta=meta)
+
+
+def _model_ref(model: Mapping[str, Any], role: str) -> dict[str, Any]:
+    if model.get("digest") is None:  # not downloaded: known by its MLflow id alone
+        return artifact_ref(digest=None, kind="model", name=model["id"], role=role,
+                            namespace="mlflow-models", meta={"name": model.get("name")})
+    return artifact_ref(digest=model["digest"], kind="model", name=model.get("name"),
+                        uri=model.get("uri"), size=model.get("size"), role=role,
+                        meta={"mlflow_model_id": model["id"]})
+
+
+def run_entries(run: Mapping[str, Any], experiment: str | None,
+                fetched: Fetched) -> dict[str, Any]:
+    """The journal entry of one MLflow run (``runs/search``'s shape) and what was fetched
+    for it (see the module docstring). Pure."""
+    info = run.get("info") or {}
+    data = run.get("data") or {}
+    mlflow_id = str(info.get("run_id") or info.get("run_uuid"))
+    tags = {str(t["key"]): str(t.get("value") or "") for t in data.get("tags") or ()
+            if t.get("key")}
+    name = _text(info.get("run_name")) or _text(tags.get("mlflow.runName")) or mlflow_id
+    status = _STATUS.get(str(info.get("status")))
+    started = _time(info.get("start_time"))
+    ended = _time(info.get("end_time"))
+    entry: dict[str, Any] = {
+        "type": "execution" if status and ended else "execution.start",
+        "run_id": forebear_run_id(mlflow_id),
+        "kind": KIND,
+        "name": name,
+        "time": (ended if status and ended else started) or _time(0),
+        "actor": _text(info.get("user_id")) or _text(tags.get("mlflow.user")) or "mlflow",
+        "params": {str(p["key"]): p.get("value") for p in data.get("params") or ()
+                   if p.get("key")},
+        "tags": {**{k: v for k, v in tags.items()}, "mlflow.run_id": mlflow_id},
+    }
+    if experiment:
+        entry["namespace"] = experiment
+    parent = tags.get("mlflow.parentRunId")
+    if parent:
+        entry["parent_run_id"] = forebear_run_id(parent)
+    code = _code(tags)
+    if code is not None:
+        entry["code"] = code
+    inputs = [_dataset(item) for item in (run.get("inputs") or {}).get("dataset_inputs") or ()]
+    for used in (run.get("inputs") or {}).get("model_inputs") or ():
+        model = fetched.models.get(str(used.get("model_id")))
+        if model is not None:
+            inputs.append(_model_ref(model, "model"))
+    entry["inputs"] = inputs
+    if entry["type"] == "execution.start":
+        return entry
+    entry["started_at"] = started or entry["time"]
+    entry["status"] = status
+    entry["metrics"] = {str(m["key"]): _metric(m.get("value")) for m in data.get("metrics") or ()
+                        if m.get("key")}
+    outputs = [artifact_ref(digest=f["digest"], kind=_kind(f["path"]), name=f["path"],
+                            uri=f.get("uri"), size=f.get("size"), role="output")
+               for f in fetched.files]
+    for made in (run.get("outputs") or {}).get("model_outputs") or ():
+        model = fetched.models.get(str(made.get("model_id")))
+        if model is not None:
+            outputs.append(_model_ref(model, "output"))
+    entry["outputs"] = outputs
+    return entry
+
+
+def _metric(value: object) -> Any:
+    if isinstance(value, str):  # MLflow sends NaN and infinities as text
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity", "infinity": "Infinity",
+                "-infinity": "-Infinity"}.get(value.lower(), value)
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    return value
+
+
+def _kind(path: str) -> str:
+    from forebear.sdk._names import guess_kind
+
+    return guess_kind(path)
+
+
+# -- the import ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did."""
+
+    runs: int = 0
+    imported: int = 0
+    ended: int = 0
+    skipped: int = 0
+    files: int = 0
+    bytes: int = 0
+    experiments: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"experiments": self.experiments, "runs": self.runs, "imported": self.imported,
+                "ended": self.ended, "skipped": self.skipped, "files": self.files,
+                "bytes": self.bytes}
+
+
+def import_runs(
+    store: Any,
+    client: MlflowClient,
+    *,
+    blobs: Any = None,
+    experiments: list[str] | None = None,
+    artifacts: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ImportReport:
+    """Import the runs of ``experiments`` (names; every active one when empty) from
+    ``client`` into ``store``, each run's entry written whole; artifact bytes go to
+    ``blobs`` when given (see the module docstring)."""
+    report = ImportReport()
+    known = client.experiments()
+    by_name = {str(e.get("name")): e for e in known}
+    if experiments:
+        missing = [n for n in experiments if n not in by_name]
+        if missing:
+            raise NotFoundError(f"no MLflow experiment named {missing[0]!r} at {client.url}",
+                                hint="experiments there: " + ", ".join(sorted(by_name)[:20]))
+        chosen = [by_name[n] for n in experiments]
+    else:
+        chosen = known
+    report.experiments = [str(e.get("name")) for e in chosen]
+    names = {str(e["experiment_id"]): str(e.get("name")) for e in chosen}
+    if not names:
+        return report
+    models: dict[str, dict[str, Any]] = {}
+    for run in client.runs(list(names)):
+        report.runs += 1
+        info = run.get("info") or {}
+        mlflow_id = str(info.get("run_id") or info.get("run_uuid"))
+        state = _status_of(store, forebear_run_id(mlflow_id))
+        finished = str(info.get("status")) in _STATUS and info.get("end_time")
+        if state is not None and (state != "running" or not finished):
+            report.skipped += 1
+            continue
+        if progress is not None:
+            progress(mlflow_id)
+        fetched = Fetched()
+        wanted = [*((run.get("inputs") or {}).get("model_inputs") or ()),
+                  *((run.get("outputs") or {}).get("model_outputs") or ())]
+        for item in wanted:
+            model_id = str(item.get("model_id"))
+            if model_id not in models:
+                models[model_id] = (_fetch_model(client, model_id, blobs, report) if artifacts
+                                    else {"id": model_id, "digest": None})
+            fetched.models[model_id] = models[model_id]
+        if artifacts and finished:
+            for item in client.run_files(mlflow_id):
+                digest, size = _fetch(client, client.run_file_path(mlflow_id, item["path"]),
+                                      blobs, report)
+                fetched.files.append({"path": item["path"], "digest": digest, "size": size,
+                                      "uri": _join(info.get("artifact_uri"), item["path"])})
+        entry = run_entries(run, names.get(str(info.get("experiment_id"))), fetched)
+        if state == "running":  # imported while it was going: now its end
+            entry = {**entry, "type": "execution.end"}
+            entry.pop("started_at", None)
+            report.ended += 1
+        else:
+            report.imported += 1
+        store.append(entry)
+    return report
+
+
+def _status_of(store: Any, run_id: str) -> str | None:
+    rows = store.execute("SELECT status FROM execution WHERE run_id = "
+                         + store.placeholder, (run_id,))
+    return str(rows[0][0]) if rows else None
+
+
+def _join(base: object, path: str) -> str | None:
+    if not isinstance(base, str) or not base:
+        return None
+    return base.rstrip("/") + "/" + path
+
+
+def _fetch(client: MlflowClient, path: str, blobs: Any, report: ImportReport
+           ) -> tuple[str, int]:
+    """Download one file; its digest and size, its bytes into ``blobs`` when given."""
+    hasher = hashlib.sha256()
+    size = 0
+    with tempfile.NamedTemporaryFile(prefix="forebear-mlflow-", delete=False) as handle:
+        try:
+            def sink(chunk: bytes) -> None:
+                nonlocal size
+                hasher.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+
+            client.download(path, sink)
+            handle.flush()
+            digest = "sha256:" + hasher.hexdigest()
+            if blobs is not None:
+                stored = str(blobs.put_file(handle.name))
+                if stored != digest:  # the blob store hashes what it stores
+                    raise TransportError(f"{client.url}{path} changed while it was read",
+                                         hint="import again")
+        finally:
+            handle.close()
+            os.unlink(handle.name)
+    report.files += 1
+    report.bytes += size
+    return digest, size
+
+
+def _fetch_model(client: MlflowClient, model_id: str, blobs: Any, report: ImportReport
+                 ) -> dict[str, Any]:
+    info = client.model(model_id)
+    files = []
+    size = 0
+    for item in client.model_files(model_id):
+        digest, length = _fetch(client, client.model_file_path(model_id, item["path"]),
+                                blobs, report)
+        files.append((item["path"], Digest.parse(digest)))
+        size += length
+    manifest = manifest_of(files)
+    if blobs is not None:
+        blobs.put_bytes(manifest)
+    return {"id": model_id, "digest": str(Digest.of_bytes(manifest)), "size": size,
+            "name": _text(info.get("name")) or model_id, "uri": _text(info.get("artifact_uri"))}
