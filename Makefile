@@ -4,7 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint services services-stop browser clean
+.PHONY: demo test bench lint services services-stop browser peers clean
+
+# MLflow, for `forebear import mlflow`'s tests (a real tracking server) and the SDK
+# benchmark's comparison, in its own venv: it pins what forebear must not.
+MLFLOW_VENV := .bench/mlflow-venv
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +22,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/demo/pipeline.py
 
-test: $(STAMP) services browser
-	. ./.services/env && $(PY) -m pytest -q
+test: $(STAMP) services browser peers
+	. ./.services/env && FOREBEAR_TEST_MLFLOW=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(PY) -m pytest -q
+
+peers: $(MLFLOW_STAMP)
+
+$(MLFLOW_STAMP):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow==3.17.2'
+	touch $@
 
 services: $(STAMP)
 	sh scripts/services.sh start

@@ -144,10 +144,12 @@ def show(store: Queryable, resolved: Resolved) -> dict[str, Any]:
         outputs = fetch_nodes(store, sorted({dst for dst, _ in out_of}))
         record["outputs"] = [_summary(outputs[d], role) for d, role in out_of if d in outputs]
         record["aliases"] = []
-        extra = run(store, "SELECT error, traceback, exit_code FROM execution WHERE node = ?",
-                    (ident,))
+        extra = run(store, "SELECT error, traceback, exit_code, parent_run_id, namespace, "
+                    "tags FROM execution WHERE node = ?", (ident,))
         if extra:
-            record["error"], record["traceback"], record["exit_code"] = extra[0]
+            (record["error"], record["traceback"], record["exit_code"],
+             record["parent_run_id"], record["namespace"], tags) = extra[0]
+            record["tags"] = json.loads(tags) if tags else {}
     record["flags"] = ancestor_flags(store, ident, resolved.key)
     return record
 

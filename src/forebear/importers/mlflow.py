@@ -206,7 +206,8 @@ def _error(status: int, answer: bytes, what: str) -> ForebearError:
         message = str(detail.get("message") or detail.get("error_code") or "")
     except (ValueError, AttributeError):
         message = answer[:200].decode("utf-8", "replace").strip()
-    text = f"{what} answered HTTP {status}: {message[:300]}"
+    message = " ".join(message.split())  # one line, even from an HTML error page
+    text = f"{what} answered HTTP {status}: {message[:200]}"
     if status in (401, 403):
         return AuthError(text, hint="set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME "
                          "and MLFLOW_TRACKING_PASSWORD")
@@ -251,12 +252,21 @@ def _text(value: object, limit: int = MAX_NAME) -> str | None:
     return value.replace("\x00", "")[:limit]
 
 
-def _code(tags: Mapping[str, str]) -> dict[str, Any] | None:
-    from forebear.capture.git import redact_url
+def _no_credentials(value: str) -> str:
+    """A tag value that is a URL with credentials in it (``mlflow.source.git.repoURL``
+    often is: a CI token) without them; any other value as it is."""
+    scheme, sep, rest = value.partition("://")
+    if sep and scheme.isascii() and scheme.replace("+", "").isalnum() \
+            and "@" in rest.partition("/")[0]:
+        from forebear.capture.git_remote import redact_url
 
+        return redact_url(value)
+    return value
+
+
+def _code(tags: Mapping[str, str]) -> dict[str, Any] | None:
     commit = tags.get("mlflow.source.git.commit")
     remote = tags.get("mlflow.source.git.repoURL") or tags.get("mlflow.gitRepoURL")
-    remote = redact_url(remote) if remote else None
     entry = tags.get("mlflow.source.name")
     if not commit and not remote:
         return None
@@ -306,8 +316,8 @@ def run_entries(run: Mapping[str, Any], experiment: str | None,
     info = run.get("info") or {}
     data = run.get("data") or {}
     mlflow_id = str(info.get("run_id") or info.get("run_uuid"))
-    tags = {str(t["key"]): str(t.get("value") or "") for t in data.get("tags") or ()
-            if t.get("key")}
+    tags = {str(t["key"]): _no_credentials(str(t.get("value") or ""))
+            for t in data.get("tags") or () if t.get("key")}
     name = _text(info.get("run_name")) or _text(tags.get("mlflow.runName")) or mlflow_id
     status = _STATUS.get(str(info.get("status")))
     started = _time(info.get("start_time"))
@@ -321,7 +331,7 @@ def run_entries(run: Mapping[str, Any], experiment: str | None,
         "actor": _text(info.get("user_id")) or _text(tags.get("mlflow.user")) or "mlflow",
         "params": {str(p["key"]): p.get("value") for p in data.get("params") or ()
                    if p.get("key")},
-        "tags": {**{k: v for k, v in tags.items()}, "mlflow.run_id": mlflow_id},
+        "tags": {**tags, "mlflow.run_id": mlflow_id},
     }
     if experiment:
         entry["namespace"] = experiment

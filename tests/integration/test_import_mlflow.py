@@ -1,0 +1,256 @@
+"""``forebear import mlflow`` against a real MLflow 3.17 tracking server on loopback.
+
+MLflow lives in its own venv (``make test`` makes ``.bench/mlflow-venv`` and names its
+interpreter in FOREBEAR_TEST_MLFLOW); the runs are logged by MLflow's own client, as a
+team's training scripts log them, then imported through the server's REST API. Without
+FOREBEAR_TEST_MLFLOW these tests fail with the fix rather than skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import textwrap
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forebear.cli import main
+from forebear.hashing import hash_tree
+from forebear.store.registry import init_store, open_store
+
+SECRET = "s3cr3t-token"
+
+LOG_RUNS = textwrap.dedent("""
+    import json, sys
+    import mlflow, pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("fraud")
+    frame = pd.DataFrame({"x": [0, 1, 2, 3], "y": [0, 0, 1, 1]})
+    frame.to_csv("train.csv", index=False)
+    ids = {}
+    with mlflow.start_run(run_name="prepare") as run:
+        mlflow.log_input(mlflow.data.from_pandas(frame, source="train.csv", name="digits"),
+                         context="training")
+        mlflow.log_artifact("train.csv", artifact_path="data")
+        ids["prepare"] = run.info.run_id
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.set_tags({"mlflow.source.git.commit": "a" * 40, "mlflow.source.git.branch": "main",
+                         "mlflow.source.git.repoURL": "https://bot:%s@example.com/acme/fraud.git",
+                         "team": "risk"})
+        mlflow.log_params({"C": 0.5, "solver": "lbfgs"})
+        mlflow.log_metric("loss", 0.9, step=1)
+        mlflow.log_metric("loss", 0.4, step=2)
+        mlflow.log_metric("diverged", float("nan"))
+        model = LogisticRegression(C=0.5).fit(frame[["x"]], frame["y"])
+        info = mlflow.sklearn.log_model(model, name="clf")
+        ids["train"], ids["model"] = run.info.run_id, info.model_id
+        with mlflow.start_run(run_name="fold-1", nested=True) as child:
+            mlflow.log_param("fold", 1)
+            ids["fold"] = child.info.run_id
+    with mlflow.start_run(run_name="evaluate") as run:
+        # OSS MLflow records no model input (log_inputs(models=...) is Databricks only)
+        mlflow.log_metric("auc", 0.8, model_id=ids["model"])
+        ids["evaluate"] = run.info.run_id
+    with mlflow.start_run(run_name="broken") as run:
+        ids["broken"] = run.info.run_id
+    mlflow.MlflowClient().set_terminated(ids["broken"], status="FAILED")
+    running = mlflow.MlflowClient().create_run(mlflow.get_experiment_by_name("fraud")
+                                               .experiment_id, run_name="still going")
+    ids["running"] = running.info.run_id
+    print(json.dumps(ids))
+""") % SECRET
+
+
+def _mlflow_python() -> Path:
+    named = os.environ.get("FOREBEAR_TEST_MLFLOW")
+    if not named or not Path(named).exists():
+        pytest.fail("FOREBEAR_TEST_MLFLOW does not name MLflow's python: run the suite with "
+                    "`make test`, which installs MLflow 3.17.2 into .bench/mlflow-venv")
+    return Path(named).absolute()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real ``mlflow server`` over SQLite, with the runs ``LOG_RUNS`` logs."""
+    python = _mlflow_python()
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(python.parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+         "--default-artifact-root", str(root / "artifacts")],
+        cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not start: "
+                                   + (server.stderr.read() if server.stderr else b"")
+                                   .decode()[-2000:])
+            time.sleep(0.3)
+        logged = subprocess.run([str(python), "-c", LOG_RUNS, url], cwd=root,
+                                capture_output=True, text=True, timeout=300)
+        assert logged.returncode == 0, logged.stderr[-3000:]
+        ids = json.loads(logged.stdout.strip().splitlines()[-1])
+        yield {"url": url, "root": root, "ids": ids, "python": python}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr:
+            server.stderr.close()
+
+
+def _uuid(mlflow_id: str) -> str:
+    return str(uuid.UUID(hex=mlflow_id))
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out) if "--json" in argv else out
+
+
+def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
+    return code, err
+
+
+def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
+        tracking: dict[str, Any], project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    init_store(project_dir)
+    ids = tracking["ids"]
+    report = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+                  "--json")
+    assert report["experiments"] == ["fraud"]
+    assert (report["runs"], report["imported"], report["skipped"]) == (6, 6, 0)
+    runs = {r["name"]: r for r in _cli(capsys, "log", "--kind", "mlflow", "--json")}
+    assert set(runs) == {"prepare", "train", "fold-1", "evaluate", "broken", "still going"}
+    assert {name: r["status"] for name, r in runs.items()} == {
+        "prepare": "succeeded", "train": "succeeded", "fold-1": "succeeded",
+        "evaluate": "succeeded", "broken": "failed", "still going": "running"}
+    assert all(runs[n]["run_id"] == _uuid(ids[k]) for n, k in
+               (("prepare", "prepare"), ("train", "train"), ("evaluate", "evaluate")))
+
+    train = _cli(capsys, "show", _uuid(ids["train"]), "--json")
+    assert train["transformation"]["params"] == {"C": "0.5", "solver": "lbfgs"}
+    assert train["metrics"] == {"loss": 0.4, "diverged": "NaN"}
+    code = train["transformation"]["code"]
+    assert code["commit"] == "a" * 40 and code["branch"] == "main"
+    assert code["remote"] == "https://example.com/acme/fraud.git"  # the token is gone
+    assert SECRET not in json.dumps(train)
+
+    # The logged model is the folder MLflow stored, by content: the same digest the
+    # folder has on disk, so a forebear run that loads it from there links to "train".
+    model_dir = next((tracking["root"] / "artifacts").glob(f"*/models/{ids['model']}/artifacts"))
+    model = str(hash_tree(model_dir))
+    made = _cli(capsys, "upstream", model, "--json")
+    assert {n["id"] for n in made["nodes"]} >= {model, _uuid(ids["train"])}
+    import forebear
+
+    with forebear.run("score", kind="evaluate", store=str(project_dir), capture=False,
+                      watch=False, code=False, environment=False) as scoring:
+        scoring.use(model_dir, role="model")
+    lineage = _cli(capsys, "upstream", scoring.run_id, "--json")
+    assert {model, _uuid(ids["train"])} <= {n["id"] for n in lineage["nodes"]}
+    # An artifact file is an output by its bytes, which the blob store holds.
+    csv = next((tracking["root"] / "artifacts").glob(f"*/{ids['prepare']}/artifacts/data/"
+                                                     "train.csv"))
+    digest = "sha256:" + hashlib.sha256(csv.read_bytes()).hexdigest()
+    prepare = _cli(capsys, "show", _uuid(ids["prepare"]), "--json")
+    assert [o["id"] for o in prepare["outputs"]] == [digest]
+    assert (project_dir / ".forebear" / "blobs" / "sha256" / digest[7:9] / digest[9:]).exists()
+    assert [p["role"] for p in prepare["parents"]] == ["training"]
+    assert prepare["parents"][0]["id"] == "dataset:train.csv:digits"
+    fold = _cli(capsys, "show", _uuid(ids["fold"]), "--json")
+    assert fold["parent_run_id"] == _uuid(ids["train"]) and fold["namespace"] == "fraud"
+    assert train["tags"]["team"] == "risk" and train["tags"]["mlflow.run_id"] == ids["train"]
+    assert _cli(capsys, "verify", "--json")["ok"]
+
+
+def test_importing_again_brings_only_what_changed(
+        tracking: dict[str, Any], project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    init_store(project_dir)
+    _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud")
+    before = open_store(str(project_dir)).size()
+    again = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud", "--json")
+    assert (again["imported"], again["ended"], again["skipped"]) == (0, 0, 6)
+    assert open_store(str(project_dir)).size() == before
+    subprocess.run([str(tracking["python"]), "-c",
+                    "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "
+                    "mlflow.MlflowClient().log_metric(sys.argv[2], 'rows', 10); "
+                    "mlflow.MlflowClient().set_terminated(sys.argv[2])",
+                    tracking["url"], tracking["ids"]["running"]], check=True, timeout=120)
+    try:
+        later = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+                     "--json")
+        assert (later["imported"], later["ended"], later["skipped"]) == (0, 1, 5)
+        done = _cli(capsys, "show", _uuid(tracking["ids"]["running"]), "--json")
+        assert done["transformation"]["status"] == "succeeded"
+        assert done["metrics"] == {"rows": 10}
+        assert _cli(capsys, "verify", "--json")["ok"]
+    finally:  # the module's other tests see the run as it was logged
+        subprocess.run([str(tracking["python"]), "-c",
+                        "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "
+                        "mlflow.MlflowClient().update_run(sys.argv[2], status='RUNNING')",
+                        tracking["url"], tracking["ids"]["running"]], check=True, timeout=120)
+
+
+def test_without_artifacts_models_are_known_by_their_mlflow_id(
+        tracking: dict[str, Any], project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    init_store(project_dir)
+    report = _cli(capsys, "import", "mlflow", tracking["url"], "--no-artifacts", "--json")
+    assert report["files"] == 0 and set(report["experiments"]) == {"fraud", "Default"}
+    model = f"dataset:mlflow-models:{tracking['ids']['model']}"
+    made = _cli(capsys, "upstream", model, "--json")
+    assert _uuid(tracking["ids"]["train"]) in {n["id"] for n in made["nodes"]}
+
+
+def test_bad_input_is_one_line_and_writes_nothing(
+        tracking: dict[str, Any], project_dir: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    init_store(project_dir)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for argv, code, words in (
+        ([tracking["url"], "--experiment", "nope"], 1, "no MLflow experiment named 'nope'"),
+        (["sqlite:///mlflow.db"], 1, "mlflow server --backend-store-uri"),
+        ([f"http://127.0.0.1:{_free_port()}"], 1, "cannot reach the MLflow server"),
+        ([tracking["url"] + "/not-mlflow"], 1, "HTTP 404"),
+        ([], 2, "MLFLOW_TRACKING_URI"),
+    ):
+        got, err = _fails(capsys, "import", "mlflow", *argv)
+        assert got == code and words in err, err
+    assert open_store(str(project_dir)).size() == 0
