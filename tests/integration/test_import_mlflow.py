@@ -166,6 +166,10 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     train = _cli(capsys, "show", _uuid(ids["train"]), "--json")
     assert train["transformation"]["params"] == {"C": "0.5", "solver": "lbfgs"}
     assert train["metrics"] == {"loss": 0.4, "diverged": "NaN"}
+    curve = open_store(str(project_dir)).execute(
+        "SELECT m.step, m.value FROM metric m JOIN execution x ON x.node = m.run_node "
+        "WHERE x.run_id = ? AND m.key = 'loss' ORDER BY m.seq, m.step", (_uuid(ids["train"]),))
+    assert curve == [(1, 0.9), (2, 0.4)]  # the whole loss curve, not just its end
     code = train["transformation"]["code"]
     assert code["commit"] == "a" * 40 and code["branch"] == "main"
     assert code["remote"] == "https://example.com/acme/fraud.git"  # the token is gone

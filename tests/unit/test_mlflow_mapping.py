@@ -90,3 +90,12 @@ def test_a_remote_folder_has_the_digest_it_has_on_disk(files: dict[str, bytes]) 
             listed.append((name, hash_file(path)))
         assert Digest.of_bytes(manifest_of(listed)) == hash_tree(root)
         assert os.listdir(root)
+
+
+def test_a_metric_logged_more_than_once_keeps_its_curve() -> None:
+    history = {"loss": [{"value": 0.4, "step": 2, "timestamp": 20},
+                        {"value": 0.9, "step": 1, "timestamp": 10}],
+               "acc": [{"value": 0.9, "step": 0, "timestamp": 5}]}
+    entry = run_entries(_run(), None, Fetched(history=history))
+    validate_entry(entry)
+    assert entry["metric_steps"] == [["loss", 1, 0.9], ["loss", 2, 0.4]]

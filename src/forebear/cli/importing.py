@@ -19,9 +19,11 @@ def import_app() -> None:
 @click.option("--no-artifacts", is_flag=True,
               help="Record runs without downloading their artifacts and logged models "
               "(outputs are then not known by content).")
+@click.option("--no-history", is_flag=True,
+              help="Keep each metric's latest value only, not every value logged.")
 @common
 def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
-           store: str | None, json_out: bool) -> None:
+           no_history: bool, store: str | None, json_out: bool) -> None:
     """Import the runs of an MLflow tracking server (URL, or MLFLOW_TRACKING_URI):
     params, metrics, tags, datasets, artifacts and logged models, linked by content.
     Importing again brings new runs and the ends of runs that were still going."""
@@ -43,7 +45,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
             task = bar.add_task("runs", total=None)
             report = import_runs(session.store, client, blobs=None if no_artifacts
                                  else session.blobs, experiments=list(experiments),
-                                 artifacts=not no_artifacts,
+                                 artifacts=not no_artifacts, history=not no_history,
                                  progress=lambda _: bar.advance(task))
     finally:
         session.store.close()

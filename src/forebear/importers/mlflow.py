@@ -165,6 +165,18 @@ class MlflowClient:
             if not token:
                 return
 
+    def history(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        """Every logged value of one metric of a run."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.call("GET", "/api/2.0/mlflow/metrics/get-history", run_id=run_id,
+                             metric_key=key, max_results=25000, page_token=token)
+            found += page.get("metrics", [])
+            token = page.get("next_page_token")
+            if not token:
+                return found
+
     def run_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
         """Every artifact file of a run, walking its folders."""
         answer = self.call("GET", "/api/2.0/mlflow/artifacts/list", run_id=run_id,
@@ -228,6 +240,8 @@ class Fetched:
 
     files: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Metric key -> every value logged (``metrics/get-history``), for curves."""
 
 
 def forebear_run_id(mlflow_run_id: str) -> str:
@@ -353,6 +367,12 @@ def run_entries(run: Mapping[str, Any], experiment: str | None,
     entry["status"] = status
     entry["metrics"] = {str(m["key"]): _metric(m.get("value")) for m in data.get("metrics") or ()
                         if m.get("key")}
+    steps = [[key, int(point.get("step") or 0), _metric(point.get("value"))]
+             for key, points in sorted(fetched.history.items()) if len(points) > 1
+             for point in sorted(points, key=lambda p: (p.get("timestamp") or 0,
+                                                        p.get("step") or 0))]
+    if steps:
+        entry["metric_steps"] = steps
     outputs = [artifact_ref(digest=f["digest"], kind=_kind(f["path"]), name=f["path"],
                             uri=f.get("uri"), size=f.get("size"), role="output")
                for f in fetched.files]
@@ -407,6 +427,7 @@ def import_runs(
     blobs: Any = None,
     experiments: list[str] | None = None,
     artifacts: bool = True,
+    history: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import the runs of ``experiments`` (names; every active one when empty) from
@@ -448,6 +469,9 @@ def import_runs(
                 models[model_id] = (_fetch_model(client, model_id, blobs, report) if artifacts
                                     else {"id": model_id, "digest": None})
             fetched.models[model_id] = models[model_id]
+        if history and finished:
+            for metric in (run.get("data") or {}).get("metrics") or ():
+                fetched.history[str(metric["key"])] = client.history(mlflow_id, metric["key"])
         if artifacts and finished:
             for item in client.run_files(mlflow_id):
                 digest, size = _fetch(client, client.run_file_path(mlflow_id, item["path"]),
