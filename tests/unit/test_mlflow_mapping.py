@@ -99,3 +99,13 @@ def test_a_metric_logged_more_than_once_keeps_its_curve() -> None:
     entry = run_entries(_run(), None, Fetched(history=history))
     validate_entry(entry)
     assert entry["metric_steps"] == [["loss", 1, 0.9], ["loss", 2, 0.4]]
+
+
+def test_non_finite_metrics_are_spelled_as_forebear_keeps_them() -> None:
+    run = _run()
+    run["data"]["metrics"] = [{"key": "a", "value": float("inf")},
+                              {"key": "b", "value": float("-inf")},
+                              {"key": "c", "value": float("nan")}, {"key": "d", "value": "inf"}]
+    entry = run_entries(run, None, Fetched())
+    validate_entry(entry)
+    assert entry["metrics"] == {"a": "Infinity", "b": "-Infinity", "c": "NaN", "d": "Infinity"}

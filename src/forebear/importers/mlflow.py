@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import math
 import os
 import tempfile
 import uuid
@@ -388,8 +389,8 @@ def _metric(value: object) -> Any:
     if isinstance(value, str):  # MLflow sends NaN and infinities as text
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity", "infinity": "Infinity",
                 "-infinity": "-Infinity"}.get(value.lower(), value)
-    if isinstance(value, float) and value != value:
-        return "NaN"
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN, Infinity
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     return value
 
 
