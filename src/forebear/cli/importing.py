@@ -57,3 +57,44 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
         f"({', '.join(escape(e) for e in report.experiments) or 'no experiments'}): "
         f"{report.ended} ended since the last import, {report.skipped} already here, "
         f"{report.files} file(s), {report.bytes:,} bytes")
+
+
+@import_app.command("openlineage")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@common
+def openlineage(files: tuple[str, ...], store: str | None, json_out: bool) -> None:
+    """Import OpenLineage events from FILEs ("-" for stdin): one event per line, as the
+    OpenLineage client's file transport writes them, or a JSON array (what `export
+    --format openlineage` writes). All or nothing; events already here are skipped."""
+    import sys
+
+    from forebear.errors import UsageError
+    from forebear.importers.openlineage import import_events, read_events
+    from forebear.sdk.session import Session
+
+    events = []
+    for name in files:
+        try:
+            if name == "-":
+                text = sys.stdin.read()
+            else:
+                with open(name, encoding="utf-8") as handle:
+                    text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}",
+                             hint="give files of OpenLineage events in UTF-8") from None
+        events += read_events("stdin" if name == "-" else name, text)
+    session = Session.from_settings(settings(store))
+    if session.settings is not None and session.settings.is_remote:
+        raise UsageError("send events to a server with its OpenLineage endpoint, not import",
+                         hint="POST them to /api/v1/lineage (the OpenLineage client does)")
+    try:
+        report = import_events(session.store, events, actor=session.actor)
+    finally:
+        session.store.close()
+    if json_out:
+        emit_json(report.to_json())
+        return
+    checked = "" if report.schema_checked else " (schema not checked: install forebear[server])"
+    console().print(f"imported {report.imported} of {report.read} OpenLineage event(s); "
+                    f"{report.known} already here{checked}")
