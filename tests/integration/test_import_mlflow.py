@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from forebear.cli import main
 from forebear.hashing import hash_tree
 from forebear.store.registry import init_store, open_store
+from tests.clikit import cli_fails, cli_ok
 
 SECRET = "s3cr3t-token"
 
@@ -132,30 +132,16 @@ def _uuid(mlflow_id: str) -> str:
     return str(uuid.UUID(hex=mlflow_id))
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return json.loads(out) if "--json" in argv else out
-
-
-def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
-    return code, err
-
-
 def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
         tracking: dict[str, Any], project_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     init_store(project_dir)
     ids = tracking["ids"]
-    report = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+    report = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
                   "--json")
     assert report["experiments"] == ["fraud"]
     assert (report["runs"], report["imported"], report["skipped"]) == (6, 6, 0)
-    runs = {r["name"]: r for r in _cli(capsys, "log", "--kind", "mlflow", "--json")}
+    runs = {r["name"]: r for r in cli_ok(capsys, "log", "--kind", "mlflow", "--json")}
     assert set(runs) == {"prepare", "train", "fold-1", "evaluate", "broken", "still going"}
     assert {name: r["status"] for name, r in runs.items()} == {
         "prepare": "succeeded", "train": "succeeded", "fold-1": "succeeded",
@@ -163,7 +149,7 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     assert all(runs[n]["run_id"] == _uuid(ids[k]) for n, k in
                (("prepare", "prepare"), ("train", "train"), ("evaluate", "evaluate")))
 
-    train = _cli(capsys, "show", _uuid(ids["train"]), "--json")
+    train = cli_ok(capsys, "show", _uuid(ids["train"]), "--json")
     assert train["transformation"]["params"] == {"C": "0.5", "solver": "lbfgs"}
     assert train["metrics"] == {"loss": 0.4, "diverged": "NaN"}
     curve = open_store(str(project_dir)).execute(
@@ -179,37 +165,37 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     # folder has on disk, so a forebear run that loads it from there links to "train".
     model_dir = next((tracking["root"] / "artifacts").glob(f"*/models/{ids['model']}/artifacts"))
     model = str(hash_tree(model_dir))
-    made = _cli(capsys, "upstream", model, "--json")
+    made = cli_ok(capsys, "upstream", model, "--json")
     assert {n["id"] for n in made["nodes"]} >= {model, _uuid(ids["train"])}
     import forebear
 
     with forebear.run("score", kind="evaluate", store=str(project_dir), capture=False,
                       watch=False, code=False, environment=False) as scoring:
         scoring.use(model_dir, role="model")
-    lineage = _cli(capsys, "upstream", scoring.run_id, "--json")
+    lineage = cli_ok(capsys, "upstream", scoring.run_id, "--json")
     assert {model, _uuid(ids["train"])} <= {n["id"] for n in lineage["nodes"]}
     # An artifact file is an output by its bytes, which the blob store holds.
     csv = next((tracking["root"] / "artifacts").glob(f"*/{ids['prepare']}/artifacts/data/"
                                                      "train.csv"))
     digest = "sha256:" + hashlib.sha256(csv.read_bytes()).hexdigest()
-    prepare = _cli(capsys, "show", _uuid(ids["prepare"]), "--json")
+    prepare = cli_ok(capsys, "show", _uuid(ids["prepare"]), "--json")
     assert [o["id"] for o in prepare["outputs"]] == [digest]
     assert (project_dir / ".forebear" / "blobs" / "sha256" / digest[7:9] / digest[9:]).exists()
     assert [p["role"] for p in prepare["parents"]] == ["training"]
     assert prepare["parents"][0]["id"] == "dataset:train.csv:digits"
-    fold = _cli(capsys, "show", _uuid(ids["fold"]), "--json")
+    fold = cli_ok(capsys, "show", _uuid(ids["fold"]), "--json")
     assert fold["parent_run_id"] == _uuid(ids["train"]) and fold["namespace"] == "fraud"
     assert train["tags"]["team"] == "risk" and train["tags"]["mlflow.run_id"] == ids["train"]
-    assert _cli(capsys, "verify", "--json")["ok"]
+    assert cli_ok(capsys, "verify", "--json")["ok"]
 
 
 def test_importing_again_brings_only_what_changed(
         tracking: dict[str, Any], project_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     init_store(project_dir)
-    _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud")
+    cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud")
     before = open_store(str(project_dir)).size()
-    again = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud", "--json")
+    again = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud", "--json")
     assert (again["imported"], again["ended"], again["skipped"]) == (0, 0, 6)
     assert open_store(str(project_dir)).size() == before
     subprocess.run([str(tracking["python"]), "-c",
@@ -218,13 +204,13 @@ def test_importing_again_brings_only_what_changed(
                     "mlflow.MlflowClient().set_terminated(sys.argv[2])",
                     tracking["url"], tracking["ids"]["running"]], check=True, timeout=120)
     try:
-        later = _cli(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+        later = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
                      "--json")
         assert (later["imported"], later["ended"], later["skipped"]) == (0, 1, 5)
-        done = _cli(capsys, "show", _uuid(tracking["ids"]["running"]), "--json")
+        done = cli_ok(capsys, "show", _uuid(tracking["ids"]["running"]), "--json")
         assert done["transformation"]["status"] == "succeeded"
         assert done["metrics"] == {"rows": 10}
-        assert _cli(capsys, "verify", "--json")["ok"]
+        assert cli_ok(capsys, "verify", "--json")["ok"]
     finally:  # the module's other tests see the run as it was logged
         subprocess.run([str(tracking["python"]), "-c",
                         "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "
@@ -236,10 +222,10 @@ def test_without_artifacts_models_are_known_by_their_mlflow_id(
         tracking: dict[str, Any], project_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     init_store(project_dir)
-    report = _cli(capsys, "import", "mlflow", tracking["url"], "--no-artifacts", "--json")
+    report = cli_ok(capsys, "import", "mlflow", tracking["url"], "--no-artifacts", "--json")
     assert report["files"] == 0 and set(report["experiments"]) == {"fraud", "Default"}
     model = f"dataset:mlflow-models:{tracking['ids']['model']}"
-    made = _cli(capsys, "upstream", model, "--json")
+    made = cli_ok(capsys, "upstream", model, "--json")
     assert _uuid(tracking["ids"]["train"]) in {n["id"] for n in made["nodes"]}
 
 
@@ -255,6 +241,6 @@ def test_bad_input_is_one_line_and_writes_nothing(
         ([tracking["url"] + "/not-mlflow"], 1, "HTTP 404"),
         ([], 2, "MLFLOW_TRACKING_URI"),
     ):
-        got, err = _fails(capsys, "import", "mlflow", *argv)
+        got, err = cli_fails(capsys, "import", "mlflow", *argv)
         assert got == code and words in err, err
     assert open_store(str(project_dir)).size() == 0

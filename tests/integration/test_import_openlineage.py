@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from forebear.cli import main
 from forebear.store.registry import init_store, open_store
+from tests.clikit import cli_fails, cli_ok
 from tests.integration.test_cli_export import TUNED, _pipeline, _repository, _skeleton
 
 RUN_A, RUN_B = "01a217de-8245-7ff6-8ad3-000000000a01", "01a217de-8245-7ff6-8ad3-000000000b02"
@@ -48,37 +47,23 @@ def _emit_to_file(path: Path, *, append: bool = True) -> None:
                                  outputs=outputs))
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    return json.loads(out) if "--json" in argv else out
-
-
-def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert out == "" and err.count("\n") == 1 and err.startswith("error: "), err
-    return code, err
-
-
 def test_a_clients_event_log_becomes_lineage_once(
         project_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     init_store(project_dir)
     log = tmp_path / "events.jsonl"
     _emit_to_file(log)
     assert len(log.read_text().splitlines()) == 4
-    report = _cli(capsys, "import", "openlineage", str(log), "--json")
+    report = cli_ok(capsys, "import", "openlineage", str(log), "--json")
     assert report == {"read": 4, "imported": 4, "known": 0, "schema_checked": True}
-    runs = {r["run_id"]: r for r in _cli(capsys, "log", "--json")}
+    runs = {r["run_id"]: r for r in cli_ok(capsys, "log", "--json")}
     assert {r["name"] for r in runs.values()} == {"train_fraud", "evaluate_fraud"}
     assert {r["status"] for r in runs.values()} == {"succeeded"}
     # evaluate used what train made: the model, known by namespace and name
-    lineage = _cli(capsys, "upstream", RUN_B, "--json")
+    lineage = cli_ok(capsys, "upstream", RUN_B, "--json")
     assert {n["id"] for n in lineage["nodes"]} >= {
         "dataset:s3://models:fraud/v3", RUN_A, "dataset:postgres://warehouse:5432:public.transactions"}
     size = open_store(str(project_dir)).size()
-    again = _cli(capsys, "import", "openlineage", str(log), "--json")
+    again = cli_ok(capsys, "import", "openlineage", str(log), "--json")
     assert (again["imported"], again["known"]) == (0, 4)
     assert open_store(str(project_dir)).size() == size
     # one file per event (the transport's default) and stdin work alike
@@ -87,8 +72,8 @@ def test_a_clients_event_log_becomes_lineage_once(
     _emit_to_file(each / "event", append=False)
     files = sorted(str(p) for p in each.iterdir())
     assert len(files) == 4
-    assert _cli(capsys, "import", "openlineage", *files, "--json")["known"] == 4
-    assert _cli(capsys, "verify", "--json")["ok"]
+    assert cli_ok(capsys, "import", "openlineage", *files, "--json")["known"] == 4
+    assert cli_ok(capsys, "verify", "--json")["ok"]
 
 
 def test_an_export_imported_elsewhere_is_the_same_lineage(
@@ -99,15 +84,15 @@ def test_an_export_imported_elsewhere_is_the_same_lineage(
     _pipeline(project_dir)
     capsys.readouterr()
     exported = tmp_path / "events.json"
-    _cli(capsys, "export", TUNED, "--format", "openlineage", "--output", str(exported))
-    here = _cli(capsys, "upstream", TUNED, "--json")
+    cli_ok(capsys, "export", TUNED, "--format", "openlineage", "--output", str(exported))
+    here = cli_ok(capsys, "upstream", TUNED, "--json")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     init_store(elsewhere)
     monkeypatch.chdir(elsewhere)
-    report = _cli(capsys, "import", "openlineage", str(exported), "--json")
+    report = cli_ok(capsys, "import", "openlineage", str(exported), "--json")
     assert report["imported"] == report["read"] == 4
-    there = _cli(capsys, "upstream", str(project_dir / TUNED), "--json")
+    there = cli_ok(capsys, "upstream", str(project_dir / TUNED), "--json")
     kinds = {"model", "data", "train", "fine_tune"}
     assert _skeleton(there, kinds) == _skeleton(here, kinds)
 
@@ -129,12 +114,12 @@ def test_one_bad_event_writes_nothing_and_says_where(
                 "no-job.jsonl": "no-job.jsonl:3:", "not-object.json": "item 2: an Open"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
-        code, err = _fails(capsys, "import", "openlineage", str(tmp_path / name))
+        code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / name))
         assert code == 1 and expected[name] in err, err
     (tmp_path / "latin1.jsonl").write_bytes(b"\xff\xfe")
-    code, err = _fails(capsys, "import", "openlineage", str(tmp_path / "latin1.jsonl"))
+    code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / "latin1.jsonl"))
     assert code == 2 and "UTF-8" in err
-    code, err = _fails(capsys, "import", "openlineage", str(tmp_path / "missing.jsonl"))
+    code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "cannot read" in err
     assert open_store(str(project_dir)).size() == 0
     assert os.listdir(project_dir / ".forebear")
