@@ -352,6 +352,31 @@ def test_exec_tracks_an_unmodified_script(repo: Path) -> None:
     assert named == [(f"python-{env['python']}-{env['digest'][7:19]}",)]
 
 
+def test_exec_sees_what_the_commands_python_children_read_and_write(repo: Path) -> None:
+    # A driver script running steps as Python subprocesses, run under a capture of its
+    # own elsewhere: the steps' files are this run's, reported through the driver.
+    (repo / "step.py").write_text(
+        "import sys\n"
+        "rows = open('data/train.csv').read()\n"
+        "open(sys.argv[1], 'w').write(rows[::-1])\n"
+    )
+    (repo / "driver.py").write_text(
+        "import subprocess, sys\n"
+        "for out in ('a.txt', 'b.txt'):\n"
+        "    subprocess.run([sys.executable, 'step.py', out], check=True)\n"
+    )
+    env = {**os.environ, "FOREBEAR_CAPTURE_SPOOL": str(repo / "someone-elses-spool")}
+    done = subprocess.run(
+        [sys.executable, "-m", "forebear", "exec", "--json", "--", sys.executable,
+         "driver.py"], cwd=repo, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    edges = _edges(open_store(str(repo)), json.loads(done.stdout)["run_id"])
+    assert ("in", "input", "data", str(hash_file(repo / "data/train.csv"))) in edges
+    for out in ("a.txt", "b.txt"):
+        assert ("out", "output", "data", str(hash_file(repo / out))) in edges, out
+    assert not (repo / "someone-elses-spool").exists()
+
+
 def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> None:
     done = subprocess.run(
         [

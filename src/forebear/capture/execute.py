@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import forebear
-from forebear.capture.files import BOOT
+from forebear.capture.files import BOOT, SPOOL_ENV
 from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
@@ -53,6 +53,8 @@ def child_env(report_dir: str, ignore: Sequence[str], base: Mapping[str, str]) -
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env["FOREBEAR_EXEC_REPORT"] = report_dir
     env["FOREBEAR_EXEC_IGNORE"] = os.pathsep.join(ignore)
+    # Run under a capture elsewhere, the command still reports to this run, not past it.
+    env.pop(SPOOL_ENV, None)
     return env
 
 

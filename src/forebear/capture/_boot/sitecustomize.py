@@ -1,8 +1,9 @@
 """Loaded by Python children of a capture (this folder is first on their PYTHONPATH).
 
 Under ``forebear exec`` (FOREBEAR_EXEC_REPORT set) it starts automatic file capture in
-the child and, at exit, writes what the child read and wrote plus its environment anchor
-to ``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record. In a child a tracked
+the command's Python process (one that no capturing Python started) and, at exit, writes
+what it and its Python children read and wrote plus its environment anchor to
+``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record. In a child a tracked
 process started without forking (FOREBEAR_CAPTURE_SPOOL set: multiprocessing's spawn or
 forkserver, a ``subprocess`` running Python) it spools the child's opens to the
 parent's capture (``_forebear_spooler.py`` beside it). It never raises: lineage must
@@ -14,15 +15,18 @@ import sys
 
 
 def _start() -> None:
+    spool = os.environ.get("FOREBEAR_CAPTURE_SPOOL")
+    if spool:
+        # A child of a capturing Python process (under `forebear exec` too: the command's
+        # own Python captures, and its children report through it). Beside this file and
+        # without forebear (see _forebear_spooler.py): cheap, and the same in a Python
+        # that has no forebear installed.
+        import _forebear_spooler as module  # type: ignore[import-not-found]
+
+        module.start_child(spool)
+        return
     report_dir = os.environ.get("FOREBEAR_EXEC_REPORT")
     if not report_dir:
-        spool = os.environ.get("FOREBEAR_CAPTURE_SPOOL")
-        if spool:
-            # Beside this file, and without forebear (see _forebear_spooler.py): cheap,
-            # and the same in a Python that has no forebear installed.
-            import _forebear_spooler as module  # type: ignore[import-not-found]
-
-            module.start_child(spool)
         return
     import atexit
     import json
