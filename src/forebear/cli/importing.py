@@ -48,6 +48,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
                                  artifacts=not no_artifacts, history=not no_history,
                                  progress=lambda _: bar.advance(task))
     finally:
+        client.close()
         session.store.close()
     if json_out:
         emit_json(report.to_json())

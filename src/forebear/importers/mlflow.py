@@ -77,6 +77,7 @@ class MlflowClient:
         self.url = url.rstrip("/")
         self._parts = parts
         self._timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
         self._headers = {"User-Agent": "forebear-import", "Accept": "application/json"}
         token = env.get("MLFLOW_TRACKING_TOKEN")
         user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
@@ -89,31 +90,47 @@ class MlflowClient:
             self._headers["Authorization"] = f"Basic {basic}"
 
     def _connect(self) -> http.client.HTTPConnection:
-        cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
-               else http.client.HTTPConnection)
-        return cls(self._parts.hostname or "", self._parts.port, timeout=self._timeout)
+        # One kept-alive connection: an import makes a request per run, metric and file.
+        conn = self._conn
+        if conn is None:
+            cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
+                   else http.client.HTTPConnection)
+            conn = self._conn = cls(self._parts.hostname or "", self._parts.port,
+                                    timeout=self._timeout)
+        return conn
 
-    def _open(self, method: str, path: str, body: Any = None
-              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn = self._connect()
+    def close(self) -> None:
+        """Close the kept-alive connection (the next request opens another)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _open(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
+        """Send a request; its response, to be read to the end (or ``close()`` called)."""
         headers = dict(self._headers)
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, self._parts.path.rstrip("/") + path, body=data,
-                         headers=headers)
-            response = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            raise TransportError(f"cannot reach the MLflow server at {self.url}: {exc}",
-                                 hint="check the URL, and that `mlflow server` runs") from None
+        for attempt in (0, 1):
+            conn = self._connect()
+            try:
+                conn.request(method, self._parts.path.rstrip("/") + path, body=data,
+                             headers=headers)
+                response = conn.getresponse()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                # A kept-alive connection the server closed fails once: a new one is tried.
+                if attempt or not isinstance(exc, http.client.RemoteDisconnected
+                                             | BrokenPipeError | ConnectionResetError):
+                    raise TransportError(f"cannot reach the MLflow server at {self.url}: "
+                                         f"{exc}", hint="check the URL, and that `mlflow "
+                                         "server` runs") from None
         if response.status >= 400:
             answer = response.read()
-            conn.close()
             raise _error(response.status, answer, f"{method} {self.url}{path}")
-        return conn, response
+        return response
 
     def call(self, method: str, route: str, body: Any = None, **query: Any) -> Any:
         """One JSON request to ``route`` (with ``query``, None values left out); the
@@ -121,23 +138,22 @@ class MlflowClient:
         path = route
         if query:
             path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        conn, response = self._open(method, path, body)
+        answer = self._open(method, path, body).read()
         try:
-            return json.loads(response.read() or b"{}")
+            return json.loads(answer or b"{}")
         except ValueError:
             raise TransportError(f"{self.url}{path} did not answer JSON",
                                  hint="is this URL an MLflow tracking server?") from None
-        finally:
-            conn.close()
 
     def download(self, path: str, sink: Callable[[bytes], None]) -> None:
         """Stream the body of ``GET path`` into ``sink``."""
-        conn, response = self._open("GET", path)
+        response = self._open("GET", path)
         try:
             while chunk := response.read(_CHUNK):
                 sink(chunk)
-        finally:
-            conn.close()
+        except BaseException:
+            self.close()  # a body left half read makes the connection unusable
+            raise
 
     # -- the calls -------------------------------------------------------------------------
     def experiments(self) -> list[dict[str, Any]]:
