@@ -47,7 +47,8 @@ LINEAGE = textwrap.dedent(f"""
 
     Path("data").mkdir()
     Path("data/train.csv").write_text("x,y\\n1,2\\n")
-    with forebear.run("train", kind="train", params={{"lr": 0.1, "epochs": 3}}) as run:
+    with forebear.run("train", kind="train", params={{"lr": 0.1, "epochs": 3}},
+                      tags={{"team": "risk"}}) as run:
         run.use("data/train.csv", role="training_data")
         run.log_metrics({{"accuracy": 0.93}})
         Path("model.pkl").write_text("model one")
@@ -359,6 +360,7 @@ def test_clicking_a_node_shows_its_record_and_recentres_on_it(
     assert "lr" in params and "0.1" in params and "epochs" in params
     assert "0.93" in tab.page.text_content("#details dl[data-section=Metrics]")
     assert run_id in tab.page.text_content("#details dl[data-section=Record]")
+    assert "risk" in tab.page.text_content("#details dl[data-section=Tags]")
     assert "selected" in tab.page.get_attribute(f"#graph g.node[data-id='{run_id}']", "class")
 
     tab.page.click("#recentre")
@@ -387,15 +389,22 @@ def test_a_node_exports_as_a_download_through_the_token(
     assert info.value.suggested_filename.endswith(".cyclonedx.json")
     assert bom["bomFormat"] == "CycloneDX"
     assert bom["metadata"]["component"]["hashes"][0]["content"] == root.split(":", 1)[1]
-    # A run exports as PROV only: a BOM and SLSA describe an artifact.
+    # A run exports as PROV and OpenLineage: a BOM and SLSA describe an artifact.
     run_id = next(i for i, n in shown["nodes"].items() if "execution" in n["classes"])
     tab.page.click(f"#graph g.node[data-id='{run_id}']")
     tab.page.wait_for_selector(f"#details[data-id='{run_id}'] button[data-format=prov]")
-    assert tab.page.locator("#details button[data-format]").count() == 1
+    assert tab.page.locator("#details button[data-format]").count() == 2
     with tab.page.expect_download() as info:
         tab.page.click("#details button[data-format=prov]")
     prov = json.loads(Path(info.value.path()).read_text())
     assert any(run_id in key for key in prov["activity"])
+    with tab.page.expect_download() as info:
+        tab.page.click("#details button[data-format=openlineage]")
+    events = json.loads(Path(info.value.path()).read_text())
+    assert info.value.suggested_filename.endswith(".openlineage.json")
+    assert {e["run"]["runId"] for e in events} >= {run_id}
+    assert [e["eventType"] for e in events if e["run"]["runId"] == run_id] == [
+        "START", "COMPLETE"]
     tab.clean()
 
 

@@ -314,8 +314,10 @@ async function download(id, format) {
 }
 
 function exportButtons(parent, record) {
-  // CycloneDX and SLSA describe an artifact and what it came from; PROV any node.
-  const formats = record.type === "artifact" ? EXPORTS : EXPORTS.slice(0, 1);
+  // CycloneDX and SLSA describe an artifact and what it came from; PROV and OpenLineage
+  // any node.
+  const formats = record.type === "artifact" ? EXPORTS
+    : EXPORTS.filter(([format]) => format === "prov" || format === "openlineage");
   const heading = document.createElement("h3");
   heading.textContent = "Export";
   const row = document.createElement("p");
@@ -354,7 +356,8 @@ function fillDetails(record) {
   if (record.type === "execution") {
     Object.assign(facts, {
       status: node.status, actor: node.actor, reason: node.reason, started: node.started_at,
-      ended: node.ended_at, "exit code": record.exit_code,
+      ended: node.ended_at, "exit code": record.exit_code, namespace: record.namespace,
+      "parent run": record.parent_run_id,
     });
   } else {
     Object.assign(facts, {
@@ -369,6 +372,7 @@ function fillDetails(record) {
     }));
   }
   section(body, "Parameters", run.params || node.params);
+  if (record.type === "execution") section(body, "Tags", record.tags);
   section(body, "Metrics", record.metrics);
   section(body, "Code", run.code || node.code);
   section(body, "Environment", record.environment);
