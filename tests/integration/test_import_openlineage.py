@@ -121,5 +121,8 @@ def test_one_bad_event_writes_nothing_and_says_where(
     assert code == 2 and "UTF-8" in err
     code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "cannot read" in err
+    code, err = cli_fails(capsys, "import", "openlineage", str(log), "--store",
+                          "http://127.0.0.1:9")
+    assert code == 2 and "not through a server" in err
     assert open_store(str(project_dir)).size() == 0
     assert os.listdir(project_dir / ".forebear")

@@ -1,10 +1,25 @@
-"""``import mlflow URL``: another tool's runs brought in as lineage."""
+"""``import mlflow URL`` and ``import openlineage FILE...``: what other tools recorded,
+brought in as lineage (``forebear.importers``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
 from forebear.cli._common import common, console, emit_json, escape, progress_bar, settings
+
+
+def _writable(store: str | None) -> Any:
+    """The settings of a store an import writes to itself: local or PostgreSQL."""
+    from forebear.errors import UsageError
+
+    found = settings(store)
+    if found.is_remote:
+        raise UsageError("an import writes to a local or PostgreSQL store, not through a "
+                         "server", hint="run it where the server's store is (--store "
+                         "postgresql://...), or send OpenLineage events to the server")
+    return found
 
 
 @click.group("import")
@@ -35,10 +50,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
         raise UsageError("no MLflow tracking server given",
                          hint="pass its URL, or set MLFLOW_TRACKING_URI")
     client = MlflowClient(url)
-    session = Session.from_settings(settings(store))
-    if session.settings is not None and session.settings.is_remote:
-        raise UsageError("import writes to a local or PostgreSQL store, not through a server",
-                         hint="run it where the server's store is (--store postgresql://...)")
+    session = Session.from_settings(_writable(store))
     bar = progress_bar(disable=json_out)
     try:
         with bar:
@@ -85,10 +97,7 @@ def openlineage(files: tuple[str, ...], store: str | None, json_out: bool) -> No
             raise UsageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}",
                              hint="give files of OpenLineage events in UTF-8") from None
         events += read_events("stdin" if name == "-" else name, text)
-    session = Session.from_settings(settings(store))
-    if session.settings is not None and session.settings.is_remote:
-        raise UsageError("send events to a server with its OpenLineage endpoint, not import",
-                         hint="POST them to /api/v1/lineage (the OpenLineage client does)")
+    session = Session.from_settings(_writable(store))
     try:
         report = import_events(session.store, events, actor=session.actor)
     finally:
