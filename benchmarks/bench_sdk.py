@@ -421,6 +421,55 @@ def bench_capture(files: int = 10_000, pairs: int = 5, repeat: int = 5) -> dict[
     return result
 
 
+def bench_children(children: int = 20, rounds: int = 5) -> dict[str, float]:
+    """What a run costs the Python processes it starts (DataLoader workers under spawn or
+    forkserver, a driver's steps): ``python -c pass`` started outside any run, inside a
+    ``forebear.run`` (the spool hook loads at start-up), and from a script run by
+    ``forebear exec`` (the script's children report through it), in alternating rounds."""
+    import forebear
+
+    child = [sys.executable, "-c", "pass"]
+
+    def per_child() -> float:
+        start = time.perf_counter()
+        for _ in range(children):
+            subprocess.run(child, check=True)
+        return (time.perf_counter() - start) / children
+
+    driver = ("import subprocess, sys, time\n"
+              f"start = time.perf_counter()\n"
+              f"for _ in range({children}):\n"
+              f"    subprocess.run({child!r}, check=True)\n"
+              f"print((time.perf_counter() - start) / {children})\n")
+    plain: list[float] = []
+    in_run: list[float] = []
+    under_exec: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="forebear-bench-children-") as tmp:
+        project = _project(Path(tmp) / "project")
+        (project / "driver.py").write_text(driver)
+        old_cwd = os.getcwd()
+        os.chdir(project)
+        try:
+            from forebear.store.registry import init_store
+
+            init_store(project)
+            for _ in range(rounds):
+                plain.append(per_child())
+                with forebear.run("children", store=str(project), watch=False, code=False,
+                                  environment=False):
+                    in_run.append(per_child())
+                done = subprocess.run(
+                    [sys.executable, "-m", "forebear", "exec", "--", sys.executable,
+                     "driver.py"], capture_output=True, text=True, check=True)
+                under_exec.append(float(done.stdout.strip().splitlines()[-1]))
+        finally:
+            os.chdir(old_cwd)
+    return {"plain_ms": _median_ms(plain), "in_run_ms": _median_ms(in_run),
+            "under_exec_ms": _median_ms(under_exec),
+            "in_run_extra_ms": _median_ms(in_run) - _median_ms(plain),
+            "under_exec_extra_ms": _median_ms(under_exec) - _median_ms(plain)}
+
+
 # -- all of it -------------------------------------------------------------------------
 
 
@@ -483,6 +532,8 @@ def run(
 
     for key, value in bench_capture(files).items():
         out[f"capture_{key}"] = value
+    for key, value in bench_children().items():
+        out[f"python_child_{key}"] = value
     return out
 
 
