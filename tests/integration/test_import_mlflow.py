@@ -68,6 +68,16 @@ LOG_RUNS = textwrap.dedent("""
     running = mlflow.MlflowClient().create_run(mlflow.get_experiment_by_name("fraud")
                                                .experiment_id, run_name="still going")
     ids["running"] = running.info.run_id
+    # The Model Registry: a logged model with an alias; an MLflow 2 style version whose
+    # source is a run's folder, with an alias and a stage.
+    client = mlflow.MlflowClient()
+    version = mlflow.register_model(f"models:/{ids['model']}", "fraud")
+    client.set_registered_model_alias("fraud", "champion", version.version)
+    client.create_registered_model("legacy")
+    legacy = client.create_model_version("legacy", f"runs:/{ids['prepare']}/data",
+                                         run_id=ids["prepare"])
+    client.set_registered_model_alias("legacy", "prod", legacy.version)
+    client.transition_model_version_stage("legacy", legacy.version, "Staging")
     print(json.dumps(ids))
 """) % SECRET
 
@@ -183,6 +193,14 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     assert (project_dir / ".forebear" / "blobs" / "sha256" / digest[7:9] / digest[9:]).exists()
     assert [p["role"] for p in prepare["parents"]] == ["training"]
     assert prepare["parents"][0]["id"] == "dataset:train.csv:digits"
+    # The registry's aliases and stages, over the models by content.
+    champion = cli_ok(capsys, "alias", "show", "fraud@champion", "--json")
+    assert champion["digest"] == model and "fraud version 1" in champion["reason"]
+    folder = csv.parent
+    for alias in ("legacy@prod", "legacy@staging"):
+        assert cli_ok(capsys, "alias", "show", alias, "--json")["digest"] == str(
+            hash_tree(folder))
+    assert report["aliases"] == 3 and report["aliases_skipped"] == []
     fold = cli_ok(capsys, "show", _uuid(ids["fold"]), "--json")
     assert fold["parent_run_id"] == _uuid(ids["train"]) and fold["namespace"] == "fraud"
     assert train["tags"]["team"] == "risk" and train["tags"]["mlflow.run_id"] == ids["train"]
@@ -197,6 +215,7 @@ def test_importing_again_brings_only_what_changed(
     before = open_store(str(project_dir)).size()
     again = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud", "--json")
     assert (again["imported"], again["ended"], again["skipped"]) == (0, 0, 6)
+    assert (again["aliases"], again["aliases_unchanged"], again["files"]) == (0, 3, 0)
     assert open_store(str(project_dir)).size() == before
     subprocess.run([str(tracking["python"]), "-c",
                     "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "

@@ -36,9 +36,12 @@ def import_app() -> None:
               "(outputs are then not known by content).")
 @click.option("--no-history", is_flag=True,
               help="Keep each metric's latest value only, not every value logged.")
+@click.option("--no-registry", is_flag=True,
+              help="Leave the Model Registry's aliases and stages out (by default each "
+              "becomes a forebear alias, e.g. fraud@champion).")
 @common
 def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
-           no_history: bool, store: str | None, json_out: bool) -> None:
+           no_history: bool, no_registry: bool, store: str | None, json_out: bool) -> None:
     """Import the runs of an MLflow tracking server (URL, or MLFLOW_TRACKING_URI):
     params, metrics, tags, datasets, artifacts and logged models, linked by content.
     Importing again brings new runs and the ends of runs that were still going."""
@@ -58,6 +61,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
             report = import_runs(session.store, client, blobs=None if no_artifacts
                                  else session.blobs, experiments=list(experiments),
                                  artifacts=not no_artifacts, history=not no_history,
+                                 registry=not no_registry, actor=session.actor,
                                  progress=lambda _: bar.advance(task))
     finally:
         client.close()
@@ -69,7 +73,9 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
         f"imported {report.imported} run(s) from {escape(url)} "
         f"({', '.join(escape(e) for e in report.experiments) or 'no experiments'}): "
         f"{report.ended} ended since the last import, {report.skipped} already here, "
-        f"{report.files} file(s), {report.bytes:,} bytes")
+        f"{report.files} file(s), {report.bytes:,} bytes; {report.aliases} alias(es) set")
+    for skipped in report.aliases_skipped:
+        console().print(f"  registry name not imported: {escape(skipped)}")
 
 
 @import_app.command("openlineage")

@@ -18,7 +18,9 @@ library alone: forebear does not depend on mlflow. Each finished run becomes one
 - outputs: each artifact file, downloaded, hashed and (unless told not to) copied into
   the blob store, and each logged model (MLflow 3) as the folder it is, its digest that of
   its tree manifest (``forebear.hashing.manifest_of``), so the same folder on disk hashes
-  to the same artifact, and a run that loads it later links to this one.
+  to the same artifact, and a run that loads it later links to this one;
+- the Model Registry's aliases and stages become forebear aliases over the version's
+  model (``fraud@champion``, ``fraud@production``), each move an ``alias.set`` entry.
 
 Runs are taken oldest first, so the lineage between them is found as it was made. A run
 already in the store is skipped, except that one imported while it was still going gets
@@ -220,6 +222,25 @@ class MlflowClient:
                 yield from self.model_files(model_id, item["path"])
             else:
                 yield item
+
+    def registered_models(self) -> list[dict[str, Any]]:
+        """Every registered model of the Model Registry, with its aliases."""
+        found: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = self.call("GET", "/api/2.0/mlflow/registered-models/search",
+                             max_results=1000, page_token=token)
+            found += page.get("registered_models", [])
+            token = page.get("next_page_token")
+            if not token:
+                return found
+
+    def model_version(self, name: str, version: str) -> dict[str, Any]:
+        """One version of a registered model."""
+        answer = self.call("GET", "/api/2.0/mlflow/model-versions/get", name=name,
+                           version=version)
+        found: dict[str, Any] = answer.get("model_version", {})
+        return found
 
     def run_file_path(self, run_id: str, path: str) -> str:
         return "/get-artifact?" + urlencode({"path": path, "run_uuid": run_id})
@@ -430,11 +451,18 @@ class ImportReport:
     files: int = 0
     bytes: int = 0
     experiments: list[str] = field(default_factory=list)
+    aliases: int = 0
+    """Registry aliases and stages recorded as forebear aliases (moved or new)."""
+    aliases_unchanged: int = 0
+    aliases_skipped: list[str] = field(default_factory=list)
+    """``<model>@<alias>``: why each registry name could not become an alias."""
 
     def to_json(self) -> dict[str, Any]:
         return {"experiments": self.experiments, "runs": self.runs, "imported": self.imported,
                 "ended": self.ended, "skipped": self.skipped, "files": self.files,
-                "bytes": self.bytes}
+                "bytes": self.bytes, "aliases": self.aliases,
+                "aliases_unchanged": self.aliases_unchanged,
+                "aliases_skipped": self.aliases_skipped}
 
 
 def import_runs(
@@ -445,6 +473,8 @@ def import_runs(
     experiments: list[str] | None = None,
     artifacts: bool = True,
     history: bool = True,
+    registry: bool = True,
+    actor: str = "mlflow",
     progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Import the runs of ``experiments`` (names; every active one when empty) from
@@ -466,10 +496,12 @@ def import_runs(
     if not names:
         return report
     models: dict[str, dict[str, Any]] = {}
+    runs_seen: set[str] = set()
     for run in client.runs(list(names)):
         report.runs += 1
         info = run.get("info") or {}
         mlflow_id = str(info.get("run_id") or info.get("run_uuid"))
+        runs_seen.add(mlflow_id)
         state = _status_of(store, forebear_run_id(mlflow_id))
         finished = str(info.get("status")) in _STATUS and info.get("end_time")
         if state is not None and (state != "running" or not finished):
@@ -503,7 +535,118 @@ def import_runs(
         else:
             report.imported += 1
         store.append(entry)
+    if registry:
+        _import_registry(store, client, blobs=blobs, artifacts=artifacts, models=models,
+                         runs=None if not experiments else runs_seen, actor=actor,
+                         report=report)
     return report
+
+
+def _import_registry(store: Any, client: MlflowClient, *, blobs: Any, artifacts: bool,
+                     models: dict[str, dict[str, Any]], runs: set[str] | None, actor: str,
+                     report: ImportReport) -> None:
+    """The Model Registry's aliases (``fraud`` version 3 as ``champion``) and stages
+    (``Production``) as forebear aliases ``fraud@champion``, ``fraud@production`` over
+    the version's model, each move an ``alias.set`` entry whose reason names the version.
+    Only versions of the imported runs when experiments were chosen."""
+    from forebear.model.aliases import canonical_alias
+
+    now = _time(datetime.now(UTC).timestamp() * 1000)
+    for model in client.registered_models():
+        name = str(model.get("name") or "")
+        names: dict[str, str] = {}  # alias -> version
+        for version in model.get("latest_versions") or ():
+            stage = str(version.get("current_stage") or "")
+            if stage and stage not in ("None", "Archived"):
+                names[f"{name}@{stage.lower()}"] = str(version.get("version"))
+        for item in model.get("aliases") or ():
+            names[f"{name}@{item.get('alias')}"] = str(item.get("version"))
+        for alias, version in sorted(names.items()):
+            try:
+                canonical = canonical_alias(alias)
+            except InvalidInputError as exc:
+                report.aliases_skipped.append(f"{alias}: {exc.message}")
+                continue
+            found = client.model_version(name, version)
+            if runs is not None and str(found.get("run_id")) not in runs:
+                continue
+            if _points_at(store, canonical, found):  # no download to find that out
+                report.aliases_unchanged += 1
+                continue
+            target = _version_model(client, found, blobs=blobs, artifacts=artifacts,
+                                    models=models, report=report)
+            if target is None:
+                report.aliases_skipped.append(
+                    f"{alias}: version {version}'s source {found.get('source')!r} is not a "
+                    "logged model or a run's folder" + ("" if artifacts else
+                                                         " (or --no-artifacts)"))
+                continue
+            if store.resolve_alias(canonical) == target["id"]:
+                report.aliases_unchanged += 1
+                continue
+            store.append_batch([
+                {"type": "artifact", "time": now, "artifact": target},
+                {"type": "alias.set", "time": now, "name": canonical, "target": target["id"],
+                 "actor": actor, "reason": f"MLflow Model Registry: {name} version {version}"},
+            ])
+            report.aliases += 1
+
+
+def _points_at(store: Any, alias: str, version: Mapping[str, Any]) -> bool:
+    """Whether ``alias`` already names the model of ``version``, by the MLflow model id
+    or source recorded in the target's meta."""
+    current = store.resolve_alias(alias)
+    if current is None:
+        return False
+    p = store.placeholder
+    rows = store.execute("SELECT a.meta FROM artifact a JOIN node n ON n.id = a.node "
+                         f"WHERE n.key = {p}", (current,))
+    try:
+        meta = json.loads(rows[0][0]) if rows and rows[0][0] else {}
+    except ValueError:
+        return False
+    source = str(version.get("source") or "")
+    model_id = str(version.get("model_id") or "") or (
+        source[len("models:/"):].split("/", 1)[0] if source.startswith("models:/m-") else "")
+    return bool((model_id and meta.get("mlflow_model_id") == model_id)
+                or (source and meta.get("mlflow_source") == source))
+
+
+def _version_model(client: MlflowClient, version: Mapping[str, Any], *, blobs: Any,
+                   artifacts: bool, models: dict[str, dict[str, Any]], report: ImportReport
+                   ) -> dict[str, Any] | None:
+    """The artifact ref of a model version's model: a logged model (``models:/m-...``)
+    or a folder of a run's artifacts (``runs:/<run>/<path>``)."""
+    source = str(version.get("source") or "")
+    model_id = str(version.get("model_id") or "")
+    if not model_id and source.startswith("models:/m-"):
+        model_id = source[len("models:/"):].split("/", 1)[0]
+    if model_id:
+        if model_id not in models:
+            models[model_id] = (_fetch_model(client, model_id, blobs, report) if artifacts
+                                else {"id": model_id, "digest": None})
+        return _model_ref(models[model_id], "")
+    if source.startswith("runs:/") and artifacts:
+        cached = models.get(source)
+        if cached is not None:
+            return cached
+        run_id, _, folder = source[len("runs:/"):].partition("/")
+        folder = folder.strip("/")
+        files = []
+        for item in client.run_files(run_id, folder):
+            digest, _ = _fetch(client, client.run_file_path(run_id, item["path"]), blobs,
+                               report)
+            relative = item["path"][len(folder):].lstrip("/") if folder else item["path"]
+            files.append((relative, Digest.parse(digest)))
+        if not files:
+            return None
+        manifest = manifest_of(files)
+        if blobs is not None:
+            blobs.put_bytes(manifest)
+        models[source] = artifact_ref(digest=str(Digest.of_bytes(manifest)), kind="model",
+                                      name=folder or run_id, meta={"mlflow_source": source})
+        return models[source]
+    return None
 
 
 def _status_of(store: Any, run_id: str) -> str | None:
