@@ -263,3 +263,27 @@ def test_bad_input_is_one_line_and_writes_nothing(
         got, err = cli_fails(capsys, "import", "mlflow", *argv)
         assert got == code and words in err, err
     assert open_store(str(project_dir)).size() == 0
+
+
+def test_a_postgresql_store_imports_the_same_runs(
+        tracking: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pg import drop_database, fresh_postgres_store
+
+    store = fresh_postgres_store(tmp_path)
+    url = store.url
+    store.close()
+    monkeypatch.chdir(tmp_path)  # where the signing key is
+    try:
+        first = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+                       "--no-artifacts", "--store", url, "--json")
+        again = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
+                       "--no-artifacts", "--store", url, "--json")
+        assert (first["imported"], again["imported"], again["skipped"]) == (6, 0, 6)
+        assert (first["aliases"], again["aliases_unchanged"]) == (1, 1)  # champion only:
+        # legacy's runs:/ folder is known by its content alone, not downloaded here
+        names = {r["name"] for r in cli_ok(capsys, "log", "--store", url, "--json")}
+        assert {"prepare", "train", "evaluate"} <= names
+        assert cli_ok(capsys, "verify", "--store", url, "--json")["ok"]
+    finally:
+        drop_database(url)

@@ -126,3 +126,25 @@ def test_one_bad_event_writes_nothing_and_says_where(
     assert code == 2 and "not through a server" in err
     assert open_store(str(project_dir)).size() == 0
     assert os.listdir(project_dir / ".forebear")
+
+
+def test_a_postgresql_store_imports_the_same_way(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pg import drop_database, fresh_postgres_store
+
+    store = fresh_postgres_store(tmp_path)
+    url = store.url
+    store.close()
+    monkeypatch.chdir(tmp_path)  # where the signing key is
+    try:
+        log = tmp_path / "events.jsonl"
+        _emit_to_file(log)
+        first = cli_ok(capsys, "import", "openlineage", str(log), "--store", url, "--json")
+        again = cli_ok(capsys, "import", "openlineage", str(log), "--store", url, "--json")
+        assert (first["imported"], again["imported"], again["known"]) == (4, 0, 4)
+        lineage = cli_ok(capsys, "upstream", RUN_B, "--store", url, "--json")
+        assert RUN_A in {n["id"] for n in lineage["nodes"]}
+        assert cli_ok(capsys, "verify", "--store", url, "--json")["ok"]
+    finally:
+        drop_database(url)
