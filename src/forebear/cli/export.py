@@ -21,6 +21,7 @@ from forebear.cli._common import (
     common,
     console,
     emit_json,
+    escape,
     open_with_settings,
     resolve_ref,
 )
@@ -157,7 +158,7 @@ def _send(ref: str, fmt: str, direction: str, to: str, endpoint: str, store: str
     if json_out:
         emit_json({"root": root, "sent": sent, "to": to})
     else:
-        console().print(f"sent {sent} OpenLineage events of {root} to {to}")
+        console().print(f"sent {sent} OpenLineage events of {escape(root)} to {escape(to)}")
 
 
 def _export(ref: str, fmt: str, direction: str, output: Path | None,
@@ -173,4 +174,4 @@ def _export(ref: str, fmt: str, direction: str, output: Path | None,
     from forebear._json import dumps
 
     _write(output, dumps(document, indent=True) + b"\n", force)
-    console().print(f"wrote {fmt} export of {root} to {output}")
+    console().print(f"wrote {fmt} export of {escape(root)} to {escape(str(output))}")
