@@ -1,8 +1,8 @@
 """MLflow runs in: a tracking server's experiments and runs as forebear lineage.
 
-Read through MLflow's REST API, the contract every MLflow tracking server keeps (``mlflow
-server`` over a local ``mlflow.db``, a team's server, Databricks), with the standard
-library alone: forebear does not depend on mlflow. Each finished run becomes one
+Read through MLflow's REST API (``_mlflow_rest``), the contract every MLflow tracking
+server keeps (``mlflow server`` over a local ``mlflow.db``, a team's server, Databricks),
+with the standard library alone: forebear does not depend on mlflow. Each finished run becomes one
 ``execution`` journal entry (a run still going, an ``execution.start``):
 
 - its id is the MLflow run id as a UUID (MLflow's are 32 hex digits); the MLflow id
@@ -30,27 +30,24 @@ its end once MLflow has it: importing again brings a store up to date.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import math
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
 
 from forebear import _canonical
 from forebear.errors import (
-    AuthError,
-    ForebearError,
     InvalidInputError,
     NotFoundError,
     TransportError,
 )
 from forebear.hashing import Digest, manifest_of
+from forebear.importers._mlflow_rest import MlflowClient
 from forebear.model.entries import MAX_NAME, artifact_ref
 
 __all__ = ["ImportReport", "MlflowClient", "import_runs", "run_entries"]
@@ -58,214 +55,6 @@ __all__ = ["ImportReport", "MlflowClient", "import_runs", "run_entries"]
 KIND = "mlflow"
 """The kind of an imported run (``forebear log --kind mlflow`` lists them)."""
 _STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "aborted"}
-_PAGE = 500
-_CHUNK = 1 << 20
-
-
-class MlflowClient:
-    """The few MLflow REST calls an import needs; credentials as MLflow's own client
-    reads them (``MLFLOW_TRACKING_TOKEN``, or ``MLFLOW_TRACKING_USERNAME`` and
-    ``MLFLOW_TRACKING_PASSWORD``)."""
-
-    def __init__(self, url: str, *, environ: Mapping[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInputError(
-                f"{url!r} is not an MLflow tracking server URL",
-                hint="start one over your runs (mlflow server --backend-store-uri "
-                "sqlite:///mlflow.db) and give its http:// URL")
-        env = os.environ if environ is None else environ
-        self.url = url.rstrip("/")
-        self._parts = parts
-        self._timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
-        self._headers = {"User-Agent": "forebear-import", "Accept": "application/json"}
-        token = env.get("MLFLOW_TRACKING_TOKEN")
-        user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        elif user and password:
-            import base64
-
-            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {basic}"
-
-    def _connect(self) -> http.client.HTTPConnection:
-        # One kept-alive connection: an import makes a request per run, metric and file.
-        conn = self._conn
-        if conn is None:
-            cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
-                   else http.client.HTTPConnection)
-            conn = self._conn = cls(self._parts.hostname or "", self._parts.port,
-                                    timeout=self._timeout)
-        return conn
-
-    def close(self) -> None:
-        """Close the kept-alive connection (the next request opens another)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _open(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
-        """Send a request; its response, to be read to the end (or ``close()`` called)."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        for attempt in (0, 1):
-            conn = self._connect()
-            try:
-                conn.request(method, self._parts.path.rstrip("/") + path, body=data,
-                             headers=headers)
-                response = conn.getresponse()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                # A kept-alive connection the server closed fails once: a new one is tried.
-                if attempt or not isinstance(exc, http.client.RemoteDisconnected
-                                             | BrokenPipeError | ConnectionResetError):
-                    raise TransportError(f"cannot reach the MLflow server at {self.url}: "
-                                         f"{exc}", hint="check the URL, and that `mlflow "
-                                         "server` runs") from None
-        if response.status >= 400:
-            answer = response.read()
-            raise _error(response.status, answer, f"{method} {self.url}{path}")
-        return response
-
-    def call(self, method: str, route: str, body: Any = None, **query: Any) -> Any:
-        """One JSON request to ``route`` (with ``query``, None values left out); the
-        decoded answer."""
-        path = route
-        if query:
-            path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        answer = self._open(method, path, body).read()
-        try:
-            return json.loads(answer or b"{}")
-        except ValueError:
-            raise TransportError(f"{self.url}{path} did not answer JSON",
-                                 hint="is this URL an MLflow tracking server?") from None
-
-    def download(self, path: str, sink: Callable[[bytes], None]) -> None:
-        """Stream the body of ``GET path`` into ``sink``."""
-        response = self._open("GET", path)
-        try:
-            while chunk := response.read(_CHUNK):
-                sink(chunk)
-        except BaseException:
-            self.close()  # a body left half read makes the connection unusable
-            raise
-
-    # -- the calls -------------------------------------------------------------------------
-    def experiments(self) -> list[dict[str, Any]]:
-        """Every active experiment."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.call("POST", "/api/2.0/mlflow/experiments/search",
-                             {"max_results": _PAGE, "view_type": "ACTIVE_ONLY",
-                              **({"page_token": token} if token else {})})
-            found += page.get("experiments", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
-
-    def runs(self, experiment_ids: list[str]) -> Iterator[dict[str, Any]]:
-        """The experiments' active runs, oldest first."""
-        token = None
-        while True:
-            page = self.call("POST", "/api/2.0/mlflow/runs/search", {
-                "experiment_ids": experiment_ids, "max_results": _PAGE,
-                "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"],
-                **({"page_token": token} if token else {})})
-            yield from page.get("runs", [])
-            token = page.get("next_page_token")
-            if not token:
-                return
-
-    def history(self, run_id: str, key: str) -> list[dict[str, Any]]:
-        """Every logged value of one metric of a run."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.call("GET", "/api/2.0/mlflow/metrics/get-history", run_id=run_id,
-                             metric_key=key, max_results=25000, page_token=token)
-            found += page.get("metrics", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
-
-    def run_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
-        """Every artifact file of a run, walking its folders."""
-        answer = self.call("GET", "/api/2.0/mlflow/artifacts/list", run_id=run_id,
-                           path=path or None)
-        for item in answer.get("files", []):
-            if item.get("is_dir"):
-                yield from self.run_files(run_id, item["path"])
-            else:
-                yield item
-
-    def model(self, model_id: str) -> dict[str, Any]:
-        """A logged model's info (MLflow 3)."""
-        answer = self.call("GET", f"/api/2.0/mlflow/logged-models/{quote(model_id)}")
-        info: dict[str, Any] = answer.get("model", {}).get("info", {})
-        return info
-
-    def model_files(self, model_id: str, path: str = "") -> Iterator[dict[str, Any]]:
-        """Every file of a logged model, walking its folders."""
-        answer = self.call(
-            "GET", f"/api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/directories",
-            artifact_directory_path=path or None)
-        for item in answer.get("files", []):
-            if item.get("is_dir"):
-                yield from self.model_files(model_id, item["path"])
-            else:
-                yield item
-
-    def registered_models(self) -> list[dict[str, Any]]:
-        """Every registered model of the Model Registry, with its aliases."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.call("GET", "/api/2.0/mlflow/registered-models/search",
-                             max_results=1000, page_token=token)
-            found += page.get("registered_models", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
-
-    def model_version(self, name: str, version: str) -> dict[str, Any]:
-        """One version of a registered model."""
-        answer = self.call("GET", "/api/2.0/mlflow/model-versions/get", name=name,
-                           version=version)
-        found: dict[str, Any] = answer.get("model_version", {})
-        return found
-
-    def run_file_path(self, run_id: str, path: str) -> str:
-        return "/get-artifact?" + urlencode({"path": path, "run_uuid": run_id})
-
-    def model_file_path(self, model_id: str, path: str) -> str:
-        return (f"/ajax-api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/files?"
-                + urlencode({"artifact_file_path": path}))
-
-
-def _error(status: int, answer: bytes, what: str) -> ForebearError:
-    try:
-        detail = json.loads(answer)
-        message = str(detail.get("message") or detail.get("error_code") or "")
-    except (ValueError, AttributeError):
-        message = answer[:200].decode("utf-8", "replace").strip()
-    message = " ".join(message.split())  # one line, even from an HTML error page
-    text = f"{what} answered HTTP {status}: {message[:200]}"
-    if status in (401, 403):
-        return AuthError(text, hint="set MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME "
-                         "and MLFLOW_TRACKING_PASSWORD")
-    if status == 404:
-        return NotFoundError(text, hint="check the tracking server URL and its MLflow version")
-    if status < 500:
-        return InvalidInputError(text, hint="check the tracking server URL")
-    return TransportError(text, hint="the MLflow server failed: try again, or look at its log")
 
 
 # -- the mapping ---------------------------------------------------------------------------
