@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -82,3 +84,16 @@ def fresh_postgres_store(base_path: Path, **kwargs: Any) -> Any:
     signer.save(key_dir / "signing.key")
     create(url, signer=signer)
     return PostgresStore(url, signer=signer, **kwargs)
+
+
+@contextmanager
+def cli_store(base_path: Path) -> Iterator[str]:
+    """The URL of a new PostgreSQL store for the CLI to write to, run from ``base_path``
+    (where its signing key is); its database is dropped afterwards."""
+    store = fresh_postgres_store(base_path)
+    url = str(store.url)
+    store.close()
+    try:
+        yield url
+    finally:
+        drop_database(url)

@@ -268,13 +268,10 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_a_postgresql_store_imports_the_same_runs(
         tracking: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.pg import drop_database, fresh_postgres_store
+    from tests.pg import cli_store
 
-    store = fresh_postgres_store(tmp_path)
-    url = store.url
-    store.close()
     monkeypatch.chdir(tmp_path)  # where the signing key is
-    try:
+    with cli_store(tmp_path) as url:
         first = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
                        "--no-artifacts", "--store", url, "--json")
         again = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud",
@@ -285,5 +282,3 @@ def test_a_postgresql_store_imports_the_same_runs(
         names = {r["name"] for r in cli_ok(capsys, "log", "--store", url, "--json")}
         assert {"prepare", "train", "evaluate"} <= names
         assert cli_ok(capsys, "verify", "--store", url, "--json")["ok"]
-    finally:
-        drop_database(url)

@@ -131,13 +131,10 @@ def test_one_bad_event_writes_nothing_and_says_where(
 def test_a_postgresql_store_imports_the_same_way(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.pg import drop_database, fresh_postgres_store
+    from tests.pg import cli_store
 
-    store = fresh_postgres_store(tmp_path)
-    url = store.url
-    store.close()
     monkeypatch.chdir(tmp_path)  # where the signing key is
-    try:
+    with cli_store(tmp_path) as url:
         log = tmp_path / "events.jsonl"
         _emit_to_file(log)
         first = cli_ok(capsys, "import", "openlineage", str(log), "--store", url, "--json")
@@ -146,5 +143,3 @@ def test_a_postgresql_store_imports_the_same_way(
         lineage = cli_ok(capsys, "upstream", RUN_B, "--store", url, "--json")
         assert RUN_A in {n["id"] for n in lineage["nodes"]}
         assert cli_ok(capsys, "verify", "--store", url, "--json")["ok"]
-    finally:
-        drop_database(url)
