@@ -111,7 +111,7 @@ class MlflowClient:
             raise TransportError(f"{self.url}{path} did not answer JSON",
                                  hint="is this URL an MLflow tracking server?") from None
 
-    def download(self, path: str, sink: Callable[[bytes], None]) -> None:
+    def download(self, path: str, sink: Callable[[bytes], object]) -> None:
         """Stream the body of ``GET path`` into ``sink``."""
         response = self._open("GET", path)
         try:
@@ -122,53 +122,52 @@ class MlflowClient:
             raise
 
     # -- the calls -------------------------------------------------------------------------
-    def experiments(self) -> list[dict[str, Any]]:
-        """Every active experiment."""
-        found: list[dict[str, Any]] = []
+    def _pages(self, method: str, route: str, key: str, body: dict[str, Any] | None = None,
+               **query: Any) -> Iterator[dict[str, Any]]:
+        """The ``key`` items of every page of a paged listing (``next_page_token``);
+        the token goes in the JSON body of a POST, in the query of a GET."""
         token = None
         while True:
-            page = self.call("POST", "/api/2.0/mlflow/experiments/search",
-                             {"max_results": _PAGE, "view_type": "ACTIVE_ONLY",
-                              **({"page_token": token} if token else {})})
-            found += page.get("experiments", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
-
-    def runs(self, experiment_ids: list[str]) -> Iterator[dict[str, Any]]:
-        """The experiments' active runs, oldest first."""
-        token = None
-        while True:
-            page = self.call("POST", "/api/2.0/mlflow/runs/search", {
-                "experiment_ids": experiment_ids, "max_results": _PAGE,
-                "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"],
-                **({"page_token": token} if token else {})})
-            yield from page.get("runs", [])
+            if body is not None:
+                page = self.call(method, route, {**body, **({"page_token": token} if token
+                                                            else {})})
+            else:
+                page = self.call(method, route, **query, page_token=token)
+            yield from page.get(key, [])
             token = page.get("next_page_token")
             if not token:
                 return
 
-    def history(self, run_id: str, key: str) -> list[dict[str, Any]]:
-        """Every logged value of one metric of a run."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.call("GET", "/api/2.0/mlflow/metrics/get-history", run_id=run_id,
-                             metric_key=key, max_results=25000, page_token=token)
-            found += page.get("metrics", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
-
-    def run_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
-        """Every artifact file of a run, walking its folders."""
-        answer = self.call("GET", "/api/2.0/mlflow/artifacts/list", run_id=run_id,
-                           path=path or None)
+    def _files(self, route: str, param: str, path: str = "",
+               **fixed: Any) -> Iterator[dict[str, Any]]:
+        """Every file of an artifact listing, walking its folders (``param`` names the
+        folder in the query)."""
+        answer = self.call("GET", route, **fixed, **{param: path or None})
         for item in answer.get("files", []):
             if item.get("is_dir"):
-                yield from self.run_files(run_id, item["path"])
+                yield from self._files(route, param, item["path"], **fixed)
             else:
                 yield item
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Every active experiment."""
+        return list(self._pages("POST", "/api/2.0/mlflow/experiments/search", "experiments",
+                                {"max_results": _PAGE, "view_type": "ACTIVE_ONLY"}))
+
+    def runs(self, experiment_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """The experiments' active runs, oldest first."""
+        return self._pages("POST", "/api/2.0/mlflow/runs/search", "runs", {
+            "experiment_ids": experiment_ids, "max_results": _PAGE,
+            "run_view_type": "ACTIVE_ONLY", "order_by": ["attributes.start_time ASC"]})
+
+    def history(self, run_id: str, key: str) -> list[dict[str, Any]]:
+        """Every logged value of one metric of a run."""
+        return list(self._pages("GET", "/api/2.0/mlflow/metrics/get-history", "metrics",
+                                run_id=run_id, metric_key=key, max_results=25000))
+
+    def run_files(self, run_id: str, path: str = "") -> Iterator[dict[str, Any]]:
+        """Every artifact file of a run (under ``path``), walking its folders."""
+        return self._files("/api/2.0/mlflow/artifacts/list", "path", path, run_id=run_id)
 
     def model(self, model_id: str) -> dict[str, Any]:
         """A logged model's info (MLflow 3)."""
@@ -176,28 +175,16 @@ class MlflowClient:
         info: dict[str, Any] = answer.get("model", {}).get("info", {})
         return info
 
-    def model_files(self, model_id: str, path: str = "") -> Iterator[dict[str, Any]]:
+    def model_files(self, model_id: str) -> Iterator[dict[str, Any]]:
         """Every file of a logged model, walking its folders."""
-        answer = self.call(
-            "GET", f"/api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/directories",
-            artifact_directory_path=path or None)
-        for item in answer.get("files", []):
-            if item.get("is_dir"):
-                yield from self.model_files(model_id, item["path"])
-            else:
-                yield item
+        return self._files(
+            f"/api/2.0/mlflow/logged-models/{quote(model_id)}/artifacts/directories",
+            "artifact_directory_path")
 
     def registered_models(self) -> list[dict[str, Any]]:
         """Every registered model of the Model Registry, with its aliases."""
-        found: list[dict[str, Any]] = []
-        token = None
-        while True:
-            page = self.call("GET", "/api/2.0/mlflow/registered-models/search",
-                             max_results=1000, page_token=token)
-            found += page.get("registered_models", [])
-            token = page.get("next_page_token")
-            if not token:
-                return found
+        return list(self._pages("GET", "/api/2.0/mlflow/registered-models/search",
+                                "registered_models", max_results=1000))
 
     def model_version(self, name: str, version: str) -> dict[str, Any]:
         """One version of a registered model."""

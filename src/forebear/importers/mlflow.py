@@ -44,11 +44,13 @@ from forebear import _canonical
 from forebear.errors import (
     InvalidInputError,
     NotFoundError,
-    TransportError,
 )
 from forebear.hashing import Digest, manifest_of
 from forebear.importers._mlflow_rest import MlflowClient
 from forebear.model.entries import MAX_NAME, artifact_ref
+from forebear.model.ids import format_time, utc_now
+from forebear.sdk._names import guess_kind
+from forebear.sdk._values import clean_text
 
 __all__ = ["ImportReport", "MlflowClient", "import_runs", "run_entries"]
 
@@ -83,14 +85,13 @@ def forebear_run_id(mlflow_run_id: str) -> str:
 def _time(millis: object) -> str | None:
     if not isinstance(millis, int | float) or isinstance(millis, bool):
         return None
-    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(datetime.fromtimestamp(millis / 1000, tz=UTC))
 
 
 def _text(value: object, limit: int = MAX_NAME) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    return value.replace("\x00", "")[:limit]
+    return clean_text(value)[:limit]
 
 
 def _no_credentials(value: str) -> str:
@@ -200,7 +201,7 @@ def run_entries(run: Mapping[str, Any], experiment: str | None,
                                                         p.get("step") or 0))]
     if steps:
         entry["metric_steps"] = steps
-    outputs = [artifact_ref(digest=f["digest"], kind=_kind(f["path"]), name=f["path"],
+    outputs = [artifact_ref(digest=f["digest"], kind=guess_kind(f["path"]), name=f["path"],
                             uri=f.get("uri"), size=f.get("size"), role="output")
                for f in fetched.files]
     for made in (run.get("outputs") or {}).get("model_outputs") or ():
@@ -218,12 +219,6 @@ def _metric(value: object) -> Any:
     if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN, Infinity
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     return value
-
-
-def _kind(path: str) -> str:
-    from forebear.sdk._names import guess_kind
-
-    return guess_kind(path)
 
 
 # -- the import ----------------------------------------------------------------------------
@@ -340,7 +335,7 @@ def _import_registry(store: Any, client: MlflowClient, *, blobs: Any, artifacts:
     Only versions of the imported runs when experiments were chosen."""
     from forebear.model.aliases import canonical_alias
 
-    now = _time(datetime.now(UTC).timestamp() * 1000)
+    now = format_time(utc_now())
     for model in client.registered_models():
         name = str(model.get("name") or "")
         names: dict[str, str] = {}  # alias -> version
@@ -452,28 +447,30 @@ def _join(base: object, path: str) -> str | None:
 
 def _fetch(client: MlflowClient, path: str, blobs: Any, report: ImportReport
            ) -> tuple[str, int]:
-    """Download one file; its digest and size, its bytes into ``blobs`` when given."""
-    hasher = hashlib.sha256()
+    """Download one file; its digest and size. With ``blobs``, the bytes go to a temporary
+    file that the blob store hashes as it stores it; without, they are hashed on the way
+    and kept nowhere."""
     size = 0
-    with tempfile.NamedTemporaryFile(prefix="forebear-mlflow-", delete=False) as handle:
-        try:
-            def sink(chunk: bytes) -> None:
-                nonlocal size
-                hasher.update(chunk)
-                handle.write(chunk)
-                size += len(chunk)
+    if blobs is None:
+        hasher = hashlib.sha256()
 
-            client.download(path, sink)
-            handle.flush()
-            digest = "sha256:" + hasher.hexdigest()
-            if blobs is not None:
-                stored = str(blobs.put_file(handle.name))
-                if stored != digest:  # the blob store hashes what it stores
-                    raise TransportError(f"{client.url}{path} changed while it was read",
-                                         hint="import again")
-        finally:
-            handle.close()
-            os.unlink(handle.name)
+        def count(chunk: bytes) -> None:
+            nonlocal size
+            hasher.update(chunk)
+            size += len(chunk)
+
+        client.download(path, count)
+        digest = "sha256:" + hasher.hexdigest()
+    else:
+        with tempfile.NamedTemporaryFile(prefix="forebear-mlflow-", delete=False) as handle:
+            try:
+                client.download(path, handle.write)
+                handle.flush()
+                size = handle.tell()
+                digest = str(blobs.put_file(handle.name))
+            finally:
+                handle.close()
+                os.unlink(handle.name)
     report.files += 1
     report.bytes += size
     return digest, size

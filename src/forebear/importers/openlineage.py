@@ -16,7 +16,6 @@ the error names the file, line and field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from forebear import _canonical
 from forebear.errors import ForebearError, InvalidInputError
 from forebear.model.entries import validate_entry
 from forebear.model.ids import format_time, utc_now
+from forebear.model.openlineage import event_key
+from forebear.store.idempotency import known_keys, record_keys
 
 __all__ = ["EventsReport", "import_events", "read_events"]
 
@@ -112,37 +113,21 @@ def import_events(
                 check(event)
             entry = {"type": "openlineage", "time": now, "actor": actor, "event": dict(event)}
             validate_entry(entry)
-            digest = hashlib.sha256(_canonical.canonical_bytes(event)).digest()
+            key, digest = event_key(_canonical.canonical_bytes(event))
         except InvalidInputError as exc:
             raise InvalidInputError(f"{where}: {exc.message}", hint=exc.hint) from None
-        key = f"ol:{digest.hex()}"
         if key in seen:
             continue
         seen.add(key)
         fresh.append((key, digest, entry))
-    known = _known(store, [key for key, _, _ in fresh])
+    known = known_keys(store, [key for key, _, _ in fresh])
     todo = [(key, digest, entry) for key, digest, entry in fresh if key not in known]
 
-    def record_keys(cur: Any, seqs: range) -> None:
-        p = store.placeholder
-        cur.executemany(
-            "INSERT INTO idempotency_key (key, request_hash, first_seq, count, created_at) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p})",
-            [(key, store.blob(digest), seqs.start + i, 1, now)
-             for i, (key, digest, _) in enumerate(todo)])
+    def keys(cur: Any, seqs: range) -> None:
+        record_keys(cur, store, [(key, digest, seqs.start + i, 1, now)
+                                 for i, (key, digest, _) in enumerate(todo)])
 
     if todo:
-        store.append_batch([entry for _, _, entry in todo], before_commit=record_keys)
+        store.append_batch([entry for _, _, entry in todo], before_commit=keys)
     return EventsReport(read=read, imported=len(todo), known=read - len(todo),
                         schema_checked=check is not None)
-
-
-def _known(store: Any, keys: list[str]) -> set[str]:
-    found: set[str] = set()
-    p = store.placeholder
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = store.execute(f"SELECT key FROM idempotency_key WHERE key IN "
-                             f"({', '.join([p] * len(chunk))})", chunk)
-        found.update(str(row[0]) for row in rows)
-    return found

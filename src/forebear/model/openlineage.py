@@ -49,6 +49,7 @@ __all__ = [
     "MAX_DATASETS",
     "STATUS_OF",
     "check_name",
+    "event_key",
     "event_namespace",
     "to_entries",
 ]
@@ -296,6 +297,13 @@ def _datasets(event: Mapping[str, Any], key: str, io_key: str, role: str) -> lis
     if not isinstance(items, list):
         raise _fail(f"{key} must be a list of datasets")
     return [_dataset(item, f"{key}[{i}]", io_key, role) for i, item in enumerate(items)]
+
+
+def event_key(event_bytes: bytes) -> tuple[str, bytes]:
+    """The idempotency key of an event from its canonical bytes (``ol:<sha256 hex>``), and
+    the digest itself: one event, sent or imported twice, is journaled once."""
+    digest = hashlib.sha256(event_bytes).digest()
+    return f"ol:{digest.hex()}", digest
 
 
 def event_namespace(event: object) -> str | None:

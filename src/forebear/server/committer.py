@@ -38,11 +38,10 @@ from typing import Any
 from forebear.errors import ConflictError, StoreError
 from forebear.model.ids import Clock, format_time, utc_now
 from forebear.server.gate import WriteGate
-from forebear.store.sql_rows import insert_rows
+from forebear.store.idempotency import Known, known_keys, record_keys
 
 log = logging.getLogger("forebear.server")
 
-_KEY_CHUNK = 500
 _RETRIES = 2
 
 
@@ -214,7 +213,7 @@ class Committer:
             else:
                 leaders[job.key] = job
         try:
-            known = self._known(list(leaders))
+            known = known_keys(self._store, list(leaders))
         except Exception as exc:  # the store is unusable: every request fails alike
             if retries and isinstance(exc, StoreError):
                 self._commit(jobs, retries - 1)  # on a new connection
@@ -257,20 +256,18 @@ class Committer:
         now = format_time(self._clock())
         store = self._store
 
-        def record_keys(cur: Any, seqs: range) -> None:
-            rows = [
-                (job.key, store.blob(job.request_hash or b""), seqs.start + start, count, now)
+        def keys(cur: Any, seqs: range) -> None:
+            record_keys(cur, store, [
+                (job.key, job.request_hash or b"", seqs.start + start, count, now)
                 for job, start, count in spans
                 if job.key is not None
-            ]
-            insert_rows(cur, "INSERT INTO idempotency_key (key, request_hash, first_seq, "
-                        "count, created_at)", rows, store.placeholder)
+            ])
 
         encoded = None
         if all(job.encoded is not None for job in jobs):
             encoded = [data for job in jobs for data in job.encoded or ()]
         with self._gate():
-            seqs = store.append_batch(entries, project=False, before_commit=record_keys,
+            seqs = store.append_batch(entries, project=False, before_commit=keys,
                                       encoded=encoded)
         self.batches += 1
         self.entries += len(entries)
@@ -280,25 +277,8 @@ class Committer:
         if self._on_commit is not None:
             self._on_commit(seqs.stop)
 
-    def _known(self, keys: list[str]) -> dict[str, tuple[bytes | None, int, int]]:
-        found: dict[str, tuple[bytes | None, int, int]] = {}
-        if not keys:
-            return found
-        p = self._store.placeholder
-        with self._store.side_read() as cur:
-            for start in range(0, len(keys), _KEY_CHUNK):
-                chunk = keys[start : start + _KEY_CHUNK]
-                cur.execute(
-                    "SELECT key, request_hash, first_seq, count FROM idempotency_key "
-                    f"WHERE key IN ({', '.join([p] * len(chunk))})",
-                    chunk,
-                )
-                for key, digest, first, count in cur.fetchall():
-                    found[key] = (bytes(digest), int(first), int(count))
-        return found
 
-
-def _answer(job: _Job, known: tuple[bytes | None, int, int]) -> None:
+def _answer(job: _Job, known: Known) -> None:
     digest, first, count = known
     if (digest or b"") != (job.request_hash or b""):
         job.fail(ConflictError(

@@ -13,7 +13,6 @@ given). A token limited to a namespace may send only events of jobs in that name
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
@@ -24,7 +23,7 @@ from forebear import _canonical
 from forebear.errors import InvalidInputError
 from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
-from forebear.model.openlineage import event_namespace
+from forebear.model.openlineage import event_key, event_namespace
 from forebear.server import marquez
 from forebear.server.auth import check_namespace, guarded, principal
 from forebear.server.bodies import idempotency_key, read_json
@@ -93,10 +92,10 @@ async def post_lineage(request: Request) -> Response:
     }
     validate_entry(entry)
     event_bytes = _canonical.canonical_bytes(event)
-    digest = hashlib.sha256(event_bytes).digest()
+    event_id, digest = event_key(event_bytes)
     receipt = await found.committer.commit(
         [entry], encoded=[entry_bytes(entry, event_bytes)],
-        key=f"h:{key}" if key else f"ol:{digest.hex()}", request_hash=digest,
+        key=f"h:{key}" if key else event_id, request_hash=digest,
     )
     return Response(status_code=200 if receipt.replayed else 201)
 
