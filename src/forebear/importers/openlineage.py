@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forebear import _canonical
-from forebear.errors import ForebearError, InvalidInputError
+from forebear.errors import InvalidInputError
 from forebear.model.entries import validate_entry
 from forebear.model.ids import format_time, utc_now
 from forebear.model.openlineage import event_key
@@ -76,17 +76,10 @@ def read_events(name: str, text: str) -> list[tuple[str, Any]]:
 
 
 def _schema_check() -> Any:
-    try:
-        from forebear.server.validation import validate_run_event
-    except ImportError:  # pragma: no cover - the core install, without jsonschema
-        return None
-    try:
-        validate_run_event({})
-    except ImportError:  # pragma: no cover
-        return None
-    except ForebearError:
-        pass
-    return validate_run_event
+    """The OpenLineage schema check, or None in a core install (no validator)."""
+    from forebear.server.validation import can_validate, validate_run_event
+
+    return validate_run_event if can_validate() else None
 
 
 def import_events(

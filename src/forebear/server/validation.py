@@ -17,7 +17,7 @@ from typing import Any
 
 from forebear.errors import InvalidInputError
 
-__all__ = ["SCHEMA_URL", "load_schema", "validate_run_event"]
+__all__ = ["SCHEMA_URL", "can_validate", "load_schema", "validate_run_event"]
 
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 _MESSAGE_LIMIT = 300
@@ -78,6 +78,15 @@ def _validator() -> Callable[[Any], str | None]:
         return "the event does not match the schema"  # pragma: no cover
 
     return check_fast
+
+
+def can_validate() -> bool:
+    """Whether a schema validator is installed (``forebear[server]``)."""
+    try:
+        _validator()
+    except ImportError:
+        return False
+    return True
 
 
 def validate_run_event(event: Any) -> None:
