@@ -365,16 +365,24 @@ def test_exec_sees_what_the_commands_python_children_read_and_write(repo: Path) 
         "for out in ('a.txt', 'b.txt'):\n"
         "    subprocess.run([sys.executable, 'step.py', out], check=True)\n"
     )
-    env = {**os.environ, "FOREBEAR_CAPTURE_SPOOL": str(repo / "someone-elses-spool")}
-    done = subprocess.run(
-        [sys.executable, "-m", "forebear", "exec", "--json", "--", sys.executable,
-         "driver.py"], cwd=repo, capture_output=True, text=True, env=env)
+    from forebear.capture.files import FileCapture
+
+    outer = FileCapture(cwd=str(repo))  # `forebear exec` is itself a Python child of it
+    outer.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "forebear", "exec", "--json", "--", sys.executable,
+             "driver.py"], cwd=repo, capture_output=True, text=True)
+    finally:
+        seen = outer.stop()
     assert done.returncode == 0, done.stderr
     edges = _edges(open_store(str(repo)), json.loads(done.stdout)["run_id"])
     assert ("in", "input", "data", str(hash_file(repo / "data/train.csv"))) in edges
     for out in ("a.txt", "b.txt"):
         assert ("out", "output", "data", str(hash_file(repo / out))) in edges, out
-    assert not (repo / "someone-elses-spool").exists()
+    # The command's files and forebear's own reads of them are that run's, not the caller's.
+    assert not {str(repo / n) for n in ("a.txt", "b.txt", "data/train.csv")} & {
+        *seen.reads, *seen.writes}, seen
 
 
 def test_exec_passes_the_exit_code_through_and_records_a_failure(repo: Path) -> None:

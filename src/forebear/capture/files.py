@@ -44,7 +44,7 @@ class _Active:
     # no new container alive (10,000 kept tuples would wake the garbage collector ~15
     # times, ~1% of a loop that opens small files).
     events: list[object] = field(default_factory=list)
-    # Where child processes write their opens (see _after_fork and spool_into): a
+    # Where child processes write their opens (see _after_fork and _boot/_forebear_spooler.py): a
     # folder named when the capture starts and made by the first child; and, in such a
     # child, the function that writes them there.
     spool: str | None = None
@@ -166,7 +166,7 @@ def _install() -> None:
         if not _installed:
             sys.addaudithook(_hook)  # permanent by design of PEP 578; idle when no capture
             if hasattr(os, "register_at_fork"):
-                os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
+                os.register_at_fork(after_in_child=_after_fork)
             _installed = True
             # A Python child of a capture elsewhere reports to it from start-up (the
             # _boot sitecustomize): from now on through this module, at the bottom of
@@ -228,14 +228,6 @@ def _point_children() -> None:
                 environ["PYTHONPATH"] = os.pathsep.join(parts[1:])
             else:
                 del environ["PYTHONPATH"]
-
-
-def _before_fork() -> None:
-    # The forking thread's capture, as its opens would be routed (not another thread's).
-    state = _this_threads(_active)
-    if state is not None and state.spool is not None:
-        with contextlib.suppress(OSError):
-            os.makedirs(state.spool, mode=0o700, exist_ok=True)
 
 
 def _after_fork() -> None:
@@ -479,8 +471,13 @@ def _is_write(mode: object, flags: object) -> bool:
 def uncaptured() -> Iterator[None]:
     """This thread's opens inside are not recorded by automatic capture (forebear's own I/O).
 
-    Other threads' opens go where they would have gone (``_this_threads``).
+    Other threads' opens go where they would have gone (``_this_threads``). In a Python
+    child reporting to a capture elsewhere (``_boot``), the report is taken over first, so
+    forebear's own reads there (``forebear exec`` hashing its command's outputs) are not
+    reported as that capture's.
     """
+    if not _active and "_forebear_spooler" in sys.modules:
+        _install()
     if not _active:
         yield
         return

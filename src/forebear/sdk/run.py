@@ -296,12 +296,13 @@ class Run:
         produced, used = self._produced_paths, self._used_paths
         cwd = os.getcwd()
         # A file that vanished before the run ended is no lineage: _VANISHED is skipped.
-        for path in reads:
-            if path not in skip and path not in produced and path not in used:
-                try:  # already a real path: no second realpath (10,000 inputs)
-                    self._use_file(path, role="input", kind=guess_kind(path), cwd=cwd)
-                except _VANISHED:
-                    continue
+        with uncaptured():  # hashing them is forebear's reading, not any run's
+            for path in reads:
+                if path not in skip and path not in produced and path not in used:
+                    try:  # already a real path: no second realpath (10,000 inputs)
+                        self._use_file(path, role="input", kind=guess_kind(path), cwd=cwd)
+                    except _VANISHED:
+                        continue
         for path in written:
             if path not in produced and path not in used:
                 try:
