@@ -178,6 +178,16 @@ def test_a_python_child_without_forebear_reports_without_importing_it(
     where, imported = done.stdout.split()
     assert where.startswith(files.BOOT) and imported == "False" and done.stderr == ""
     assert reads == {str(data)}
+    # Where forebear could be imported, the start-up hook still does not import it.
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    try:
+        found = subprocess.run([sys.executable, "-c", "import sys; "
+                                "print(sorted(m for m in sys.modules if 'forebear' in m))"],
+                               capture_output=True, text=True, check=True)
+    finally:
+        capture.stop()
+    assert found.stdout.strip() == "['_forebear_spooler']", found.stdout
     assert "PYTHONPATH" not in os.environ
 
 

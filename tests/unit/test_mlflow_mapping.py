@@ -3,12 +3,13 @@ shape) as journal entries, and a remote folder's digest as on disk."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forebear.errors import InvalidInputError
 from forebear.hashing import Digest, hash_file, hash_tree, manifest_of
 from forebear.importers.mlflow import Fetched, forebear_run_id, run_entries
 from forebear.model.entries import validate_entry
@@ -89,7 +90,13 @@ def test_a_remote_folder_has_the_digest_it_has_on_disk(files: dict[str, bytes]) 
             path.write_bytes(data)
             listed.append((name, hash_file(path)))
         assert Digest.of_bytes(manifest_of(listed)) == hash_tree(root)
-        assert os.listdir(root)
+
+
+def test_a_remote_folder_path_that_is_not_relative_is_refused() -> None:
+    digest = Digest.of_bytes(b"x")
+    for bad in ("", "/abs", "../up", "a/../../up", "a\nb"):
+        with pytest.raises(InvalidInputError, match="not a relative file path"):
+            manifest_of([(bad, digest)])
 
 
 def test_a_metric_logged_more_than_once_keeps_its_curve() -> None:

@@ -27,7 +27,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from forebear.capture._boot._forebear_spooler import CODE_SUFFIXES, open_spool, spooler
+from forebear.capture._boot._forebear_spooler import (
+    CODE_SUFFIXES,
+    open_spool,
+    read_spool,
+    spooler,
+)
 from forebear.capture._boot._forebear_spooler import RENAME as _RENAME
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -241,34 +246,6 @@ def _after_fork() -> None:
         state.sink = _record = spooler(fd)
 
 
-def _read_spool(folder: str) -> list[object]:
-    """The (path, mode, flags) events children spooled, flat; the folder goes."""
-    import shutil
-
-    events: list[object] = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return events
-    for name in names:
-        try:
-            with open(os.path.join(folder, name), "rb") as handle:
-                fields = handle.read().split(b"\0")
-        except OSError:
-            continue
-        for index in range(0, len(fields) - 2, 3):
-            path, mode, flags = fields[index : index + 3]
-            if mode == _RENAME.encode():
-                events += (os.fsdecode(path), _RENAME, os.fsdecode(flags))
-                continue
-            try:
-                events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
-            except ValueError:  # a record cut short by a worker's sudden end
-                continue
-    shutil.rmtree(folder, ignore_errors=True)
-    return events
-
-
 _ignores_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
 
 
@@ -343,8 +320,8 @@ class FileCapture:
             return Captured((), ())
         _remove(state)
         self._state = None
-        if state.spool is not None and os.path.isdir(state.spool):
-            state.events += _read_spool(state.spool)
+        if state.spool is not None:
+            state.events += read_spool(state.spool)
         return self._classify(state.events)
 
     def _classify(self, events: list[object]) -> Captured:

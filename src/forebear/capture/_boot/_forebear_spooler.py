@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 RENAME = "rename"
 """The mode of a recorded rename, ``(source, RENAME, destination)``: no open has it."""
+_RENAME_BYTES = RENAME.encode()
 CODE_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth", ".pyd", ".dylib")
 """Files that are code or interpreter machinery, not data: the code anchor covers code."""
 _CODE_BYTES = tuple(suffix.encode() for suffix in CODE_SUFFIXES)
@@ -55,7 +56,7 @@ def spooler(fd: int) -> Callable[[tuple[object, ...]], None]:
             where = fsencode(abspath(fsdecode(path)))  # type: ignore[arg-type]
             if mode == RENAME:
                 to = fsencode(abspath(fsdecode(flags)))  # type: ignore[arg-type]
-                write(fd, b"%s\0rename\0%s\0" % (where, to))
+                write(fd, b"%s\0%s\0%s\0" % (where, _RENAME_BYTES, to))
             elif not where.endswith(_CODE_BYTES):  # imports: the reader drops them anyway
                 mode_text = mode.encode() if isinstance(mode, str) else b""
                 write(fd, b"%s\0%s\0%d\0" % (where, mode_text,
@@ -94,3 +95,32 @@ def take_over() -> tuple[str, int] | None:
     global _child
     found, _child = _child, None
     return found
+
+
+def read_spool(folder: str) -> list[object]:
+    """The ``(path, mode, flags)`` events spooled into ``folder``, flat (a rename as
+    ``(source, RENAME, destination)``); the folder is removed."""
+    import shutil
+
+    events: list[object] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return events
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as handle:
+                fields = handle.read().split(b"\0")
+        except OSError:
+            continue
+        for index in range(0, len(fields) - 2, 3):
+            path, mode, flags = fields[index : index + 3]
+            if mode == _RENAME_BYTES:
+                events += (os.fsdecode(path), RENAME, os.fsdecode(flags))
+                continue
+            try:
+                events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+            except ValueError:  # a record cut short by a worker's sudden end
+                continue
+    shutil.rmtree(folder, ignore_errors=True)
+    return events
