@@ -14,12 +14,12 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from forebear.errors import AuthError, InvalidInputError, TransportError, UsageError
 from forebear.store._http import refusal, retry_later
 
-__all__ = ["send_events"]
+__all__ = ["check_url", "send_events"]
 
 _PAUSES = (0.5, 1.0, 2.0, 4.0)  # before each new try of one event
 
@@ -35,16 +35,13 @@ def send_events(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """POST each event to ``url``/``endpoint``; the number sent (all of them, or raises)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--to {url!r} is not an http(s) URL",
-                         hint="give the consumer's base URL, e.g. http://marquez:5000")
+    parts = check_url(url)
     path = "/" + "/".join(p.strip("/") for p in (parts.path, endpoint) if p.strip("/"))
     headers = {"Content-Type": "application/json", "User-Agent": "forebear-export"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=timeout)
+    conn = cls(parts.hostname or "", parts.port, timeout=timeout)
     try:
         for sent, event in enumerate(events):
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
@@ -56,6 +53,15 @@ def send_events(
     finally:
         conn.close()
     return len(events)
+
+
+def check_url(url: str) -> SplitResult:
+    """``url``'s parts if it can take events; UsageError naming the fix otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--to {url!r} is not an http(s) URL",
+                         hint="give the consumer's base URL, e.g. http://marquez:5000")
+    return parts
 
 
 def _send_one(conn: http.client.HTTPConnection, path: str, body: bytes,
@@ -72,14 +78,16 @@ def _send_one(conn: http.client.HTTPConnection, path: str, body: bytes,
             status, answer = 0, str(exc).encode()
         if 200 <= status < 300:
             return
-        if not retry_later(status) or status in (401, 403) or attempt == len(_PAUSES):
+        # A refused key will be refused again at once: unlike the spool, nobody here fixes it.
+        again = retry_later(status) and status not in (401, 403)
+        if not again or attempt == len(_PAUSES):
             break
         sleep(_PAUSES[attempt])
     reason = refusal(status, answer) if status else f"cannot connect: {answer.decode()}"
     if status in (401, 403):
         raise AuthError(f"{where} was refused: {reason} ({taken})",
                         hint="set OPENLINEAGE_API_KEY to a key the consumer accepts")
-    if status and not retry_later(status):
+    if not again:
         raise InvalidInputError(f"{where} was refused: {reason} ({taken})",
                                 hint="check the consumer's OpenLineage version and URL")
     raise TransportError(f"{where} failed: {reason} ({taken})",

@@ -85,22 +85,17 @@ def _document(ref: str, fmt: str, direction: str,
     """(root id, document) of REF: built here, or by the server of a server store (it
     holds the environment manifests, as it holds the SDK's outputs)."""
     import forebear
-    from forebear import exporters
     from forebear.cli import _remote as remote
-    from forebear.graph import lineage
-    from forebear.graph.show import run_details, show
+    from forebear.graph.export import export_document
 
     db, found = open_with_settings(store, read_only=True)
     try:
         if remote.is_remote(db):
             return ref, db.get_json("/api/v1/export", ref=remote.ref_text(ref),
                                     format=fmt, direction=direction)
-        root = resolve_ref(db, found, ref)
-        walk = lineage.upstream if direction == "upstream" else lineage.downstream
-        closure = walk(db, root.node)
-        return closure.root, exporters.document(
-            fmt, closure, record=show(db, root), version=forebear.__version__,
-            loader=blob_loader(found), details=lambda runs: run_details(db, runs))
+        return export_document(db, resolve_ref(db, found, ref), fmt, direction,
+                               version=forebear.__version__,
+                               loader=lambda: blob_loader(found))
     finally:
         db.close()
 
@@ -137,6 +132,9 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
         if output is not None:
             raise UsageError("--to sends the events and --output writes them: choose one",
                              hint="drop --output, or --to")
+        from forebear.cli._send import check_url
+
+        check_url(to)  # before any query
         _send(ref, fmt, direction, to, endpoint, store, json_out)
         return
     _export(ref, fmt, direction, output, force, store)  # JSON either way: --json is moot
@@ -144,11 +142,9 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
 
 def _send(ref: str, fmt: str, direction: str, to: str, endpoint: str, store: str | None,
           json_out: bool) -> None:
-    from forebear import exporters
     from forebear.cli._common import progress_bar
     from forebear.cli._send import send_events
 
-    exporters.check(fmt, direction)
     root, events = _document(ref, fmt, direction, store)
     with progress_bar(disable=json_out) as bar:
         task = bar.add_task("sending", total=len(events))

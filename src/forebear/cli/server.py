@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import socket
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -79,6 +77,7 @@ def serve(host: str, port: int, store: str | None, blob_store: str | None, max_b
         ) from None
     from forebear.sdk.lifecycle import protected_aliases
     from forebear.server.supervisor import WorkerProcess
+    from forebear.store.postgres import redact
 
     # The committer (and projection) threads hand the GIL back and forth with the event
     # loop at every SQLite call; the default 5 ms switch interval would make each commit
@@ -96,7 +95,7 @@ def serve(host: str, port: int, store: str | None, blob_store: str | None, max_b
         sock = stack.enter_context(_listen(host, port))
         config = ServerConfig(max_body=max_body, protected_aliases=protected_aliases())
         reader = None
-        if found.store_url.startswith("sqlite:"):
+        if found.is_embedded:
             # SQLite: queries get a connection of their own (WAL readers never wait for
             # the writer), so a long lineage query cannot hold up ingest commits.
             reader = _local_store(store)[0]
@@ -110,18 +109,11 @@ def serve(host: str, port: int, store: str | None, blob_store: str | None, max_b
             child.start()
             stack.callback(child.stop)
         bound = _address(host, sock.getsockname()[1])  # --port 0: the one the system chose
-        click.echo(f"forebear: serving {_shown(db.url)} on http://{bound}", err=True)
+        click.echo(f"forebear: serving {redact(db.url)} on http://{bound}", err=True)
         server = uvicorn.Server(uvicorn.Config(
             app, log_level="warning", access_log=access_log, server_header=False,
             date_header=False, proxy_headers=proxy_headers))
         server.run(sockets=[sock])
-
-
-def _shown(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    from forebear.store.postgres import redact
-
-    return redact(url)
 
 
 def _address(host: str, port: int) -> str:
@@ -134,7 +126,7 @@ def _warn_without_key(found: Any) -> None:
     It still takes events, but cannot refresh the signed head at each commit, which is
     what lets ``verify`` catch a removed tail: a key left unmounted must not go unseen.
     """
-    if not found.store_url.startswith(("postgresql", "postgres")):
+    if found.is_embedded:
         return  # a SQLite store's key lives beside it, made by `forebear init`
     from forebear.store.postgres import key_path
 
@@ -159,8 +151,11 @@ def _blob_store(url: str | None) -> Any:
 
 
 @contextlib.contextmanager
-def _listen(host: str, port: int) -> Iterator[socket.socket]:
+def _listen(host: str, port: int) -> Iterator[Any]:
     """A listening socket on ``host:port``; ConfigError naming the fix if it cannot be."""
+    import errno  # here, not at the top: every other command would pay for them
+    import socket
+
     where = _address(host, port)
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a TCP port", hint="use a port of 1-65535")
@@ -197,6 +192,7 @@ def worker(store: str | None, json_out: bool, once: bool, poll: float,
     import signal
 
     from forebear.server.worker import ProjectionWorker
+    from forebear.store.postgres import redact
 
     db, _ = _local_store(store)
     alive = None if parent is None else (lambda: os.getppid() == parent)
@@ -209,7 +205,7 @@ def worker(store: str | None, json_out: bool, once: bool, poll: float,
             else:
                 click.echo(f"projected {done} entries")
             return
-        click.echo(f"forebear: projecting {_shown(db.url)} (Ctrl-C to stop)", err=True)
+        click.echo(f"forebear: projecting {redact(db.url)} (Ctrl-C to stop)", err=True)
         # SIGTERM (from `forebear serve` or a process manager) stops it like Ctrl-C: an
         # unfinished batch rolls back and is projected again by the next worker.
         signal.signal(signal.SIGTERM, signal.default_int_handler)

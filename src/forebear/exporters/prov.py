@@ -32,12 +32,11 @@ params and metrics are JSON text, as PROV attribute values are flat.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from forebear.exporters._graph import Graph, flag_text, index, locations
+from forebear.exporters._graph import Graph, flag_text, index, locations, value_text
 from forebear.graph._sql import ANCHOR_ROLES
 from forebear.graph.lineage import Lineage
 
@@ -90,10 +89,6 @@ def _roles_by_artifact(outputs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return roles
 
 
-def _json_text(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _qname(value: str) -> dict[str, str]:
     return {"$": value, "type": "prov:QUALIFIED_NAME"}
 
@@ -125,7 +120,7 @@ def _activity(node: Mapping[str, Any]) -> dict[str, Any]:
             out[attr] = node[key]
     for key in ("params", "metrics"):
         if node.get(key):
-            out[f"forebear:{key}"] = _json_text(node[key])
+            out[f"forebear:{key}"] = value_text(node[key])
     return out
 
 

@@ -126,25 +126,26 @@ def resolve(
     tried: list[str] = []
     unrecorded = ""
     path = Path(text) if cwd is None or os.path.isabs(text) else cwd / text
-    if files and _is_path(path) and _holds_projects(path):
-        # Never an artifact, and hashing it would read everything below (the store's
-        # blobs, a whole disk): `forebear show .` must not take an hour to say no.
-        unrecorded = (f"; the folder {text} holds a project or a file system (.git, "
-                      ".forebear, a root or a home folder) and is not hashed: name the "
-                      "file or folder in it that a run used or made")
-    elif files and _is_path(path):
-        try:
-            digest = (hasher or _default_hasher)(path)
-        except OSError as exc:  # a folder with an unreadable file, a file not ours
-            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != text else ""
-            raise InvalidInputError(
-                f"cannot hash {text}: {exc.strerror or exc}{where}",
-                hint="give a file or folder you can read, or the artifact's digest",
-            ) from None
-        found = _by_key(store, digest, "file")
-        if found is not None:
-            return found
-        unrecorded = f"; the file {text} hashes to {digest}, which was never recorded"
+    if files and _is_path(path):
+        if _holds_projects(path):
+            # Never an artifact, and hashing it would read everything below (the store's
+            # blobs, a whole disk): `forebear show .` must not take an hour to say no.
+            unrecorded = (f"; the folder {text} holds a project or a file system (.git, "
+                          ".forebear, a root or a home folder) and is not hashed: name the "
+                          "file or folder in it that a run used or made")
+        else:
+            try:
+                digest = (hasher or _default_hasher)(path)
+            except OSError as exc:  # a folder with an unreadable file, a file not ours
+                where = f" ({exc.filename})" if exc.filename and str(exc.filename) != text else ""
+                raise InvalidInputError(
+                    f"cannot hash {text}: {exc.strerror or exc}{where}",
+                    hint="give a file or folder you can read, or the artifact's digest",
+                ) from None
+            found = _by_key(store, digest, "file")
+            if found is not None:
+                return found
+            unrecorded = f"; the file {text} hashes to {digest}, which was never recorded"
     tried.append("a recorded file" if unrecorded else "an existing file")
 
     rows = run(store, "SELECT target FROM alias WHERE name = ?", (text,))

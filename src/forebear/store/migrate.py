@@ -164,12 +164,14 @@ def migrate(
         problems.append(
             Problem(seq=None, what="the target's Merkle root differs from the source's")
         )
+    from forebear.store.postgres import redact  # not at the top: it is the PG backend
+
     wanted = [cp for cp in source.checkpoints() if cp.size <= size]
     copied = target.store_checkpoints(wanted)
     problems.extend(target.verify().problems)
     return MigrationReport(
-        source=_display(source.url),
-        target=_display(target.url),
+        source=redact(source.url),
+        target=redact(target.url),
         entries=size,
         replayed=size - done,
         root=root,
@@ -201,9 +203,3 @@ def copy_blobs(source_url: str, target_url: str, progress: Progress | None = Non
         if progress is not None:
             progress(1)
     return copied
-
-
-def _display(url: str) -> str:
-    from forebear.store.postgres import redact
-
-    return redact(url)

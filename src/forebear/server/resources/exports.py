@@ -38,24 +38,18 @@ async def get_export(
     wait_for: WaitQuery = None,
 ) -> Any:
     """The document ``forebear export REF --format FORMAT --json`` prints, as a download."""
-    from forebear import exporters
-    from forebear.graph import lineage
-    from forebear.graph import show as shows
     from forebear.graph.diff import blob_packages
+    from forebear.graph.export import export_document
 
     await wait_projected(request, wait_for)
     found = state(request)
     store = found.reader
-    loader = blob_packages(found.blobs) if found.blobs is not None else None
+    blobs = found.blobs
 
     def build() -> tuple[str, Any]:
-        root = resolve_ref(store, ref)
-        closure = lineage.closure(store, root.node, direction)
-        record = shows.show(store, root)
-        document = exporters.document(fmt, closure, record=record,
-                                      version=forebear.__version__, loader=loader,
-                                      details=lambda runs: shows.run_details(store, runs))
-        return root.key, document
+        return export_document(store, resolve_ref(store, ref), fmt, direction,
+                               version=forebear.__version__,
+                               loader=None if blobs is None else lambda: blob_packages(blobs))
 
     key, document = await run_in_threadpool(build)
     name = _UNSAFE.sub("-", key)[:80] or "lineage"
