@@ -34,12 +34,13 @@ def test_usage_errors_exit_2_with_the_usage_not_a_traceback(
 def test_help_lists_every_command_and_a_typo_gets_a_suggestion(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from forebear.cli import _build
-
-    names = list(_build().commands)
+    # Written out, not read from the CLI: a command left out of it must fail this.
+    names = ["alias", "checkpoint", "deploy", "diff", "downstream", "exec", "export", "flag",
+             "flagged", "human-edit", "import", "init", "journal", "log", "migrate", "prove",
+             "serve", "show", "spool", "token", "upstream", "verify", "worker"]
     assert main(["--help"]) == 0
     listed = capsys.readouterr().out
-    assert all(name in listed for name in names) and len(names) > 20
+    assert all(f"  {name} " in listed for name in names)
     assert main(["lgo"]) == 2
     assert "Did you mean 'log'" in capsys.readouterr().err
     assert main(["alias", "--help"]) == 0

@@ -10,7 +10,6 @@ and never over an existing file without ``--force``.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,8 @@ def _check_output(output: Path | None, force: bool) -> None:
 
 def _write(output: Path, data: bytes, force: bool) -> None:
     """Write ``data`` to ``output`` whole: a temporary file, then renamed or linked in."""
+    import secrets  # here: the CLI imports this module for every command
+
     # Not mkstemp: its 0600 would outlive the rename; os.open leaves the mode to the umask.
     temp = str(output.parent / f".{output.name}.{secrets.token_hex(6)}.tmp")
     try:

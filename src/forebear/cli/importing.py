@@ -69,13 +69,14 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
     if json_out:
         emit_json(report.to_json())
         return
-    console().print(
+    out = console()
+    out.print(
         f"imported {report.imported} run(s) from {escape(url)} "
         f"({', '.join(escape(e) for e in report.experiments) or 'no experiments'}): "
         f"{report.ended} ended since the last import, {report.skipped} already here, "
         f"{report.files} file(s), {report.bytes:,} bytes; {report.aliases} alias(es) set")
     for skipped in report.aliases_skipped:
-        console().print(f"  registry name not imported: {escape(skipped)}")
+        out.print(f"  registry name not imported: {escape(skipped)}")
 
 
 @import_app.command("openlineage")
