@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from forebear.cli._common import settings
+from forebear import config
 
 
 def verify_blobs(
-    store_url: str | None, progress: Callable[[int], None] | None = None
+    resolved: config.Settings, progress: Callable[[int], None] | None = None
 ) -> list[dict[str, Any]]:
     """Problems found in the blob store, in the ``verify`` JSON shape (``seq`` is null).
 
@@ -18,7 +18,6 @@ def verify_blobs(
     from forebear.artifacts.base import open_blob_store
     from forebear.errors import ForebearError
 
-    resolved = settings(store_url)
     if not resolved.blob_url:
         return [{"seq": None, "what": "no blob store is configured (set FOREBEAR_BLOBS)"}]
     blobs = open_blob_store(resolved.blob_url)

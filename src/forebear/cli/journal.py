@@ -12,6 +12,7 @@ from forebear.cli._common import (
     emit_json,
     emit_text,
     escape,
+    for_reading,
     json_option,
     key_unreadable,
     open_store,
@@ -90,7 +91,10 @@ def verify(store: str | None, json_out: bool, blobs: bool) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
     # Checkpoints are checked with the public key; an auditor who may not read the
     # private one checks them against the key the store recorded at init.
-    db = open_store(store, read_only=key_unreadable(settings(store)))
+    from forebear.store.registry import open_from
+
+    found = settings(store)
+    db = open_from(for_reading(found) if key_unreadable(found) else found)
     with progress_bar(disable=json_out) as progress:
         size = db.size()
         task = progress.add_task("journal", total=size)
@@ -110,7 +114,7 @@ def verify(store: str | None, json_out: bool, blobs: bool) -> None:
 
             task = progress.add_task("blobs", total=None)
             payload["problems"].extend(
-                verify_blobs(store, progress=lambda n: progress.advance(task, n))
+                verify_blobs(found, progress=lambda n: progress.advance(task, n))
             )
     payload["ok"] = not payload["problems"]
     if json_out:

@@ -20,44 +20,29 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
 
 __all__ = ["WorkerProcess"]
 
 log = logging.getLogger("forebear.server")
 
+# Restarts wait 0.5 s, doubling to 30 s while the worker keeps dying; a worker that ran a
+# minute was healthy, so its next death waits 0.5 s again.
+_FIRST_DELAY = 0.5
+_MAX_DELAY = 30.0
+_HEALTHY_AFTER = 60.0
+
 
 class WorkerProcess:
     """A ``forebear worker`` child for the store at ``store_url``, restarted if it dies."""
 
-    def __init__(
-        self,
-        store_url: str,
-        *,
-        poll: float = 0.01,
-        environ: Mapping[str, str] | None = None,
-        first_delay: float = 0.5,
-        max_delay: float = 30.0,
-        healthy_after: float = 60.0,
-    ) -> None:
+    def __init__(self, store_url: str, *, poll: float = 0.01) -> None:
         self._command = [sys.executable, "-m", "forebear", "worker", "--poll", str(poll),
                          "--parent", str(os.getpid())]
-        self._env = {**(os.environ if environ is None else environ),
-                     "FOREBEAR_STORE": store_url}
-        self._first_delay = first_delay
-        self._max_delay = max_delay
-        self._healthy_after = healthy_after
+        self._env = {**os.environ, "FOREBEAR_STORE": store_url}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
-        self.restarts = 0
-
-    @property
-    def pid(self) -> int | None:
-        """The current child's process id (None before ``start``)."""
-        proc = self._proc
-        return None if proc is None else proc.pid
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL)
@@ -71,7 +56,7 @@ class WorkerProcess:
         self._thread.start()
 
     def _watch(self) -> None:
-        delay = self._first_delay
+        delay = _FIRST_DELAY
         while True:
             proc = self._proc
             assert proc is not None
@@ -81,8 +66,8 @@ class WorkerProcess:
                 # 0 is a deliberate stop: Ctrl-C or SIGTERM reach the whole process group,
                 # so the child often stops just before this server does.
                 return
-            if time.monotonic() - started >= self._healthy_after:
-                delay = self._first_delay  # it had been running fine: not a crash loop
+            if time.monotonic() - started >= _HEALTHY_AFTER:
+                delay = _FIRST_DELAY  # it had been running fine: not a crash loop
             log.warning("the projection worker (pid %d) exited with code %s; starting "
                         "another in %.1f s", proc.pid, code, delay)
             if self._stopping.wait(delay):
@@ -91,8 +76,7 @@ class WorkerProcess:
                 if self._stopping.is_set():
                     return
                 self._proc = self._spawn()
-                self.restarts += 1
-            delay = min(delay * 2, self._max_delay)
+            delay = min(delay * 2, _MAX_DELAY)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop watching, then stop the child (SIGTERM; SIGKILL after ``timeout``)."""
