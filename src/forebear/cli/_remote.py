@@ -7,7 +7,6 @@ sent as its digest, since the server never looks at paths.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 __all__ = ["is_remote", "lineage", "ref_text"]
@@ -19,16 +18,16 @@ def is_remote(db: Any) -> bool:
 
 
 def ref_text(ref: str) -> str:
-    """``ref`` as the server should see it: a local file becomes its digest."""
-    try:
-        exists = os.path.exists(ref)
-    except (OSError, ValueError):
-        exists = False
-    if not exists:
-        return ref
-    from forebear.hashing import hash_path
+    """``ref`` as the server should see it: a local file becomes its digest (as
+    ``forebear.graph.refs`` hashes one: never a project folder, errors named)."""
+    from pathlib import Path
 
-    return str(hash_path(ref))
+    from forebear.graph.refs import is_path, path_digest
+
+    path = Path(ref)
+    if not is_path(path):
+        return ref
+    return path_digest(path, ref) or ref
 
 
 def lineage(db: Any, direction: str, ref: str, *, depth: int | None, kinds: list[str] | None,

@@ -30,7 +30,7 @@ from forebear.graph._sql import Queryable, run
 from forebear.hashing import is_digest_text
 from forebear.model.ids import is_run_id
 
-__all__ = ["MIN_PREFIX", "Resolved", "resolve"]
+__all__ = ["MIN_PREFIX", "Resolved", "is_path", "path_digest", "resolve"]
 
 MIN_PREFIX = 8
 """Fewest characters a prefix may have."""
@@ -126,22 +126,13 @@ def resolve(
     tried: list[str] = []
     unrecorded = ""
     path = Path(text) if cwd is None or os.path.isabs(text) else cwd / text
-    if files and _is_path(path):
-        if _holds_projects(path):
-            # Never an artifact, and hashing it would read everything below (the store's
-            # blobs, a whole disk): `forebear show .` must not take an hour to say no.
+    if files and is_path(path):
+        digest = path_digest(path, text, hasher)
+        if digest is None:
             unrecorded = (f"; the folder {text} holds a project or a file system (.git, "
                           ".forebear, a root or a home folder) and is not hashed: name the "
                           "file or folder in it that a run used or made")
         else:
-            try:
-                digest = (hasher or _default_hasher)(path)
-            except OSError as exc:  # a folder with an unreadable file, a file not ours
-                where = f" ({exc.filename})" if exc.filename and str(exc.filename) != text else ""
-                raise InvalidInputError(
-                    f"cannot hash {text}: {exc.strerror or exc}{where}",
-                    hint="give a file or folder you can read, or the artifact's digest",
-                ) from None
             found = _by_key(store, digest, "file")
             if found is not None:
                 return found
@@ -209,7 +200,25 @@ def _holds_projects(path: Path) -> bool:
         return False
 
 
-def _is_path(path: Path) -> bool:
+def path_digest(path: Path, text: str, hasher: Hasher | None = None) -> str | None:
+    """The digest of the file or folder ``path`` (``text`` as the user wrote it), or None
+    for a folder that is never an artifact (``_holds_projects``): hashing it would read
+    everything below (the store's blobs, a whole disk) to say no. InvalidInputError when
+    it cannot be read."""
+    if _holds_projects(path):
+        return None
+    try:
+        return (hasher or _default_hasher)(path)
+    except OSError as exc:  # a folder with an unreadable file, a file not ours
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != text else ""
+        raise InvalidInputError(
+            f"cannot hash {text}: {exc.strerror or exc}{where}",
+            hint="give a file or folder you can read, or the artifact's digest",
+        ) from None
+
+
+def is_path(path: Path) -> bool:
+    """Whether ``path`` names something that exists (never raises)."""
     try:
         return path.exists()
     except (OSError, ValueError):  # names too long for the file system, NUL bytes
