@@ -25,9 +25,19 @@ def clean_text(value: object) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def json_safe(value: Any, depth: int = 0) -> Any:
-    """Parameters as JSON values: numbers, strings, lists, dicts; anything else by repr."""
+def json_safe(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """Parameters as JSON values: numbers, strings, lists, dicts; anything else by repr.
+
+    ``budget``, ``[values, characters]``, is spent as containers and text are taken;
+    a container or text over what is left is summarized instead (``argument_params``).
+    """
     if isinstance(value, str):
+        if budget is not None:
+            if len(value) > budget[1]:
+                kept = max(budget[1], 0)
+                budget[1] = 0
+                return clean_text(value[:kept]) + f"... ({len(value):,} characters)"
+            budget[1] -= len(value)
         return clean_text(value)
     if value is None or isinstance(value, bool | int):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
@@ -37,10 +47,14 @@ def json_safe(value: Any, depth: int = 0) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, os.PathLike):
         return clean_text(os.fspath(value))
-    if depth < 5 and isinstance(value, Mapping):
-        return {clean_text(k): json_safe(v, depth + 1) for k, v in value.items()}
-    if depth < 5 and isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(v, depth + 1) for v in value]
+    if depth < 5 and isinstance(value, Mapping | list | tuple | set | frozenset):
+        if budget is not None:
+            if len(value) > budget[0]:
+                return f"<{type(value).__name__} of {len(value):,} items>"
+            budget[0] -= len(value)
+        if isinstance(value, Mapping):
+            return {clean_text(k): json_safe(v, depth + 1, budget) for k, v in value.items()}
+        return [json_safe(v, depth + 1, budget) for v in value]
     text = clean_text(repr(value))
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -90,25 +104,6 @@ _ARGUMENT_TEXT = 100_000
 
 
 def argument_params(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A call's arguments as params (``_json_safe``), within the budgets above."""
+    """A call's arguments as params (``json_safe``), within the budgets above."""
     budget = [_ARGUMENT_VALUES, _ARGUMENT_TEXT]
-
-    def bounded(value: Any, depth: int) -> Any:
-        if isinstance(value, str):
-            if len(value) > budget[1]:
-                kept = max(budget[1], 0)
-                budget[1] = 0
-                return clean_text(value[:kept]) + f"... ({len(value):,} characters)"
-            budget[1] -= len(value)
-            return clean_text(value)
-        sized = isinstance(value, Mapping | list | tuple | set | frozenset)
-        if sized and depth < 5:
-            if len(value) > budget[0]:
-                return f"<{type(value).__name__} of {len(value):,} items>"
-            budget[0] -= len(value)
-            if isinstance(value, Mapping):
-                return {clean_text(k): bounded(v, depth + 1) for k, v in value.items()}
-            return [bounded(v, depth + 1) for v in value]
-        return json_safe(value, depth)
-
-    return {clean_text(k): bounded(v, 0) for k, v in arguments.items()}
+    return {clean_text(k): json_safe(v, 0, budget) for k, v in arguments.items()}
