@@ -165,7 +165,9 @@ def human_edit(actor: str, reason: str, before: str, after: str, name: str, kind
         try:
             key = SigningKey.load(sign_key)
         except SigningKeyError as exc:  # the editor's own key, not the store's
-            raise SigningKeyError(exc.message, hint=exc.hint if "chmod" in exc.hint else
+            # The default hint is about the store's key; a specific one (chmod) stays.
+            raise SigningKeyError(exc.message, hint=exc.hint
+                                  if exc.hint != SigningKeyError.default_hint else
                                   "check the --sign-key path: the editor's own key file, "
                                   "named after --actor") from None
     session = _session(store)
