@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
-from forebear import config
 from forebear.cli._common import common, emit_json, settings
 from forebear.errors import UsageError
 
@@ -55,15 +53,12 @@ def exec_(
 ) -> None:
     """Run CMD as a tracked execution; its exit code passes through."""
     from forebear.capture.execute import check_command, execute
-    from forebear.sdk.session import Session, default_session
+    from forebear.sdk.session import Session, ensure_store
 
     check_command(list(command))  # before a store is opened, or created
     found = settings(store, required=False)
-    owned = store is not None or bool(os.environ.get("FOREBEAR_STORE")) or found.store_dir is None \
-        or (found.store_dir / config.DB_FILE).exists()
-    # The store named or found now, not the process's cached default session; with no
-    # store anywhere, that default session creates one, as the SDK does, and says so.
-    session = Session.from_settings(found) if owned else default_session()
+    # With no store anywhere, one is created, as the SDK does, and it says so.
+    session = Session.from_settings(found if store is not None else ensure_store(found))
     try:
         code, run = execute(
             list(command),
@@ -77,8 +72,7 @@ def exec_(
             store=session,
         )
     finally:
-        if owned:
-            session.store.close()
+        session.store.close()
     if json_out:
         emit_json({"run_id": run.run_id, "status": run.status, "exit_code": code})
     else:

@@ -104,16 +104,22 @@ def default_session() -> Session:
     global _default
     with _default_lock:
         if _default is None:
-            settings = config.resolve(required=False)
-            if settings.is_embedded and settings.store_dir and not (
-                settings.store_dir / config.DB_FILE
-            ).exists() and not os.environ.get("FOREBEAR_STORE"):
-                from forebear.store.registry import init_store
-
-                init_store(settings.store_dir.parent)
-                sys.stderr.write(f"forebear: created a new store in {settings.store_dir}\n")
-            _default = Session.from_settings(settings)
+            _default = Session.from_settings(ensure_store(config.resolve(required=False)))
         return _default
+
+
+def ensure_store(settings: config.Settings) -> config.Settings:
+    """``settings``, after creating the ``.forebear/`` store they point at when there is
+    none yet and none was named (FOREBEAR_STORE): the SDK's first run makes one, and
+    says so."""
+    if settings.is_embedded and settings.store_dir and not (
+        settings.store_dir / config.DB_FILE
+    ).exists() and not os.environ.get("FOREBEAR_STORE"):
+        from forebear.store.registry import init_store
+
+        init_store(settings.store_dir.parent)
+        sys.stderr.write(f"forebear: created a new store in {settings.store_dir}\n")
+    return settings
 
 
 def session_for(store: Any) -> Session:
