@@ -8,7 +8,8 @@ in-process calls that return the whole answer (every node with its details and e
 edge, as ``forebear upstream --json`` prints them). Beside them: a bare recursive CTE
 over the edge table returning only node ids (the floor), *rows only* (forebear's own
 statements, their rows fetched and nothing built), and the CLI as a user waits for it
-(``forebear upstream`` in a fresh process, output to a pipe, as JSON and as the tree).
+(``forebear upstream`` in a fresh process, output to a pipe, as JSON and as the tree),
+and ``forebear path`` to the same node from two of its ancestors.
 ml-metadata (installed by this script into its own venv, ``.bench/mlmd-venv``, as it
 needs protobuf < 5) gets the same graphs through ``mlmd_worker.py`` and is timed in the
 same run: its single ``get_lineage_subgraph`` call (which stops at 100 hops) and the
@@ -152,6 +153,8 @@ def bench_forebear(shape: str, probes: dict[str, Any], store_dir: Path, repeats:
                               "floor_ms": floor, "rows_ms": rows_ms, "target_ms": target,
                               "cli_json_ms": cli_ms(store_dir, ids[0], "--json"),
                               "cli_tree_ms": cli_ms(store_dir, ids[0])}
+                if nodes <= 20_000:
+                    out[label]["paths"] = bench_paths(store, root, result.nodes, repeats)
             else:
                 ms, _ = _median_ms(
                     lambda a=ids[0], b=ids[1]: diff(store, resolve(store, a).node,
@@ -160,6 +163,25 @@ def bench_forebear(shape: str, probes: dict[str, Any], store_dir: Path, repeats:
                 out[label] = {"ms": ms, "nodes": sizes, "target_ms": target}
     finally:
         store.close()
+    return out
+
+
+def bench_paths(store: Any, root: int, closure: list[dict[str, Any]], repeats: int,
+                ) -> dict[str, Any]:
+    """``forebear path`` to ``root`` from two of its ancestors: the raw dataset recorded
+    first, and the environment, a hub that most of the graph's runs used."""
+    starts = {
+        "data": min((n for n in closure if n["type"] == "artifact" and n["kind"] == "data"),
+                    key=lambda n: resolve(store, n["id"]).node, default=None),
+        "environment": next((n for n in closure if n["kind"] == "environment"), None),
+    }
+    out: dict[str, Any] = {}
+    for name, node in starts.items():
+        if node is None:
+            continue
+        source = resolve(store, node["id"]).node
+        ms, found = _median_ms(lambda s=source: lineage.between(store, s, root), repeats)
+        out[name] = {"ms": ms, "nodes": len(found.nodes), "edges": len(found.edges)}
     return out
 
 
@@ -228,6 +250,9 @@ def flatten(results: dict[str, Any]) -> dict[str, Any]:
             flat[f"{name}_rows_only_ms"] = mine["rows_ms"]
             flat[f"{name}_cli_json_ms"] = mine["cli_json_ms"]
             flat[f"{name}_cli_tree_ms"] = mine["cli_tree_ms"]
+        for start, path in mine.get("paths", {}).items():
+            flat[f"{name}_path_from_{start}_ms"] = path["ms"]
+            flat[f"{name}_path_from_{start}_nodes"] = path["nodes"]
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:
@@ -270,6 +295,10 @@ def report(results: dict[str, Any]) -> str:
                          "rows fetched, no answer built)")
             lines.append(f"  CLI           {mine['cli_json_ms']:9.1f} ms  `forebear upstream "
                          f"--json` in a fresh process; the tree {mine['cli_tree_ms']:.1f} ms")
+        for start, path in mine.get("paths", {}).items():
+            lines.append(f"  path          {path['ms']:9.1f} ms  `forebear path` from the "
+                         f"{start} node, {path['nodes']:,} nodes and {path['edges']:,} edges "
+                         "on the paths")
         theirs = results["mlmd"].get(label)
         if theirs:
             if "one_call_ms" in theirs:

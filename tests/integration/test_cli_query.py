@@ -97,6 +97,37 @@ def test_upstream_tree_dot_and_mermaid(project: dict[str, Any],
     assert mermaid.startswith("flowchart LR") and '-->|"training_data"|' in mermaid
 
 
+def test_path_draws_every_path_from_a_dataset_to_what_it_reached(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "path", "train.csv", project["endpoint"], "--json")
+    assert out["from"] == project["data"] and out["root"] == project["endpoint"]
+    assert out["nodes"][0]["id"] == project["endpoint"]
+    # The failed run used the data too, but produced nothing the endpoint came from; the
+    # code anchor is upstream of the endpoint but not downstream of the data.
+    assert {n["id"] for n in out["nodes"]} == {project["endpoint"], DEPLOY, project["model"],
+                                               TRAIN, project["clean"], PREP, project["data"]}
+    assert len(out["edges"]) == 6
+    assert main(["path", "train.csv", project["endpoint"]]) == 0
+    tree = capsys.readouterr().out
+    assert "raw ← train.csv" in tree and "7 nodes (3 runs) on the paths from train.csv" in tree
+    assert main(["path", "train.csv", "production", "--format", "dot"]) == 0
+    assert capsys.readouterr().out.count("->") == 4
+
+
+def test_path_says_when_there_is_none_and_when_it_goes_the_other_way(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "path", "production", "train.csv", "--json")
+    assert out == {"root": project["data"], "from": project["model"], "nodes": [], "edges": []}
+    assert main(["path", "production", "train.csv"]) == 0
+    assert "no path: train.csv does not come from production (it is the other way round: " \
+        "swap FROM and TO)" in capsys.readouterr().out.replace("\n", " ")
+    assert main(["path", project["code"], FAILED]) == 0
+    said = capsys.readouterr().out.replace("\n", " ")
+    assert f"no path: {FAILED} does not come from" in said and "other way" not in said
+    same = _json(capsys, "path", TRAIN, TRAIN, "--json")
+    assert [n["id"] for n in same["nodes"]] == [TRAIN] and same["edges"] == []
+
+
 def test_show_json_and_human(project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     record = _json(capsys, "show", "production", "--json")
     assert record["id"] == project["model"] and record["transformation"]["run_id"] == TRAIN
@@ -198,8 +229,8 @@ def test_errors_are_one_line(project: dict[str, Any], capsys: pytest.CaptureFixt
     assert err.startswith("error: ") and text in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", ["show", "upstream", "downstream", "diff", "log", "flag",
-                                     "flagged"])
+@pytest.mark.parametrize("command", ["show", "upstream", "downstream", "path", "diff", "log",
+                                     "flag", "flagged"])
 def test_every_query_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     assert "--store" in capsys.readouterr().out
@@ -215,6 +246,7 @@ def test_human_output_never_shows_markup(project: dict[str, Any],
     store.close()
     for argv in (["show", "production"], ["show", ref("odd")["id"]], ["log"],
                  ["upstream", "production"], ["downstream", "train.csv"], ["flagged"],
+                 ["path", "train.csv", ref("odd")["id"]], ["path", "train.csv", "production"],
                  ["diff", TRAIN, FAILED]):
         assert main(argv) == 0
         out = capsys.readouterr().out

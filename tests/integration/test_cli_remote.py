@@ -67,7 +67,14 @@ def test_queries_over_http_answer_as_the_local_store_does(tmp_path: Path) -> Non
             assert tree == local_tree and tree.count("\n") >= 4
             dot, local_dot = both(direction, ref, "--format", "dot")
             assert dot == local_dot and dot.count("->") == len(answer["edges"])
+        for args in (("path", data, tuned), ("path", tuned, data),
+                     ("path", data, tuned, "--format", "mermaid")):
+            over_http, on_disk = both(*args)
+            assert over_http == on_disk and over_http.strip(), args
+        path = json.loads(both("path", data, tuned, "--json")[0])
+        assert len(path["nodes"]) == 5 and path["root"] == tuned  # data, train, model, tune
         for args in (("show", tuned, "--json"), ("log", "--json"), ("flagged", "--json"),
+                     ("path", data, tuned, "--json"), ("path", tuned, data, "--json"),
                      ("diff", str(work / "model.bin"), tuned, "--json")):
             over_http, on_disk = both(*args)
             assert json.loads(over_http) == json.loads(on_disk), args

@@ -1,4 +1,5 @@
-"""On random DAGs written as runs, upstream, downstream and diff agree with naive references.
+"""On random DAGs written as runs, upstream, downstream, path and diff agree with naive
+references.
 
 The references below work on the entries in memory (breadth-first search over edges built
 from the runs' inputs, anchors and outputs) and restate the diff rules of
@@ -121,6 +122,27 @@ def test_closures_agree_with_breadth_first_search(store: Any, runs: list[dict[st
         limited = lineage.closure(store, node, direction, depth=depth)  # type: ignore[arg-type]
         assert {n["id"] for n in limited.nodes} == near
         assert set(limited.edges) == {e for e in edges if e[0] in near and e[1] in near}
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=dags(), data=st.data())
+def test_paths_are_what_is_downstream_of_one_end_and_upstream_of_the_other(
+        store: Any, runs: list[dict[str, Any]], data: st.DataObject) -> None:
+    store.append_batch(runs)
+    edges = _edges(runs)
+    nodes = _nodes(runs)
+    source = data.draw(st.sampled_from(nodes))
+    # Mostly a target that comes from the source, to test more than empty answers.
+    below = sorted(_walk(edges, source, up=False))
+    target = data.draw(st.sampled_from(below) | st.sampled_from(nodes))
+    on_path = set(_walk(edges, source, up=False)) & set(_walk(edges, target, up=True))
+    result = lineage.between(store, resolve(store, source).node, resolve(store, target).node)
+    assert result.source == source and result.root == target
+    assert {n["id"] for n in result.nodes} == on_path
+    assert not on_path or result.nodes[0]["id"] == target
+    inner = {e for e in edges if e[0] in on_path and e[1] in on_path}
+    assert set(result.edges) == inner and len(result.edges) == len(inner)
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

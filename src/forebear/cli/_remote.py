@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["is_remote", "lineage", "ref_text"]
+__all__ = ["is_remote", "lineage", "paths", "ref_text"]
 
 
 def is_remote(db: Any) -> bool:
@@ -33,10 +33,20 @@ def ref_text(ref: str) -> str:
 def lineage(db: Any, direction: str, ref: str, *, depth: int | None, kinds: list[str] | None,
             limit: int | None, offset: int) -> Any:
     """The server's ``upstream``/``downstream`` answer as a ``forebear.graph`` ``Lineage``."""
-    from forebear.graph.lineage import Lineage
-
     found = db.query(direction, ref=ref_text(ref), depth=depth, kind=list(kinds or []) or None,
                      limit=limit, offset=offset or None)
+    return _as_lineage(found, "upstream" if direction == "upstream" else "downstream")
+
+
+def paths(db: Any, ref_from: str, ref_to: str) -> Any:
+    """The server's ``path`` answer as a ``forebear.graph`` ``Lineage``."""
+    return _as_lineage(db.query("path", **{"from": ref_text(ref_from), "to": ref_text(ref_to)}),
+                       "upstream")
+
+
+def _as_lineage(found: dict[str, Any], direction: str) -> Any:
+    from forebear.graph.lineage import Lineage
+
     page = found.get("page") or {}
     return Lineage(
         root=found["root"],
@@ -47,4 +57,5 @@ def lineage(db: Any, direction: str, ref: str, *, depth: int | None, kinds: list
         total=int(page.get("total", len(found["nodes"]))),
         offset=int(page.get("offset", 0)),
         limit=page.get("limit"),
+        source=found.get("from"),
     )

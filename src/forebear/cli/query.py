@@ -1,4 +1,5 @@
-"""``show``, ``upstream``, ``downstream``, ``diff``, ``log``, ``flag``, ``flagged``: queries.
+"""``show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log``, ``flag``, ``flagged``:
+queries.
 
 Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.refs``.
 """
@@ -141,7 +142,7 @@ def _walk_options(function: Any) -> Any:
 def _walk(direction: str, ref: str, store: str | None, depth: int | None,
           kinds: list[str] | None, limit: int | None, offset: int, fmt: Format,
           json_out: bool) -> None:
-    from forebear.graph import lineage, render
+    from forebear.graph import lineage
 
     db, found = open_with_settings(store, read_only=True)
     try:
@@ -156,6 +157,17 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
                                      offset=offset)
     finally:
         db.close()
+    noun = "ancestors" if direction == "up" else "descendants"
+    summary = f"{result.total - 1:,} {noun}"
+    if result.next_offset is not None:
+        summary += f"; more from --offset {result.next_offset}"
+    _emit_lineage(result, fmt, json_out, summary)
+
+
+def _emit_lineage(result: Any, fmt: Format, json_out: bool, summary: str) -> None:
+    """A ``Lineage`` as JSON, DOT, Mermaid or a tree; ``summary`` below the tree."""
+    from forebear.graph import render
+
     if json_out or fmt is Format.json:
         emit_json(result.to_json())
     elif fmt is Format.dot:
@@ -164,15 +176,11 @@ def _walk(direction: str, ref: str, store: str | None, depth: int | None,
         emit_text(render.to_mermaid(result))
     else:
         out = console()
-        if out.is_terminal:
+        if result.nodes and out.is_terminal:
             out.print(render.tree(result))
-        else:  # a pipe or a file: the same tree as plain lines, in a fraction of the time
+        elif result.nodes:  # a pipe or a file: the same tree as plain lines, much faster
             emit_text("\n".join(render.tree_lines(result)) + "\n")
-        noun = "ancestors" if direction == "up" else "descendants"
-        summary = f"{result.total - 1:,} {noun}"
-        if result.next_offset is not None:
-            summary += f"; more from --offset {result.next_offset}"
-        out.print(f"[dim]{summary}[/]")
+        out.print(f"[dim]{escape(summary)}[/]")
 
 
 @click.command(epilog=_REF_HELP)
@@ -189,6 +197,47 @@ def downstream(ref: str, store: str | None, json_out: bool, depth: int | None,
                kind: tuple[str, ...], limit: int | None, offset: int, fmt: str) -> None:
     """Everything that came from REF: every model and deployment it reached."""
     _walk("down", ref, store, depth, list(kind), limit, offset, Format(fmt), json_out)
+
+
+# -- path ---------------------------------------------------------------------------------
+
+
+@click.command(epilog=_REF_HELP)
+@click.argument("ref_from", metavar="FROM")
+@click.argument("ref_to", metavar="TO")
+@common
+@click.option("--format", "fmt", type=click.Choice([f.value for f in Format]),
+              default=Format.tree.value, show_default=True, help="Output format.")
+def path(ref_from: str, ref_to: str, store: str | None, json_out: bool, fmt: str) -> None:
+    """How TO came from FROM: every path between them along the data (a bad dataset to
+    the model it reached, a base model to its fine-tunes), drawn back from TO."""
+    from forebear.graph import lineage
+
+    db, found = open_with_settings(store, read_only=True)
+    try:
+        if remote.is_remote(db):
+            def between(a: str, b: str) -> Any:
+                return remote.paths(db, a, b)
+        else:
+            def between(a: str, b: str) -> Any:
+                return lineage.between(db, resolve_ref(db, found, a).node,
+                                       resolve_ref(db, found, b).node)
+        result = between(ref_from, ref_to)
+        # A person who swapped the two is told so; scripts get the answer as asked.
+        back = None if result.nodes or json_out or fmt == Format.json.value \
+            else between(ref_to, ref_from)
+    finally:
+        db.close()
+    if result.nodes:
+        runs = sum(node["type"] == "execution" for node in result.nodes)
+        count = len(result.nodes)
+        summary = f"{count:,} node{'s' * (count != 1)} ({runs:,} run{'s' * (runs != 1)}) " \
+            f"on the paths from {ref_from} to {ref_to}"
+    else:
+        summary = f"no path: {ref_to} does not come from {ref_from}"
+        if back is not None and back.nodes:
+            summary += " (it is the other way round: swap FROM and TO)"
+    _emit_lineage(result, Format(fmt), json_out, summary)
 
 
 # -- diff ---------------------------------------------------------------------------------

@@ -16,6 +16,12 @@ through every kind) and then only the edges between kept nodes. ``limit``/``offs
 page through the nodes in a stable order (the root first, then by node id); a page
 carries the edges whose far end (the end away from the root) is on the page, so the
 pages together hold every edge exactly once.
+
+``between`` answers "how did A reach B?": every path from one node to another, following
+the data. Its nodes are those downstream of A and upstream of B, found by walking up from
+B and then down from A *within* that closure, so neither walk strays into the rest of the
+graph (a popular dataset's downstream can be most of it); its edges are all the edges
+among them, each of which lies on such a path.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from forebear.errors import NotFoundError, UsageError
 from forebear.graph._sql import Queryable, fetch_nodes, marks, no_gc, run
 
 __all__ = [
-    "Direction", "Lineage", "closure", "closure_cte", "closure_edges", "downstream", "upstream",
+    "Direction", "Lineage", "between", "closure", "closure_cte", "closure_edges", "downstream",
+    "upstream",
 ]
 
 Direction = Literal["upstream", "downstream"]
@@ -51,6 +58,8 @@ class Lineage:
     """Nodes in the whole answer (every page), the root included."""
     offset: int = 0
     limit: int | None = None
+    source: str | None = None
+    """For ``between``: the id the paths start from (``root`` is where they end)."""
 
     @property
     def next_offset(self) -> int | None:
@@ -62,6 +71,8 @@ class Lineage:
         """``{"root", "nodes", "edges"}`` (plus ``page`` when paged)."""
         edges = [{"source": s, "target": t, "role": r} for s, t, r in self.edges]
         out: dict[str, Any] = {"root": self.root, "nodes": self.nodes, "edges": edges}
+        if self.source is not None:
+            out["from"] = self.source
         if self.limit is not None or self.offset:
             out["page"] = {
                 "offset": self.offset,
@@ -191,6 +202,40 @@ def _whole(
     return Lineage(
         root=keys[root], direction=direction, nodes=listed, edges=edges, total=len(listed)
     )
+
+
+def between(store: Queryable, source: int, target: int) -> Lineage:
+    """Every path from node ``source`` to node ``target`` along the data.
+
+    The answer is drawn like an upstream closure of ``target`` (its ``root``), cut down
+    to the nodes that came from ``source`` (its ``source``), ``target`` first. When
+    ``target`` does not come from ``source`` it has no nodes and no edges.
+    """
+    with no_gc():
+        rows = run(
+            store,
+            "WITH RECURSIVE up(id) AS (SELECT CAST(? AS BIGINT) UNION "
+            "SELECT e.src FROM edge e JOIN up ON e.dst = up.id), "
+            "ue(src, dst, role) AS (SELECT e.src, e.dst, e.role FROM up "
+            "JOIN edge e ON e.dst = up.id), "
+            "p(id) AS (SELECT CAST(? AS BIGINT) UNION "
+            "SELECT ue.dst FROM ue JOIN p ON ue.src = p.id) "
+            "SELECT ue.src, ue.dst, ue.role FROM ue WHERE ue.src IN (SELECT id FROM p)",
+            [target, source],
+        )
+        on_path = {target, source} if rows or source == target else set()
+        on_path.update(src for src, _, _ in rows)
+        order = sorted(on_path | {source, target})
+        keys: dict[int, str] = {}
+        nodes = fetch_nodes(store, order, ordered=True, keys=keys)
+        for end in (source, target):
+            if end not in nodes:
+                raise _gone(end)
+        listed = [nodes[target]] if on_path else []
+        listed += [nodes[i] for i in order if i in on_path and i != target]
+        edges = [(keys[s], keys[d], r) for s, d, r in rows]
+    return Lineage(root=keys[target], direction="upstream", nodes=listed, edges=edges,
+                   total=len(listed), source=keys[source])
 
 
 def _gone(root: int) -> NotFoundError:

@@ -1,4 +1,5 @@
-"""``show``, ``upstream``, ``downstream``, ``diff``, ``log``: the CLI's queries over HTTP.
+"""``show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log``: the CLI's queries
+over HTTP.
 
 Each answers the JSON the CLI prints with ``--json`` (DESIGN.md shapes). REFs arrive as
 data: aliases, digests or their 8+ hex prefixes, ``dataset:`` ids, run ids or prefixes;
@@ -78,6 +79,27 @@ guarded(router, "GET", "/api/v1/upstream", scope="read", name="upstream",
         summary="Everything a REF came from")(_walk("upstream"))
 guarded(router, "GET", "/api/v1/downstream", scope="read", name="downstream",
         summary="Everything that came from a REF")(_walk("downstream"))
+
+
+@guarded(router, "GET", "/api/v1/path", scope="read",
+         summary="Every path from one REF to another, along the data")
+async def get_path(
+    request: Request,
+    source: Annotated[str, Query(alias="from", min_length=1, max_length=4096,
+                                 description="Where the paths start (a REF)")],
+    target: Annotated[str, Query(alias="to", min_length=1, max_length=4096,
+                                 description="Where the paths end (a REF)")],
+    wait_for: WaitQuery = None,
+) -> Any:
+    """What ``forebear path FROM TO --json`` prints."""
+    await wait_projected(request, wait_for)
+    store = state(request).reader
+
+    def build() -> Any:
+        return lineage.between(store, resolve_ref(store, source).node,
+                               resolve_ref(store, target).node).to_json()
+
+    return await run_in_threadpool(build)
 
 
 @guarded(router, "GET", "/api/v1/diff", scope="read",
