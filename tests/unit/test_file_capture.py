@@ -158,6 +158,61 @@ def test_what_children_started_without_fork_open_is_captured(
     assert files._record is None and not files._active
 
 
+def _read_one(path: str) -> None:
+    with open(path) as handle:
+        handle.read()
+
+
+def test_a_forkserver_started_in_one_run_reports_to_the_runs_after_it(tree: Path) -> None:
+    # multiprocessing keeps one forkserver per process (Linux's default from Python 3.14):
+    # started during the first run, it forks the workers of every later one.
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    inputs = [tree / "data" / f"part{i}.csv" for i in range(3)]
+    for path in inputs:
+        path.write_text("x\n")
+    for path in inputs:
+        capture = FileCapture(cwd=str(tree), include_temp=True)
+        capture.start()
+        worker = context.Process(target=_read_one, args=(str(path),))
+        worker.start()
+        worker.join()
+        assert worker.exitcode == 0
+        assert _captured(capture) == ({str(path)}, set()), path
+    # Between runs, what its workers open is nobody's; the ended workers' files are gone.
+    worker = context.Process(target=_read_one, args=(str(inputs[0]),))
+    worker.start()
+    worker.join()
+    capture = FileCapture(cwd=str(tree), include_temp=True)
+    capture.start()
+    assert _captured(capture) == (set(), set())
+    assert files._spool is not None
+    left = [name for name in os.listdir(files._spool) if name != str(os.getpid())]
+    assert len(left) <= 2, left  # the forkserver's own file, and the last worker's
+
+
+def test_a_nested_capture_keeps_what_children_opened_while_it_ran(tree: Path) -> None:
+    import subprocess
+
+    a, b, c = (tree / "data" / name for name in ("a.csv", "b.csv", "c.csv"))
+    for path in (b, c):
+        path.write_text("x\n")
+
+    def child(path: Path) -> None:
+        subprocess.run([sys.executable, "-c", f"open({str(path)!r}).read()"], check=True)
+
+    outer = FileCapture(cwd=str(tree), include_temp=True)
+    inner = FileCapture(cwd=str(tree), include_temp=True)
+    outer.start()
+    child(a)
+    inner.start()
+    child(b)
+    assert _captured(inner) == ({str(b)}, set())
+    child(c)
+    assert _captured(outer) == ({str(a), str(c)}, set())
+
+
 def test_a_python_child_without_forebear_reports_without_importing_it(
         tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Another interpreter or environment (here: no site-packages, so no forebear) still

@@ -16,6 +16,7 @@ write by comparing the working tree before and after the run.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fnmatch
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 from forebear.capture._boot._forebear_spooler import (
     CODE_SUFFIXES,
+    ends,
     open_spool,
     read_spool,
     spooler,
@@ -49,15 +51,21 @@ class _Active:
     # no new container alive (10,000 kept tuples would wake the garbage collector ~15
     # times, ~1% of a loop that opens small files).
     events: list[object] = field(default_factory=list)
-    # Where child processes write their opens (see _after_fork and _boot/_forebear_spooler.py): a
-    # folder named when the capture starts and made by the first child; and, in such a
-    # child, the function that writes them there.
+    # Where child processes write their opens (see _after_fork and
+    # _boot/_forebear_spooler.py): this process's spool folder (made by the first child);
+    # where each file in it ended when the capture started; the byte ranges a nested
+    # capture read from them while this one ran. And, in a child, the function that
+    # writes its opens there.
     spool: str | None = None
+    since: dict[str, int] = field(default_factory=dict)
+    skip: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     sink: Callable[[tuple[object, ...]], None] | None = None
     # The thread that started the capture: its opens are this capture's (see _route).
     thread: int = field(default_factory=threading.get_ident)
     # Pushed by uncaptured(): that thread's opens are dropped (forebear's own I/O).
     drop: bool = False
+    # When it was pushed, against the others (the stack's order, kept after removal).
+    order: int = 0
 
     def recorder(self) -> Callable[[tuple[object, ...]], None]:
         return self.sink or self.events.extend
@@ -145,9 +153,15 @@ def _absolute(args: tuple[object, ...]) -> tuple[object, ...]:
         return args
 
 
+_pushed = 0  # captures pushed so far (each one's ``order``)
+
+
 def _push(state: _Active) -> None:
     """Make ``state`` the innermost active capture."""
+    global _pushed
     with _active_lock:
+        _pushed += 1
+        state.order = _pushed
         _active.append(state)
         _reroute()
 
@@ -185,16 +199,18 @@ def _install() -> None:
 # -- processes started during a capture ------------------------------------------------
 # A child forked while a capture runs (multiprocessing's fork start, so PyTorch DataLoader
 # workers on Linux before Python 3.14) inherits the hook but no way back: what it opens
-# would die with it. So each capture names a spool folder; in the child every open is
-# appended there at once (``_boot/_forebear_spooler.py``), and stop() reads the spool.
-# Children that start a new interpreter (spawn, the default on macOS and Windows; forkserver, the
-# default on Linux from Python 3.14; a ``subprocess`` running Python) find the folder in
-# FOREBEAR_CAPTURE_SPOOL and first on PYTHONPATH the ``sitecustomize`` that starts
-# ``_forebear_spooler.start_child``: both are set in os.environ while a capture is
-# active, for the innermost one. Threads side by side
-# share the environment: a child started then spools into the innermost capture of all.
-# A forkserver started before the capture, and programs not written in Python, are
-# not seen here (``forebear exec --watch`` reports those).
+# would die with it. So a capturing process has a spool folder; in the child every open
+# is appended there at once (``_boot/_forebear_spooler.py``), and stop() reads what was
+# appended since start(). Children that start a new interpreter (spawn, the default on
+# macOS and Windows; forkserver, the default on Linux from Python 3.14; a ``subprocess``
+# running Python) find the folder in FOREBEAR_CAPTURE_SPOOL and first on PYTHONPATH the
+# ``sitecustomize`` that starts ``_forebear_spooler.start_child``: both are set in
+# os.environ while a capture is active. The folder is the same for every capture of the
+# process, so a helper started during one run and kept (the forkserver, a pool) reports
+# its later children's files to the run going on then. A nested capture keeps what it
+# read from the spool; runs in threads side by side each get what children opened while
+# they ran. A forkserver started before any capture, and programs not written in
+# Python, are not seen here (``forebear exec --watch`` reports those).
 
 SPOOL_ENV = "FOREBEAR_CAPTURE_SPOOL"
 """The spool folder of the capture a Python child reports to (``_boot/_forebear_spooler``)."""
@@ -203,10 +219,50 @@ BOOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 _pointed: str | None = None  # the spool os.environ points children at (_point_children)
 
 
-def _new_spool() -> str:
-    # Only named here (a child makes it, mode 0700): most runs start no child, and an
-    # unguessable name in the temp folder cannot be made first by someone else.
-    return os.path.join(tempfile.gettempdir(), "forebear-spool-" + os.urandom(8).hex())
+_spool: str | None = None  # this process's spool folder, once a capture named it
+_spool_owner = 0  # the pid that named it (a forked child names its own)
+
+
+def _process_spool() -> str:
+    """This process's spool folder: named once (made by the first child to report, mode
+    0700) and removed when the process exits."""
+    global _spool, _spool_owner
+    pid = os.getpid()
+    if _spool is None or _spool_owner != pid:
+        # An unguessable name in the temp folder cannot be made first by someone else.
+        _spool = os.path.join(os.path.realpath(tempfile.gettempdir()),
+                              "forebear-spool-" + os.urandom(8).hex())
+        _spool_owner = pid
+        atexit.register(_remove_spool, _spool, pid)
+    return _spool
+
+
+def _remove_spool(folder: str, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked child leaving through sys.exit
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _prune(folder: str) -> None:
+    """Delete the spool files of processes that have ended (lock held, no capture of this
+    folder active): nothing writes to them any more, and a long-lived process that starts
+    many workers would otherwise list and stat each one at every run."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        pid = name.partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+        except OSError:
+            continue  # alive, another user's: keep
 
 
 def _point_children() -> None:
@@ -241,9 +297,29 @@ def _after_fork() -> None:
     state = _this_threads(_active)  # the forking thread goes on in the child
     if state is None or state.spool is None:
         return
-    fd = open_spool(state.spool)
+    fd = open_spool(state.spool, str(state.order))
     if fd is not None:
         state.sink = _record = spooler(fd)
+
+
+def _read_children(state: _Active) -> None:
+    """Add what children spooled while ``state`` ran to its events; the captures still
+    active that started before it leave those bytes out (the innermost capture keeps
+    them, as it keeps this process's own opens)."""
+    folder = state.spool
+    assert folder is not None
+    started = dict(state.since)
+    state.events += read_spool(folder, state.since, str(state.order), state.skip)
+    with _active_lock:
+        sharing = [other for other in _active if other.spool == folder]
+        outer = [other for other in sharing if other.order < state.order]
+        for name, end in state.since.items():
+            first = started.get(name, 0)
+            if end > first:
+                for other in outer:
+                    other.skip.setdefault(name, []).append((first, end))
+        if not sharing:
+            _prune(folder)
 
 
 _ignores_cache: dict[tuple[object, ...], tuple[str, ...]] = {}
@@ -311,7 +387,11 @@ class FileCapture:
 
     def start(self) -> None:
         _install()
-        self._state = _Active(spool=_new_spool())
+        spool = _process_spool()
+        # Reading the spool is forebear's own I/O, whichever capture is recording then.
+        if spool + os.sep not in self._ignore_dirs:
+            self._ignore_dirs += (spool + os.sep,)
+        self._state = _Active(spool=spool, since=ends(spool))
         _push(self._state)
 
     def stop(self) -> Captured:
@@ -321,7 +401,7 @@ class FileCapture:
         _remove(state)
         self._state = None
         if state.spool is not None:
-            state.events += read_spool(state.spool)
+            _read_children(state)
         return self._classify(state.events)
 
     def _classify(self, events: list[object]) -> Captured:

@@ -1,10 +1,13 @@
 """Spool files: how processes report the files they open to a capture in another process.
 
-A capture names a spool folder; each process that reports to it appends
-``path NUL mode NUL flags NUL`` records (``path NUL rename NUL destination NUL`` for a
-rename) to a file named after its pid, one write per record as it happens, since a
-worker may leave by ``os._exit``. ``forebear.capture.files`` reads the folder when the
-capture stops.
+A capturing process names one spool folder for its whole life; each process that
+reports to it appends ``path NUL mode NUL flags NUL`` records (``path NUL rename NUL
+destination NUL`` for a rename) to a file named after its pid, one write per record as
+it happens, since a worker may leave by ``os._exit``. ``forebear.capture.files`` notes
+where each file ends when a capture starts and reads on from there when it stops, so a
+helper that outlives a run (multiprocessing's forkserver, a pool kept for the next run)
+reports to the run that is going on when its children open files, not to the one that
+started it.
 
 Standard library only, and importable on its own: a Python child started during a
 capture (spawn, forkserver, a ``subprocess``) imports it as ``_forebear_spooler`` from
@@ -33,12 +36,15 @@ _CODE_BYTES = tuple(suffix.encode() for suffix in CODE_SUFFIXES)
 _child: tuple[str, int] | None = None  # this child's (folder, fd) until taken over
 
 
-def open_spool(folder: str) -> int | None:
-    """This process's own file in ``folder`` (made if need be), or None."""
+def open_spool(folder: str, capture: str = "") -> int | None:
+    """This process's own file in ``folder`` (made if need be), or None. A process
+    forked by a thread in a capture names that ``capture``: its opens are that capture's
+    alone; the others' are any capture's that runs when they happen."""
+    name = f"{os.getpid()}-{capture}" if capture else str(os.getpid())
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        return os.open(os.path.join(folder, str(os.getpid())),
-                       os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                       0o600)
     except OSError:
         return None
 
@@ -74,19 +80,34 @@ def start_child(folder: str) -> None:
     fd = open_spool(folder)
     if fd is None:
         return
-    record = spooler(fd)
+    state = {"record": spooler(fd)}
     _child = (folder, fd)
 
     def hook(event: str, args: tuple[object, ...]) -> None:
         if _child is None:  # taken over by forebear.capture.files
             return
         if event == "open" and len(args) == 3:
-            record(args)
+            state["record"](args)
         elif event == "os.rename" and len(args) == 4 and args[2] in (None, -1) \
                 and args[3] in (None, -1):  # no directory descriptors
-            record((args[0], RENAME, args[1]))
+            state["record"]((args[0], RENAME, args[1]))
+
+    def reopen() -> None:
+        # A process forked from this one (every worker of a forkserver) writes to a file
+        # of its own: the reader may delete a file once its process is gone.
+        global _child
+        if _child is None:
+            return
+        fd = open_spool(folder)
+        if fd is None:
+            _child = None
+            return
+        _child = (folder, fd)
+        state["record"] = spooler(fd)
 
     sys.addaudithook(hook)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=reopen)
 
 
 def take_over() -> tuple[str, int] | None:
@@ -97,30 +118,67 @@ def take_over() -> tuple[str, int] | None:
     return found
 
 
-def read_spool(folder: str) -> list[object]:
-    """The ``(path, mode, flags)`` events spooled into ``folder``, flat (a rename as
-    ``(source, RENAME, destination)``); the folder is removed."""
-    import shutil
+def ends(folder: str) -> dict[str, int]:
+    """Where each spool file in ``folder`` ends now: a capture starting reads on from
+    there when it stops."""
+    found: dict[str, int] = {}
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                try:
+                    found[entry.name] = entry.stat().st_size
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return found
 
+
+def read_spool(folder: str, since: dict[str, int], capture: str,
+               skip: dict[str, list[tuple[int, int]]] | None = None) -> list[object]:
+    """The ``(path, mode, flags)`` events spooled into ``folder`` after ``since`` (where
+    each file ended, as ``ends`` gave it) by any process or by one that names
+    ``capture``, flat (a rename as ``(source, RENAME, destination)``), leaving out the
+    ``skip`` byte ranges of each file (what a nested capture read). ``since`` is moved
+    on to where each file ends now."""
     events: list[object] = []
     try:
         names = os.listdir(folder)
     except OSError:
         return events
     for name in names:
+        named = name.partition("-")[2]
+        if named and named != capture:
+            continue
+        start = since.get(name, 0)
         try:
             with open(os.path.join(folder, name), "rb") as handle:
-                fields = handle.read().split(b"\0")
+                handle.seek(start)
+                data = handle.read()
         except OSError:
             continue
-        for index in range(0, len(fields) - 2, 3):
-            path, mode, flags = fields[index : index + 3]
-            if mode == _RENAME_BYTES:
-                events += (os.fsdecode(path), RENAME, os.fsdecode(flags))
+        since[name] = start + len(data)
+        # Each record is one append, so the ends noted and read to are records' ends; a
+        # nested capture's ranges lie within what is read here and are cut out.
+        position = 0
+        for first, last in sorted((skip or {}).get(name, ())):
+            cut_from, cut_to = max(first - start, position), min(last - start, len(data))
+            if cut_to <= cut_from:
                 continue
-            try:
-                events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
-            except ValueError:  # a record cut short by a worker's sudden end
-                continue
-    shutil.rmtree(folder, ignore_errors=True)
+            _parse(data[position:cut_from], events)
+            position = cut_to
+        _parse(data[position:], events)
     return events
+
+
+def _parse(data: bytes, events: list[object]) -> None:
+    fields = data.split(b"\0")
+    for index in range(0, len(fields) - 2, 3):
+        path, mode, flags = fields[index : index + 3]
+        if mode == _RENAME_BYTES:
+            events += (os.fsdecode(path), RENAME, os.fsdecode(flags))
+            continue
+        try:
+            events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+        except ValueError:  # not a record this module wrote
+            continue
