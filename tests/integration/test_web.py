@@ -439,6 +439,38 @@ def test_both_directions_merge_at_the_root(tab: Tab, server: ServerProcess) -> N
     tab.clean()
 
 
+def test_the_paths_from_the_data_to_the_model(tab: Tab, server: ServerProcess) -> None:
+    data = _api(server, "/api/v1/show?ref=" + quote(ALIAS))["flags"][0]["target"]
+    expected = _api(server, f"/api/v1/path?from={data}&to={quote(ALIAS)}")
+    tab.open()
+    tab.use_token(server.tokens["read"])
+    # From the upstream view: pick the data, ask how it connects to the model.
+    tab.open(_fragment(ALIAS))
+    assert tab.page.is_hidden("#from-field")
+    upstream = tab.graph()
+    tab.page.click(f"#graph g.node[data-id='{data}']")
+    tab.page.wait_for_selector("#details dl[data-section=Record]")
+    tab.page.click("#paths")
+    tab.page.wait_for_url(f"**dir=path*from={quote(data, safe='')}*")
+    tab.page.wait_for_selector("#summary:has-text('paths from')")
+    shown = tab.graph()
+    assert set(shown["nodes"]) == {n["id"] for n in expected["nodes"]}
+    assert sorted(shown["edges"]) == _edges(expected)
+    names = {n["name"] for n in shown["nodes"].values()}
+    assert names == {"data/train.csv", "train", "model.pkl", "fine-tune", XSS_NAME}
+    assert len(shown["nodes"]) < len(upstream["nodes"])  # the failed run, code, env: not on it
+    assert "root" in shown["nodes"][expected["root"]]["classes"]
+    assert "5 nodes (2 runs), 4 edges" in tab.page.text_content("#summary")
+    assert tab.page.is_visible("#from-field") and tab.page.input_value("#from") == data
+    assert tab.page.is_disabled("#depth")
+    # The other way round there is none, and the page says why.
+    tab.open(f"#ref={data}&dir=path&from={quote(ALIAS, safe='')}&depth=all")
+    tab.page.wait_for_selector("#message:has-text('No path')")
+    assert "swap the two" in tab.page.text_content("#message")
+    assert tab.page.locator("#graph svg").count() == 0
+    tab.clean()
+
+
 def _model_one(server: ServerProcess) -> str:
     parents = _api(server, f"/api/v1/show?ref={quote(ALIAS)}")["parents"]
     found: str = next(p["id"] for p in parents if p["role"] == "base_model")
@@ -590,6 +622,8 @@ def test_a_cycle_cannot_hang_the_layout(tab: Tab) -> None:
 def test_the_json_shapes_the_page_reads_are_the_documented_ones(server: ServerProcess) -> None:
     walk = _api(server, f"/api/v1/upstream?ref={quote(ALIAS)}&limit=2")
     assert set(walk) == {"root", "nodes", "edges", "page"}
+    paths = _api(server, f"/api/v1/path?from={walk['root']}&to={quote(ALIAS)}")
+    assert set(paths) == {"root", "from", "nodes", "edges"}
     assert set(walk["page"]) >= {"total", "offset", "limit"}
     flags = _api(server, "/api/v1/flags")
     assert {"target", "reason"} <= set(flags[0])

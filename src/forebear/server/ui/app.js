@@ -1,5 +1,6 @@
-// The lineage page: a REF, a direction and a depth (kept in the URL fragment, so a link
-// reproduces the view) -> the guarded API -> an SVG graph and a details panel.
+// The lineage page: a REF, a direction and a depth, or the paths to the REF from another
+// one (kept in the URL fragment, so a link reproduces the view) -> the guarded API -> an
+// SVG graph and a details panel.
 //
 // The read token is pasted once and kept in this tab's sessionStorage: never in the URL,
 // never in a cookie, sent only as `Authorization: Bearer` to this same origin.
@@ -12,7 +13,7 @@ const TOKEN_KEY = "forebear.token";
 // may raise it (`limit` in the fragment) up to MAX_LIMIT: SVG slows down past that.
 const LIMIT = 300;
 const MAX_LIMIT = 2400;
-const DIRECTIONS = ["upstream", "downstream", "both"];
+const DIRECTIONS = ["upstream", "downstream", "both", "path"];
 const DEFAULTS = { dir: "upstream", depth: "4" };
 const ZOOMS = [0.25, 0.4, 0.6, 0.8, 1, 1.25, 1.6];
 
@@ -71,14 +72,16 @@ function readState() {
   const limit = Number(params.get("limit"));
   return {
     ref: (params.get("ref") || "").trim(),
+    from: (params.get("from") || "").trim(),
     dir,
     depth: depth === "all" || /^\d{1,6}$/.test(depth) ? depth : DEFAULTS.depth,
     limit: Number.isInteger(limit) && limit >= 1 ? Math.min(limit, MAX_LIMIT) : LIMIT,
   };
 }
 
-function go({ ref, dir, depth, limit = LIMIT }) {
+function go({ ref, dir, depth, from = "", limit = LIMIT }) {
   const fields = { ref, dir, depth };
+  if (dir === "path") fields.from = from;
   if (limit !== LIMIT) fields.limit = limit;
   const next = `#${new URLSearchParams(fields)}`;
   if (window.location.hash === next) render();
@@ -88,6 +91,8 @@ function go({ ref, dir, depth, limit = LIMIT }) {
 function syncForm(state) {
   $("ref").value = state.ref;
   $("dir").value = state.dir;
+  $("from").value = state.from;
+  showFrom(state.dir);
   const depth = $("depth");
   if (![...depth.options].some((option) => option.value === state.depth)) {
     const option = document.createElement("option");
@@ -166,6 +171,12 @@ function flagsByTarget(flags) {
   return found;
 }
 
+function showFrom(dir) {
+  // Paths run from one node to another: the second REF, and no depth.
+  $("from-field").hidden = dir !== "path";
+  $("depth").disabled = dir === "path";
+}
+
 function clearGraph() {
   $("graph").replaceChildren();
   $("summary").textContent = "";
@@ -188,6 +199,10 @@ async function render() {
       + "It is kept in this tab only.", "error");
     return;
   }
+  if (state.dir === "path") {
+    renderPaths(state, mine);
+    return;
+  }
   say(`Loading the ${state.dir} lineage of ${state.ref}\u2026`);
   const depth = state.depth === "all" ? null : state.depth;
   const dirs = state.dir === "both" ? ["upstream", "downstream"] : [state.dir];
@@ -198,6 +213,41 @@ async function render() {
     ]);
     if (mine !== generation) return;
     show(merge(walks), walks[0].root, flagsByTarget(flags), state);
+    if (state.dir === "both") drawn.upstream = new Set(walks[0].nodes.map((node) => node.id));
+  } catch (error) {
+    if (mine === generation) sayError(error);
+  }
+}
+
+// Every path from one node to another (GET /api/v1/path): how a dataset reached a model.
+// The answer is not paged: past MAX_LIMIT nodes it is counted, not drawn.
+async function renderPaths(state, mine) {
+  if (!state.from) {
+    say("Type where the paths start in From: a REF upstream of " + state.ref + ".");
+    return;
+  }
+  say(`Loading the paths from ${state.from} to ${state.ref}\u2026`);
+  try {
+    const [flags, paths] = await Promise.all([
+      api("/api/v1/flags"), api("/api/v1/path", { from: state.from, to: state.ref }),
+    ]);
+    if (mine !== generation) return;
+    if (!paths.nodes.length) {
+      say(`No path: ${state.ref} does not come from ${state.from}.`, "info",
+        "Paths follow the data, from what was used to what was made: swap the two if "
+        + "From is the later one.");
+      return;
+    }
+    if (paths.nodes.length > MAX_LIMIT) {
+      say(`${paths.nodes.length} nodes lie on the paths from ${state.from} to ${state.ref}: `
+        + "too many to draw here.", "info",
+        `\`forebear path ${state.from} ${state.ref} --format dot\` draws them all.`);
+      return;
+    }
+    show({ ...paths, total: paths.nodes.length }, paths.root, flagsByTarget(flags), state);
+    const runs = paths.nodes.filter((node) => node.type === "execution").length;
+    $("summary").textContent = `paths from ${state.from} to ${state.ref}: `
+      + `${paths.nodes.length} nodes (${runs} runs), ${paths.edges.length} edges.`;
   } catch (error) {
     if (mine === generation) sayError(error);
   }
@@ -205,7 +255,7 @@ async function render() {
 
 function show(graph, root, flags, state) {
   const { svg, edges } = draw(graph.nodes, graph.edges, { root, flags, onSelect: details });
-  drawn = { svg, nodes: new Map(graph.nodes.map((node) => [node.id, node])) };
+  drawn = { svg, root, nodes: new Map(graph.nodes.map((node) => [node.id, node])) };
   $("graph").replaceChildren(svg);
   setZoom(fitting ? Math.max(0.5, fit()) : zoom);
   const shown = graph.nodes.length;
@@ -397,6 +447,8 @@ async function details(id) {
   const panel = $("details");
   panel.hidden = false;
   panel.dataset.id = id;
+  const state = readState();
+  $("paths").hidden = state.dir === "path" || !drawn || id === drawn.root;
   $("details-title").textContent = id;
   $("details-body").replaceChildren();
   $("details-error").hidden = true;
@@ -447,6 +499,7 @@ function start() {
   });
   const fromForm = () => ({
     ref: $("ref").value.trim(), dir: $("dir").value, depth: $("depth").value,
+    from: $("from").value.trim(),
   });
   $("query").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -454,12 +507,24 @@ function start() {
   });
   for (const id of ["dir", "depth"]) {
     $(id).addEventListener("change", () => {
-      if (fromForm().ref) go(fromForm());
+      showFrom($("dir").value);
+      const form = fromForm();
+      if (form.ref && (form.dir !== "path" || form.from)) go(form);
     });
   }
   $("recentre").addEventListener("click", () => {
     const id = $("details").dataset.id;
     if (id) go({ ...readState(), ref: id });
+  });
+  $("paths").addEventListener("click", () => {
+    const id = $("details").dataset.id;
+    if (!id || !drawn) return;
+    // Upstream of the root, the paths run from the node to the root; downstream, back.
+    const state = readState();
+    const below = state.dir === "downstream"
+      || (state.dir === "both" && drawn.upstream && !drawn.upstream.has(id));
+    const [from, to] = below ? [drawn.root, id] : [id, drawn.root];
+    go({ ...state, dir: "path", ref: to, from });
   });
   $("close").addEventListener("click", () => {
     $("details").hidden = true;
