@@ -282,3 +282,62 @@ def test_a_postgresql_store_imports_the_same_runs(
         names = {r["name"] for r in cli_ok(capsys, "log", "--store", url, "--json")}
         assert {"prepare", "train", "evaluate"} <= names
         assert cli_ok(capsys, "verify", "--store", url, "--json")["ok"]
+
+
+LOG_MANY = textwrap.dedent("""
+    import pathlib, sys
+    import mlflow
+
+    mlflow.set_tracking_uri(sys.argv[1])
+    mlflow.set_experiment("bulk")
+    root = pathlib.Path("bulk-files")
+    for index in range(40):
+        path = root / f"shard-{index % 4}" / f"part-{index:03}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"rows of part {index}\\n" * (index + 1))
+    with mlflow.start_run(run_name="many") as run:
+        mlflow.log_artifacts(str(root), artifact_path="parts")
+    print(run.info.run_id, mlflow.get_experiment_by_name("bulk").experiment_id)
+""")
+
+
+def test_files_download_side_by_side_into_the_same_record(
+        tracking: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    python = str(tracking["python"])
+    logged = subprocess.run([python, "-c", LOG_MANY, tracking["url"]], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=True)
+    run_id, experiment = logged.stdout.split()[-2:]  # after MLflow's own messages
+    try:
+        expected = sorted(
+            (str(path.relative_to(tmp_path / "bulk-files")),
+             "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest())
+            for path in (tmp_path / "bulk-files").rglob("*.txt"))
+        answers = []
+        for jobs in ("1", "8"):
+            project = tmp_path / f"jobs-{jobs}"
+            project.mkdir()
+            init_store(project)
+            monkeypatch.chdir(project)
+            report = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment",
+                            "bulk", "--jobs", jobs, "--json")
+            assert (report["imported"], report["files"]) == (1, 40)
+            assert report["bytes"] == sum(
+                p.stat().st_size for p in (tmp_path / "bulk-files").rglob("*.txt"))
+            shown = cli_ok(capsys, "show", _uuid(run_id), "--json")
+            outputs = [(o["name"].removeprefix("parts/"), o["id"]) for o in shown["outputs"]]
+            assert sorted(outputs) == expected
+            for _, digest in outputs:
+                blob = project / ".forebear" / "blobs" / "sha256" / digest[7:9] / digest[9:]
+                assert blob.exists()
+            assert cli_ok(capsys, "verify", "--json")["ok"]
+            answers.append(outputs)
+        assert answers[0] == answers[1]  # the same entry, in the listing's order
+        from forebear.cli import main
+
+        assert main(["import", "mlflow", tracking["url"], "--jobs", "0"]) == 2  # usage
+        assert "Invalid value for '--jobs'" in capsys.readouterr().err
+    finally:  # the module's other tests import every active experiment
+        subprocess.run([python, "-c", "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "
+                        "mlflow.MlflowClient().delete_experiment(sys.argv[2])",
+                        tracking["url"], experiment], check=True, timeout=120)

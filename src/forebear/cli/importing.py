@@ -39,9 +39,12 @@ def import_app() -> None:
 @click.option("--no-registry", is_flag=True,
               help="Leave the Model Registry's aliases and stages out (by default each "
               "becomes a forebear alias, e.g. fraud@champion).")
+@click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Files downloaded at once.")
 @common
 def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
-           no_history: bool, no_registry: bool, store: str | None, json_out: bool) -> None:
+           no_history: bool, no_registry: bool, jobs: int, store: str | None,
+           json_out: bool) -> None:
     """Import the runs of an MLflow tracking server (URL, or MLFLOW_TRACKING_URI):
     params, metrics, tags, datasets, artifacts and logged models, linked by content.
     Importing again brings new runs and the ends of runs that were still going."""
@@ -62,7 +65,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
                                  else session.blobs, experiments=list(experiments),
                                  artifacts=not no_artifacts, history=not no_history,
                                  registry=not no_registry, actor=session.actor,
-                                 progress=lambda _: bar.advance(task))
+                                 progress=lambda _: bar.advance(task), jobs=jobs)
     finally:
         client.close()
         session.store.close()

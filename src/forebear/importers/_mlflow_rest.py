@@ -1,13 +1,15 @@
 """The MLflow tracking server's REST API, as much of it as an import reads: experiments,
 runs, metric histories, artifact listings and downloads, logged models, the Model
-Registry. Standard library only; one kept-alive connection; MLflow's own credential
-variables. Its errors are ``ForebearError``s naming the request and the fix."""
+Registry. Standard library only; one kept-alive connection per thread (downloads run
+side by side); MLflow's own credential variables. Its errors are ``ForebearError``s
+naming the request and the fix."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -43,7 +45,9 @@ class MlflowClient:
         self.url = url.rstrip("/")
         self._parts = parts
         self._timeout = timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._local = threading.local()  # this thread's kept-alive connection
+        self._lock = threading.Lock()
+        self._open_conns: set[http.client.HTTPConnection] = set()
         self._headers = {"User-Agent": "forebear-import", "Accept": "application/json"}
         token = env.get("MLFLOW_TRACKING_TOKEN")
         user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
@@ -56,20 +60,34 @@ class MlflowClient:
             self._headers["Authorization"] = f"Basic {basic}"
 
     def _connect(self) -> http.client.HTTPConnection:
-        # One kept-alive connection: an import makes a request per run, metric and file.
-        conn = self._conn
+        # A kept-alive connection per thread: an import makes a request per run, metric
+        # and file, and downloads files on several threads at once.
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
                    else http.client.HTTPConnection)
-            conn = self._conn = cls(self._parts.hostname or "", self._parts.port,
-                                    timeout=self._timeout)
+            conn = self._local.conn = cls(self._parts.hostname or "", self._parts.port,
+                                          timeout=self._timeout)
+            with self._lock:
+                self._open_conns.add(conn)
         return conn
 
+    def _drop(self) -> None:
+        """Close this thread's connection (the next request opens another)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            with self._lock:
+                self._open_conns.discard(conn)
+
     def close(self) -> None:
-        """Close the kept-alive connection (the next request opens another)."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close every thread's kept-alive connection."""
+        with self._lock:
+            conns, self._open_conns = self._open_conns, set()
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def _open(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
         """Send a request; its response, to be read to the end (or ``close()`` called)."""
@@ -86,7 +104,7 @@ class MlflowClient:
                 response = conn.getresponse()
                 break
             except (OSError, http.client.HTTPException) as exc:
-                self.close()
+                self._drop()
                 # A kept-alive connection the server closed fails once: a new one is tried.
                 if attempt or not isinstance(exc, http.client.RemoteDisconnected
                                              | BrokenPipeError | ConnectionResetError):
@@ -118,7 +136,7 @@ class MlflowClient:
             while chunk := response.read(_CHUNK):
                 sink(chunk)
         except BaseException:
-            self.close()  # a body left half read makes the connection unusable
+            self._drop()  # a body left half read makes the connection unusable
             raise
 
     # -- the calls -------------------------------------------------------------------------

@@ -22,9 +22,11 @@ with the standard library alone: forebear does not depend on mlflow. Each finish
 - the Model Registry's aliases and stages become forebear aliases over the version's
   model (``fraud@champion``, ``fraud@production``), each move an ``alias.set`` entry.
 
-Runs are taken oldest first, so the lineage between them is found as it was made. A run
-already in the store is skipped, except that one imported while it was still going gets
-its end once MLflow has it: importing again brings a store up to date.
+Files are downloaded several at once (``jobs``, each thread on its own kept-alive
+connection), as MLflow's own client does: an artifact store is far away more often than
+it is slow. Runs are taken oldest first, so the lineage between them is found as it was
+made. A run already in the store is skipped, except that one imported while it was still
+going gets its end once MLflow has it: importing again brings a store up to date.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import math
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +57,8 @@ from forebear.sdk._values import clean_text
 
 __all__ = ["ImportReport", "MlflowClient", "import_runs", "run_entries"]
 
+DEFAULT_JOBS = 8
+"""Files downloaded at once by default."""
 KIND = "mlflow"
 """The kind of an imported run (``forebear log --kind mlflow`` lists them)."""
 _STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "aborted"}
@@ -260,11 +265,28 @@ def import_runs(
     registry: bool = True,
     actor: str = "mlflow",
     progress: Callable[[str], None] | None = None,
+    jobs: int = DEFAULT_JOBS,
 ) -> ImportReport:
     """Import the runs of ``experiments`` (names; every active one when empty) from
     ``client`` into ``store``, each run's entry written whole; artifact bytes go to
-    ``blobs`` when given (see the module docstring)."""
+    ``blobs`` when given, ``jobs`` files downloaded at once (see the module docstring)."""
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be 1 or more, not {jobs}",
+                                hint="give --jobs 1 to download one file at a time")
     report = ImportReport()
+    downloads = _Downloads(client, blobs, report, jobs)
+    try:
+        _import(store, client, downloads, experiments=experiments, artifacts=artifacts,
+                history=history, registry=registry, actor=actor, progress=progress)
+    finally:
+        downloads.close()
+    return report
+
+
+def _import(store: Any, client: MlflowClient, downloads: _Downloads, *,
+            experiments: list[str] | None, artifacts: bool, history: bool, registry: bool,
+            actor: str, progress: Callable[[str], None] | None) -> None:
+    report = downloads.report
     known = client.experiments()
     by_name = {str(e.get("name")): e for e in known}
     if experiments:
@@ -278,7 +300,7 @@ def import_runs(
     report.experiments = [str(e.get("name")) for e in chosen]
     names = {str(e["experiment_id"]): str(e.get("name")) for e in chosen}
     if not names:
-        return report
+        return
     models: dict[str, dict[str, Any]] = {}
     runs_seen: set[str] = set()
     for run in client.runs(list(names)):
@@ -299,16 +321,16 @@ def import_runs(
         for item in wanted:
             model_id = str(item.get("model_id"))
             if model_id not in models:
-                models[model_id] = (_fetch_model(client, model_id, blobs, report) if artifacts
+                models[model_id] = (_fetch_model(client, model_id, downloads) if artifacts
                                     else {"id": model_id, "digest": None})
             fetched.models[model_id] = models[model_id]
         if history and finished:
             for metric in (run.get("data") or {}).get("metrics") or ():
                 fetched.history[str(metric["key"])] = client.history(mlflow_id, metric["key"])
         if artifacts and finished:
-            for item in client.run_files(mlflow_id):
-                digest, size = _fetch(client, client.run_file_path(mlflow_id, item["path"]),
-                                      blobs, report)
+            items = list(client.run_files(mlflow_id))
+            got = downloads.fetch([client.run_file_path(mlflow_id, i["path"]) for i in items])
+            for item, (digest, size) in zip(items, got, strict=True):
                 fetched.files.append({"path": item["path"], "digest": digest, "size": size,
                                       "uri": _join(info.get("artifact_uri"), item["path"])})
         entry = run_entries(run, names.get(str(info.get("experiment_id"))), fetched)
@@ -320,21 +342,20 @@ def import_runs(
             report.imported += 1
         store.append(entry)
     if registry:
-        _import_registry(store, client, blobs=blobs, artifacts=artifacts, models=models,
-                         runs=None if not experiments else runs_seen, actor=actor,
-                         report=report)
-    return report
+        _import_registry(store, client, downloads, artifacts=artifacts, models=models,
+                         runs=None if not experiments else runs_seen, actor=actor)
 
 
-def _import_registry(store: Any, client: MlflowClient, *, blobs: Any, artifacts: bool,
-                     models: dict[str, dict[str, Any]], runs: set[str] | None, actor: str,
-                     report: ImportReport) -> None:
+def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
+                     artifacts: bool, models: dict[str, dict[str, Any]], runs: set[str] | None,
+                     actor: str) -> None:
     """The Model Registry's aliases (``fraud`` version 3 as ``champion``) and stages
     (``Production``) as forebear aliases ``fraud@champion``, ``fraud@production`` over
     the version's model, each move an ``alias.set`` entry whose reason names the version.
     Only versions of the imported runs when experiments were chosen."""
     from forebear.model.aliases import canonical_alias
 
+    report = downloads.report
     now = format_time(utc_now())
     for model in client.registered_models():
         name = str(model.get("name") or "")
@@ -357,8 +378,8 @@ def _import_registry(store: Any, client: MlflowClient, *, blobs: Any, artifacts:
             if _points_at(store, canonical, found):  # no download to find that out
                 report.aliases_unchanged += 1
                 continue
-            target = _version_model(client, found, blobs=blobs, artifacts=artifacts,
-                                    models=models, report=report)
+            target = _version_model(client, found, downloads, artifacts=artifacts,
+                                    models=models)
             if target is None:
                 report.aliases_skipped.append(
                     f"{alias}: version {version}'s source {found.get('source')!r} is not a "
@@ -396,8 +417,8 @@ def _points_at(store: Any, alias: str, version: Mapping[str, Any]) -> bool:
                 or (source and meta.get("mlflow_source") == source))
 
 
-def _version_model(client: MlflowClient, version: Mapping[str, Any], *, blobs: Any,
-                   artifacts: bool, models: dict[str, dict[str, Any]], report: ImportReport
+def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: _Downloads,
+                   *, artifacts: bool, models: dict[str, dict[str, Any]]
                    ) -> dict[str, Any] | None:
     """The artifact ref of a model version's model: a logged model (``models:/m-...``)
     or a folder of a run's artifacts (``runs:/<run>/<path>``)."""
@@ -407,7 +428,7 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], *, blobs: A
         model_id = source[len("models:/"):].split("/", 1)[0]
     if model_id:
         if model_id not in models:
-            models[model_id] = (_fetch_model(client, model_id, blobs, report) if artifacts
+            models[model_id] = (_fetch_model(client, model_id, downloads) if artifacts
                                 else {"id": model_id, "digest": None})
         return _model_ref(models[model_id], "")
     if source.startswith("runs:/") and artifacts:
@@ -416,17 +437,15 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], *, blobs: A
             return cached
         run_id, _, folder = source[len("runs:/"):].partition("/")
         folder = folder.strip("/")
-        files = []
-        for item in client.run_files(run_id, folder):
-            digest, _ = _fetch(client, client.run_file_path(run_id, item["path"]), blobs,
-                               report)
-            relative = item["path"][len(folder):].lstrip("/") if folder else item["path"]
-            files.append((relative, Digest.parse(digest)))
+        items = list(client.run_files(run_id, folder))
+        got = downloads.fetch([client.run_file_path(run_id, i["path"]) for i in items])
+        files = [(item["path"][len(folder):].lstrip("/") if folder else item["path"],
+                  Digest.parse(digest)) for item, (digest, _) in zip(items, got, strict=True)]
         if not files:
             return None
         manifest = manifest_of(files)
-        if blobs is not None:
-            blobs.put_bytes(manifest)
+        if downloads.blobs is not None:
+            downloads.blobs.put_bytes(manifest)
         models[source] = artifact_ref(digest=str(Digest.of_bytes(manifest)), kind="model",
                                       name=folder or run_id, meta={"mlflow_source": source})
         return models[source]
@@ -445,49 +464,69 @@ def _join(base: object, path: str) -> str | None:
     return base.rstrip("/") + "/" + path
 
 
-def _fetch(client: MlflowClient, path: str, blobs: Any, report: ImportReport
-           ) -> tuple[str, int]:
-    """Download one file; its digest and size. With ``blobs``, the bytes go to a temporary
-    file that the blob store hashes as it stores it; without, they are hashed on the way
-    and kept nowhere."""
-    size = 0
-    if blobs is None:
-        hasher = hashlib.sha256()
+class _Downloads:
+    """Files fetched from the server ``jobs`` at a time, the counts kept in ``report``."""
 
-        def count(chunk: bytes) -> None:
-            nonlocal size
-            hasher.update(chunk)
-            size += len(chunk)
+    def __init__(self, client: MlflowClient, blobs: Any, report: ImportReport,
+                 jobs: int) -> None:
+        self.client = client
+        self.blobs = blobs
+        self.report = report
+        self._pool = (ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="forebear-mlflow")
+                      if jobs > 1 else None)
 
-        client.download(path, count)
-        digest = "sha256:" + hasher.hexdigest()
-    else:
+    def fetch(self, paths: Sequence[str]) -> list[tuple[str, int]]:
+        """Each file's digest and size, in the order of ``paths``."""
+        if self._pool is None or len(paths) < 2:
+            found = [self._one(path) for path in paths]
+        else:
+            found = list(self._pool.map(self._one, paths))
+        self.report.files += len(found)
+        self.report.bytes += sum(size for _, size in found)
+        return found
+
+    def _one(self, path: str) -> tuple[str, int]:
+        """Download one file; its digest and size. With a blob store, the bytes go to a
+        temporary file that the blob store hashes as it stores it; without, they are
+        hashed on the way and kept nowhere."""
+        size = 0
+        if self.blobs is None:
+            hasher = hashlib.sha256()
+
+            def count(chunk: bytes) -> None:
+                nonlocal size
+                hasher.update(chunk)
+                size += len(chunk)
+
+            self.client.download(path, count)
+            return "sha256:" + hasher.hexdigest(), size
         with tempfile.NamedTemporaryFile(prefix="forebear-mlflow-", delete=False) as handle:
             try:
-                client.download(path, handle.write)
+                self.client.download(path, handle.write)
                 handle.flush()
                 size = handle.tell()
-                digest = str(blobs.put_file(handle.name))
+                digest = str(self.blobs.put_file(handle.name))
             finally:
                 handle.close()
                 os.unlink(handle.name)
-    report.files += 1
-    report.bytes += size
-    return digest, size
+        return digest, size
+
+    def close(self) -> None:
+        """Stop the download threads (files not started yet are not fetched)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _fetch_model(client: MlflowClient, model_id: str, blobs: Any, report: ImportReport
+def _fetch_model(client: MlflowClient, model_id: str, downloads: _Downloads
                  ) -> dict[str, Any]:
     info = client.model(model_id)
-    files = []
-    size = 0
-    for item in client.model_files(model_id):
-        digest, length = _fetch(client, client.model_file_path(model_id, item["path"]),
-                                blobs, report)
-        files.append((item["path"], Digest.parse(digest)))
-        size += length
+    items = list(client.model_files(model_id))
+    got = downloads.fetch([client.model_file_path(model_id, i["path"]) for i in items])
+    files = [(item["path"], Digest.parse(digest)) for item, (digest, _) in zip(items, got,
+                                                                             strict=True)]
     manifest = manifest_of(files)
-    if blobs is not None:
-        blobs.put_bytes(manifest)
-    return {"id": model_id, "digest": str(Digest.of_bytes(manifest)), "size": size,
+    if downloads.blobs is not None:
+        downloads.blobs.put_bytes(manifest)
+    return {"id": model_id, "digest": str(Digest.of_bytes(manifest)),
+            "size": sum(size for _, size in got),
             "name": _text(info.get("name")) or model_id, "uri": _text(info.get("artifact_uri"))}
