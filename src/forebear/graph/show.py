@@ -144,24 +144,21 @@ def show(store: Queryable, resolved: Resolved) -> dict[str, Any]:
         outputs = fetch_nodes(store, sorted({dst for dst, _ in out_of}))
         record["outputs"] = [_summary(outputs[d], role) for d, role in out_of if d in outputs]
         record["aliases"] = []
-        extra = run(store, "SELECT error, traceback, exit_code, parent_run_id, namespace, "
-                    "tags FROM execution WHERE node = ?", (ident,))
-        if extra:
-            (record["error"], record["traceback"], record["exit_code"],
-             record["parent_run_id"], record["namespace"], tags) = extra[0]
-            record["tags"] = json.loads(tags) if tags else {}
+        record.update(run_details(store, [node["run_id"]]).get(node["run_id"], {}))
     record["flags"] = ancestor_flags(store, ident, resolved.key)
     return record
 
 
 def run_details(store: Queryable, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """By run id: the fields of runs that a closure's NODEs leave out (``namespace``,
-    ``tags``, ``parent_run_id``, ``error``, ``traceback``), for exports that carry them."""
+    ``tags``, ``parent_run_id``, ``error``, ``traceback``, ``exit_code``): what ``show``
+    adds to a run's record, and exports carry."""
     found: dict[str, dict[str, Any]] = {}
     for part in chunks(list(run_ids)):
-        rows = run(store, "SELECT run_id, namespace, tags, parent_run_id, error, traceback "
-                   f"FROM execution WHERE run_id IN ({marks(len(part))})", part)
-        for run_id, namespace, tags, parent, error, trace in rows:
+        rows = run(store, "SELECT run_id, namespace, tags, parent_run_id, error, traceback, "
+                   f"exit_code FROM execution WHERE run_id IN ({marks(len(part))})", part)
+        for run_id, namespace, tags, parent, error, trace, exit_code in rows:
             found[run_id] = {"namespace": namespace, "tags": json.loads(tags) if tags else {},
-                             "parent_run_id": parent, "error": error, "traceback": trace}
+                             "parent_run_id": parent, "error": error, "traceback": trace,
+                             "exit_code": exit_code}
     return found
