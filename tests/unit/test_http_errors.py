@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from forebear._http import error_from_response, refusal, retry_later
 from forebear.errors import (
     AmbiguousRefError,
     AuthError,
@@ -15,7 +16,6 @@ from forebear.errors import (
     StoreError,
     TransportError,
 )
-from forebear.store._http import error_from_response, refusal, retry_later
 
 
 def _body(message: str, **extra: object) -> bytes:

@@ -13,7 +13,6 @@ keeps their digest. A spooled blob refused for good is moved to ``blobs/rejected
 
 from __future__ import annotations
 
-import http.client
 import os
 import shutil
 import sys
@@ -21,11 +20,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
-from urllib.parse import urlsplit
 
-from forebear.errors import IntegrityError, InvalidInputError, NotFoundError, TransportError
+from forebear._http import HttpClient, refusal, retry_later
+from forebear.errors import IntegrityError, NotFoundError, TransportError
 from forebear.hashing import Digest, StrPath, hash_file
-from forebear.store._http import refusal, retry_later
 
 _CHUNK = 1 << 20
 
@@ -45,49 +43,30 @@ class HttpBlobStore:
     ) -> None:
         from forebear.store.spool import REJECTED, Spool, default_spool_root
 
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInputError(f"not a server URL: {url!r}", hint="use http(s)://host:port")
-        self.url = url.rstrip("/")
-        self._parts = parts
-        self._token = token
-        self._timeout = timeout
+        self._http = HttpClient(url, token, timeout, headers={"User-Agent": "forebear-blobs"})
+        self.url = self._http.url
         self.pending_dir = Spool(spool_root or default_spool_root(), self.url).dir / "blobs"
         self.rejected_dir = self.pending_dir / REJECTED
         self.refused: list[tuple[Digest, str]] = []
         """Spooled blobs the server refused for good (``flush_pending``), and why."""
 
     # -- HTTP -------------------------------------------------------------------------
-    def _connect(self) -> http.client.HTTPConnection:
-        cls = http.client.HTTPSConnection if self._parts.scheme == "https" else (
-            http.client.HTTPConnection)
-        return cls(self._parts.hostname or "", self._parts.port, timeout=self._timeout)
-
-    def _path(self, digest: Digest) -> str:
-        return f"{self._parts.path.rstrip('/')}/api/v1/blobs/{digest}"
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"User-Agent": "forebear-blobs"}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
+    @staticmethod
+    def _path(digest: Digest) -> str:
+        return f"/api/v1/blobs/{digest}"
 
     def _upload(self, digest: Digest, body: bytes | IO[bytes], size: int) -> tuple[int, str]:
         """PUT the bytes; the HTTP status (0 when the server cannot be reached) and why."""
-        conn = self._connect()
         try:
-            headers = {**self._headers(), "Content-Type": "application/octet-stream",
-                       "Content-Length": str(size)}
-            conn.request("PUT", self._path(digest), body=body, headers=headers)
-            response = conn.getresponse()
-            answer = response.read()
-            if response.status in (200, 201):
-                return response.status, "stored"
-            return response.status, refusal(response.status, answer)
-        except (OSError, http.client.HTTPException) as exc:
-            return 0, f"cannot reach it: {exc}"
-        finally:
-            conn.close()
+            status, answer = self._http.request(
+                "PUT", self._path(digest), body=body,
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Length": str(size)})
+        except TransportError as exc:
+            return 0, f"cannot reach it: {exc.message}"
+        if status in (200, 201):
+            return status, "stored"
+        return status, refusal(status, answer)
 
     # -- writes -----------------------------------------------------------------------
     def put_bytes(self, data: bytes) -> Digest:
@@ -169,19 +148,12 @@ class HttpBlobStore:
     # -- reads ------------------------------------------------------------------------
     def get_bytes(self, digest: Digest) -> bytes:
         """The blob's bytes, checked against ``digest``."""
-        conn = self._connect()
-        try:
-            conn.request("GET", self._path(digest), headers=self._headers())
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(f"cannot reach {self.url}: {exc}") from None
-        finally:
-            conn.close()
-        if response.status == 404:
+        status, data = self._http.request("GET", self._path(digest),
+                                          headers={"Accept": "application/octet-stream"})
+        if status == 404:
             raise NotFoundError(f"blob {digest} is not on {self.url}")
-        if response.status != 200:
-            raise TransportError(f"{self.url} answered {response.status} for blob {digest}")
+        if status != 200:
+            raise TransportError(f"{self.url} answered {status} for blob {digest}")
         if Digest.of_bytes(data, digest.algorithm) != digest:
             raise IntegrityError(f"blob {digest} from {self.url} does not match its digest")
         return data

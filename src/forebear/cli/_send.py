@@ -9,15 +9,14 @@ refusal (4xx) stops at that event with the server's reason, saying how many were
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from forebear._http import HttpClient, refusal, retry_later
 from forebear.errors import AuthError, InvalidInputError, TransportError, UsageError
-from forebear.store._http import refusal, retry_later
 
 __all__ = ["check_url", "send_events"]
 
@@ -35,23 +34,21 @@ def send_events(
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """POST each event to ``url``/``endpoint``; the number sent (all of them, or raises)."""
-    parts = check_url(url)
-    path = "/" + "/".join(p.strip("/") for p in (parts.path, endpoint) if p.strip("/"))
-    headers = {"Content-Type": "application/json", "User-Agent": "forebear-export"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname or "", parts.port, timeout=timeout)
+    check_url(url)
+    path = "/" + endpoint.strip("/")
+    client = HttpClient(url, api_key, timeout, headers={"User-Agent": "forebear-export"},
+                        name="the OpenLineage consumer", hint="check that it is up")
     try:
         for sent, event in enumerate(events):
             body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-            _send_one(conn, path, body, headers, sleep, where=f"event {sent + 1} of "
+            _send_one(client, path, body, sleep, where=f"event {sent + 1} of "
                       f"{len(events)} ({event.get('eventType')} of run "
-                      f"{event.get('run', {}).get('runId')}) to {url}{path}", sent=sent)
+                      f"{event.get('run', {}).get('runId')}) to {client.url}{path}",
+                      sent=sent)
             if advance is not None:
                 advance()
     finally:
-        conn.close()
+        client.close()
     return len(events)
 
 
@@ -64,18 +61,14 @@ def check_url(url: str) -> SplitResult:
     return parts
 
 
-def _send_one(conn: http.client.HTTPConnection, path: str, body: bytes,
-              headers: dict[str, str], sleep: Callable[[float], None], *, where: str,
-              sent: int) -> None:
+def _send_one(client: HttpClient, path: str, body: bytes, sleep: Callable[[float], None],
+              *, where: str, sent: int) -> None:
     taken = f"{sent} sent before it"
     for attempt in range(len(_PAUSES) + 1):
         try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            status, answer = response.status, response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            conn.close()  # the next request reconnects
-            status, answer = 0, str(exc).encode()
+            status, answer = client.request("POST", path, body=body)
+        except TransportError as exc:  # the next request reconnects
+            status, answer = 0, exc.message.encode()
         if 200 <= status < 300:
             return
         # A refused key will be refused again at once: unlike the spool, nobody here fixes it.
@@ -83,7 +76,7 @@ def _send_one(conn: http.client.HTTPConnection, path: str, body: bytes,
         if not again or attempt == len(_PAUSES):
             break
         sleep(_PAUSES[attempt])
-    reason = refusal(status, answer) if status else f"cannot connect: {answer.decode()}"
+    reason = refusal(status, answer) if status else answer.decode()
     if status in (401, 403):
         raise AuthError(f"{where} was refused: {reason} ({taken})",
                         hint="set OPENLINEAGE_API_KEY to a key the consumer accepts")

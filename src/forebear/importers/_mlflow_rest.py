@@ -1,19 +1,19 @@
 """The MLflow tracking server's REST API, as much of it as an import reads: experiments,
 runs, metric histories, artifact listings and downloads, logged models, the Model
-Registry. Standard library only; one kept-alive connection per thread (downloads run
-side by side); MLflow's own credential variables. Its errors are ``ForebearError``s
-naming the request and the fix."""
+Registry. Standard library only (``forebear._http``): a kept-alive connection per
+thread, as downloads run side by side; MLflow's own credential variables. Its errors are
+``ForebearError``s naming the request and the fix."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from forebear._http import HttpClient
 from forebear.errors import (
     AuthError,
     ForebearError,
@@ -42,77 +42,36 @@ class MlflowClient:
                 hint="start one over your runs (mlflow server --backend-store-uri "
                 "sqlite:///mlflow.db) and give its http:// URL")
         env = os.environ if environ is None else environ
-        self.url = url.rstrip("/")
-        self._parts = parts
-        self._timeout = timeout
-        self._local = threading.local()  # this thread's kept-alive connection
-        self._lock = threading.Lock()
-        self._open_conns: set[http.client.HTTPConnection] = set()
-        self._headers = {"User-Agent": "forebear-import", "Accept": "application/json"}
+        headers = {"User-Agent": "forebear-import"}
         token = env.get("MLFLOW_TRACKING_TOKEN")
         user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
         if token:
-            self._headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
         elif user and password:
             import base64
 
             basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            self._headers["Authorization"] = f"Basic {basic}"
-
-    def _connect(self) -> http.client.HTTPConnection:
+            headers["Authorization"] = f"Basic {basic}"
         # A kept-alive connection per thread: an import makes a request per run, metric
         # and file, and downloads files on several threads at once.
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = (http.client.HTTPSConnection if self._parts.scheme == "https"
-                   else http.client.HTTPConnection)
-            conn = self._local.conn = cls(self._parts.hostname or "", self._parts.port,
-                                          timeout=self._timeout)
-            with self._lock:
-                self._open_conns.add(conn)
-        return conn
-
-    def _drop(self) -> None:
-        """Close this thread's connection (the next request opens another)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-            with self._lock:
-                self._open_conns.discard(conn)
+        self._http = HttpClient(url, None, timeout, headers=headers, name="the MLflow server",
+                                hint="check the URL, and that `mlflow server` runs")
+        self.url = self._http.url
 
     def close(self) -> None:
         """Close every thread's kept-alive connection."""
-        with self._lock:
-            conns, self._open_conns = self._open_conns, set()
-        for conn in conns:
-            conn.close()
-        self._local = threading.local()
+        self._http.close_all()
 
     def _open(self, method: str, path: str, body: Any = None) -> http.client.HTTPResponse:
-        """Send a request; its response, to be read to the end (or ``close()`` called)."""
-        headers = dict(self._headers)
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        for attempt in (0, 1):
-            conn = self._connect()
-            try:
-                conn.request(method, self._parts.path.rstrip("/") + path, body=data,
-                             headers=headers)
-                response = conn.getresponse()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop()
-                # A kept-alive connection the server closed fails once: a new one is tried.
-                if attempt or not isinstance(exc, http.client.RemoteDisconnected
-                                             | BrokenPipeError | ConnectionResetError):
-                    raise TransportError(f"cannot reach the MLflow server at {self.url}: "
-                                         f"{exc}", hint="check the URL, and that `mlflow "
-                                         "server` runs") from None
+        """Send a request; its response, to be read to the end."""
+        data = None if body is None else json.dumps(body).encode()
+        response = self._http.open(method, path, body=data)
         if response.status >= 400:
-            answer = response.read()
+            try:
+                answer = response.read()
+            except (OSError, http.client.HTTPException):
+                answer = b""
+                self._http.drop()
             raise _error(response.status, answer, f"{method} {self.url}{path}")
         return response
 
@@ -122,7 +81,13 @@ class MlflowClient:
         path = route
         if query:
             path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        answer = self._open(method, path, body).read()
+        response = self._open(method, path, body)
+        try:
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._http.drop()
+            raise TransportError(f"the MLflow server at {self.url} broke off its answer: "
+                                 f"{exc}", hint="try again") from None
         try:
             return json.loads(answer or b"{}")
         except ValueError:
@@ -136,7 +101,7 @@ class MlflowClient:
             while chunk := response.read(_CHUNK):
                 sink(chunk)
         except BaseException:
-            self._drop()  # a body left half read makes the connection unusable
+            self._http.drop()  # a body left half read makes the connection unusable
             raise
 
     # -- the calls -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from forebear import _canonical, _json, config
+from forebear._http import HttpClient, error_from_response, refusal, retry_later
 from forebear.errors import (
     ForebearError,
     InvalidInputError,
@@ -46,7 +47,6 @@ from forebear.errors import (
 )
 from forebear.model.entries import validate_entry
 from forebear.model.ids import uuid7
-from forebear.store._http import HttpClient, error_from_response, refusal, retry_later
 from forebear.store.base import JournalRecord, Problem, StoredCheckpoint, VerifyReport
 from forebear.store.spool import REJECTED, Spool, default_spool_root
 
