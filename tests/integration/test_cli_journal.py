@@ -304,3 +304,24 @@ def test_init_that_cannot_be_done_is_one_line_and_leaves_nothing(
     assert code == 1 and not (project_dir / ".forebear").exists()
     monkeypatch.delenv("FOREBEAR_KEY")
     assert _run(capsys, "init")[0] == 0  # and then it can be done
+
+
+def test_the_sdks_first_run_leaves_no_half_made_store_either(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # forebear.run() makes .forebear/ itself (init_store): when it cannot, nothing is left.
+    import forebear
+    from forebear.errors import SigningKeyError
+    from forebear.sdk.session import reset_default_session
+
+    monkeypatch.delenv("FOREBEAR_STORE", raising=False)
+    monkeypatch.setenv("FOREBEAR_KEY", str(project_dir / "no" / "such" / "dir" / "key"))
+    reset_default_session()
+    try:
+        with pytest.raises(SigningKeyError, match="cannot write the signing key"), \
+                forebear.run("first", capture=False, watch=False, code=False,
+                             environment=False):
+            pass
+        assert not (project_dir / ".forebear").exists()
+    finally:
+        reset_default_session()

@@ -31,35 +31,13 @@ def init(directory: Path, store: str | None, json_out: bool) -> None:
     if store is not None:
         _init_database(store, directory.resolve(), json_out)
         return
-    store_dir = _init_embedded(directory.resolve())
+    from forebear.store.registry import init_store
+
+    store_dir = init_store(directory.resolve())
     if json_out:
         emit_json({"store": str(store_dir)})
     else:
         console().print(f"Initialised an empty forebear store in {store_dir}")
-
-
-def _init_embedded(directory: Path) -> Path:
-    """``init DIR``: a new ``DIR/.forebear/``; when that fails, nothing is left of it."""
-    import shutil
-
-    from forebear import config
-    from forebear.errors import ForebearError, StoreError, UsageError
-    from forebear.store.registry import init_store
-
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"{directory} is a file, not a folder",
-                         hint="give the project folder: forebear init DIR")
-    made = [path for path in (directory, directory / config.STORE_DIR) if not path.exists()]
-    try:
-        return init_store(directory)
-    except (ForebearError, OSError) as exc:
-        if made:  # a half-made store (blobs, no database) would only confuse later
-            shutil.rmtree(made[0], ignore_errors=True)
-        if isinstance(exc, ForebearError):
-            raise
-        where = exc.filename or directory
-        raise StoreError(f"cannot create a store in {directory}: {exc.strerror} ({where})",
-                         hint="give a folder you can write to") from None
 
 
 def _init_database(url: str, directory: Path, json_out: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,36 @@ def _open_sqlite(settings: config.Settings) -> MetadataStore:
 
 
 def init_store(directory: Path, *, environ: dict[str, str] | None = None) -> Path:
-    """Create ``<directory>/.forebear/`` with a store, a blob folder and a signing key."""
+    """Create ``<directory>/.forebear/`` with a store, a blob folder and a signing key.
+
+    When that fails, nothing of it is left (a half-made store, blobs without a database,
+    would only confuse later), and the error names the fix.
+    """
+    import shutil
+
+    from forebear.errors import ForebearError, UsageError
+
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a folder",
+                         hint="give the project folder: forebear init DIR")
+    made = [path for path in (directory, directory / config.STORE_DIR) if not path.exists()]
+    try:
+        return _create_store(directory, os.environ if environ is None else environ)
+    except (ForebearError, OSError) as exc:
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+        if isinstance(exc, ForebearError):
+            raise
+        where = exc.filename or directory
+        raise StoreError(f"cannot create a store in {directory}: {exc.strerror} ({where})",
+                         hint="give a folder you can write to") from None
+
+
+def _create_store(directory: Path, env: Mapping[str, str]) -> Path:
     from forebear.journal.keys import SigningKey
     from forebear.model.ids import uuid7
     from forebear.store.sqlite import create_sqlite_store
 
-    env = os.environ if environ is None else environ
     store_dir = directory / config.STORE_DIR
     db = store_dir / config.DB_FILE
     if db.exists():
