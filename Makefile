@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.installed
 # benchmark's comparison, in its own venv: it pins what forebear must not.
 MLFLOW_VENV := .bench/mlflow-venv
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
+# DVC, for `forebear import dvc`'s tests: real `dvc repro` writes the dvc.lock files.
+DVC_VENV := .bench/dvc-venv
+DVC_STAMP := $(DVC_VENV)/.installed-3.67.1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +26,15 @@ demo: $(STAMP)
 	$(PY) examples/demo/pipeline.py
 
 test: $(STAMP) services browser peers
-	. ./.services/env && FOREBEAR_TEST_MLFLOW=$(CURDIR)/$(MLFLOW_VENV)/bin/python $(PY) -m pytest -q
+	. ./.services/env && FOREBEAR_TEST_MLFLOW=$(CURDIR)/$(MLFLOW_VENV)/bin/python \
+		FOREBEAR_TEST_DVC=$(CURDIR)/$(DVC_VENV)/bin/dvc $(PY) -m pytest -q
 
-peers: $(MLFLOW_STAMP)
+peers: $(MLFLOW_STAMP) $(DVC_STAMP)
+
+$(DVC_STAMP):
+	$(PYTHON) -m venv $(DVC_VENV)
+	$(DVC_VENV)/bin/python -m pip install --quiet 'dvc==3.67.1'
+	touch $@
 
 $(MLFLOW_STAMP):
 	$(PYTHON) -m venv $(MLFLOW_VENV)

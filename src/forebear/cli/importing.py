@@ -1,8 +1,9 @@
-"""``import mlflow URL`` and ``import openlineage FILE...``: what other tools recorded,
-brought in as lineage (``forebear.importers``)."""
+"""``import mlflow URL``, ``import dvc [PROJECT]`` and ``import openlineage FILE...``: what
+other tools recorded, brought in as lineage (``forebear.importers``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -80,6 +81,39 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
         f"{report.files} file(s), {report.bytes:,} bytes; {report.aliases} alias(es) set")
     for skipped in report.aliases_skipped:
         out.print(f"  registry name not imported: {escape(skipped)}")
+
+
+@import_app.command("dvc")
+@click.argument("project", required=False, default=".", metavar="[PROJECT]",
+                type=click.Path(path_type=Path))
+@click.option("--history", is_flag=True,
+              help="Every commit of HEAD's history that changed a dvc.lock, oldest first "
+              "(default: the working tree's dvc.lock files).")
+@click.option("--rev", "revs", multiple=True, metavar="REV",
+              help="The dvc.lock files of this commit, branch or tag (repeatable).")
+@common
+def dvc(project: Path, history: bool, revs: tuple[str, ...], store: str | None,
+        json_out: bool) -> None:
+    """Import the stage runs a DVC project's dvc.lock files record (PROJECT: its folder,
+    default here): commands, parameters, dependencies and outputs by content, each
+    commit as the code anchor. Importing again adds only what is new."""
+    from forebear.importers.dvc import import_dvc
+    from forebear.sdk.session import Session
+
+    session = Session.from_settings(_writable(store))
+    try:
+        report = import_dvc(session.store, project, history=history, revs=list(revs),
+                            actor=session.actor)
+    finally:
+        session.store.close()
+    if json_out:
+        emit_json(report.to_json())
+        return
+    where = f" from {len(report.commits)} commit(s)" if report.commits else ""
+    console().print(
+        f"imported {report.imported} of {report.stages} DVC stage run(s){where}, "
+        f"{report.skipped} already here; {report.by_content} artifact(s) by content, "
+        f"{report.by_name} known only by path and md5 (their bytes are gone)")
 
 
 @import_app.command("openlineage")

@@ -1,0 +1,626 @@
+"""DVC pipelines in: the stage runs recorded in ``dvc.lock`` files, now and through git history.
+
+A ``dvc.lock`` is DVC's log of what each pipeline stage last ran: its command, the
+md5 of every dependency and output, and the parameters it read. Committed with the code,
+its git history is the history of the pipeline's runs. Importing reconstructs them after
+the fact as forebear lineage: each stage entry becomes one ``execution`` (kind ``dvc``,
+its command and parameters as params, the commit that recorded it as its code anchor),
+its dependencies inputs and its outputs outputs, so stages link through the data they
+pass on, and a forebear run that later reads a DVC output links back to its stage.
+
+Data is identified by content, as forebear identifies it, not by DVC's md5: a file's
+bytes are found in DVC's cache (``.dvc/cache/files/md5/``, DVC 2's layout too, or the
+configured ``cache.dir``), or in the workspace when they still have that md5, and hashed
+(SHA-256; md5 checked on the same read). A directory output is its ``.dir`` listing in
+the cache, each file hashed likewise, so its digest is the one the same folder has on
+disk (``forebear.hashing.manifest_of``). Data whose bytes are nowhere to be found any
+more is known by path and md5 alone (``dataset:dvc:<path>@<md5>``). Bytes stay where
+DVC keeps them: nothing is copied into the blob store.
+
+A stage entry's run id is derived from the entry itself, so a stage that did not change
+between commits is one run, and importing again writes nothing twice. Everything an
+import finds is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from forebear import _canonical
+from forebear.errors import InvalidInputError, NotFoundError, UsageError
+from forebear.hashing import Digest, manifest_of
+from forebear.model.entries import artifact_ref
+from forebear.model.ids import format_time, utc_now
+from forebear.sdk._names import guess_kind
+
+__all__ = ["DvcReport", "LockFile", "import_dvc", "stage_entries"]
+
+KIND = "dvc"
+"""The kind of an imported stage run (``forebear log --kind dvc`` lists them)."""
+LOCK = "dvc.lock"
+_CHUNK = 1 << 20
+_SKIP = frozenset({".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__", ".forebear"})
+
+
+@dataclass(frozen=True, slots=True)
+class LockFile:
+    """One ``dvc.lock`` as it was: its path in the repository, its text, and the commit
+    that holds it (None for the working tree's)."""
+
+    path: str
+    text: str
+    commit: str | None = None
+    time: str | None = None
+    author: str | None = None
+    pipeline: str | None = None
+    """The ``dvc.yaml`` beside it, as it was then (which outputs are metrics)."""
+
+
+@dataclass(slots=True)
+class DvcReport:
+    """What an import did."""
+
+    locks: int = 0
+    stages: int = 0
+    """Distinct stage runs found (a stage unchanged across commits is one)."""
+    imported: int = 0
+    skipped: int = 0
+    """Stage runs already in the store."""
+    by_content: int = 0
+    """Artifacts identified by their bytes' digest."""
+    by_name: int = 0
+    """Artifacts whose bytes could not be found: known by path and md5 only."""
+    commits: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"locks": self.locks, "commits": self.commits, "stages": self.stages,
+                "imported": self.imported, "skipped": self.skipped,
+                "by_content": self.by_content, "by_name": self.by_name}
+
+
+# -- finding the lock files ---------------------------------------------------------------
+
+
+def working_tree_locks(repo: Path) -> list[LockFile]:
+    """Every ``dvc.lock`` under ``repo`` as it is on disk now; one that HEAD holds
+    unchanged is HEAD's (its commit, time and author)."""
+    head = _head(repo)
+    found = []
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
+        if LOCK not in files:
+            continue
+        path = Path(folder) / LOCK
+        text = _read_text(path)
+        pipeline = path.with_name("dvc.yaml")
+        relative = path.relative_to(repo).as_posix()
+        lock = LockFile(relative, text, pipeline=_read_text(pipeline) if pipeline.is_file()
+                        else None,
+                        time=format_time(datetime.fromtimestamp(path.stat().st_mtime, UTC)))
+        if head is not None:
+            git, commit, when, author = head
+            if git.blob(commit, relative) == text.encode("utf-8"):
+                lock = LockFile(relative, text, commit=commit, time=when, author=author,
+                                pipeline=lock.pipeline)
+        found.append(lock)
+    return found
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc}",
+                                hint="give a readable dvc.lock and dvc.yaml") from None
+
+
+def _head(repo: Path) -> tuple[_Git, str, str, str] | None:
+    """(git, HEAD's commit, its time, its author), or None outside a repository."""
+    try:
+        git = _Git(repo)
+        commit = git("rev-parse", "--verify", "HEAD^{commit}").strip()
+        return (git, commit, *_commit_info(git, commit))
+    except (InvalidInputError, UsageError):
+        return None
+
+
+def _commit_of(git: _Git, rev: str) -> str:
+    try:
+        return git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}").strip()
+    except InvalidInputError:
+        raise NotFoundError(f"{rev!r} names no commit in {git.repo}",
+                            hint="give a commit, branch or tag (`git log` lists them)") from None
+
+
+def _commit_info(git: _Git, commit: str) -> tuple[str, str]:
+    """(time, "author <email>") of ``commit``."""
+    stamp, author = git("show", "-s", "--format=%ct%x1f%an <%ae>", commit).strip() \
+        .split("\x1f", 1)
+    return format_time(datetime.fromtimestamp(int(stamp), UTC)), author
+
+
+class _Git:
+    def __init__(self, repo: Path) -> None:
+        import shutil
+
+        from forebear.capture._git_cmd import git_env
+
+        exe = shutil.which("git")
+        if exe is None:
+            raise UsageError("git is not installed", hint="install git to read the history")
+        self.exe, self.repo, self.env = exe, repo, git_env(os.environ)
+
+    def __call__(self, *args: str) -> str:
+        return self.raw(*args).decode("utf-8", "replace")
+
+    def raw(self, *args: str) -> bytes:
+        from forebear.capture._git_cmd import last_error, run_git
+
+        done = run_git(self.exe, args, cwd=self.repo, env=self.env, timeout=120)
+        if done.returncode != 0:
+            raise InvalidInputError(f"git {' '.join(args[:2])} failed in {self.repo}: "
+                                    f"{last_error(done)}",
+                                    hint="give a commit, branch or tag of this repository")
+        return done.stdout
+
+    def blob(self, commit: str, path: str) -> bytes | None:
+        """The file at ``path`` (relative to the project, which may be a folder of the
+        repository: ``dvc init --subdir``) in ``commit``, or None when it is not there."""
+        try:
+            return self.raw("show", f"{commit}:./{path}")
+        except InvalidInputError:
+            return None
+
+
+def history_locks(repo: Path, revs: Sequence[str] = ()) -> tuple[list[LockFile], str | None]:
+    """The ``dvc.lock`` files of ``revs`` (default: every commit of HEAD's history that
+    changed one, oldest first), and the repository's remote URL without credentials."""
+    git = _Git(repo)
+    if revs:
+        commits = [_commit_of(git, rev) for rev in revs]
+    else:
+        listed = git("log", "--reverse", "--format=%H", "HEAD", "--",
+                     ":(glob)**/dvc.lock").split()
+        commits = list(dict.fromkeys(listed))
+    found = []
+    for commit in commits:
+        when, author = _commit_info(git, commit)
+        for name in git("ls-tree", "-r", "--name-only", "-z", commit).split("\0"):
+            if name == LOCK or name.endswith("/" + LOCK):
+                pipeline = git.blob(commit, name.removesuffix(LOCK) + "dvc.yaml")
+                found.append(LockFile(
+                    name, git("show", f"{commit}:./{name}"), commit=commit, time=when,
+                    author=author,
+                    pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
+    remote = None
+    try:
+        url = git("remote", "get-url", "origin").strip()
+    except InvalidInputError:
+        url = ""
+    if url:
+        from forebear.capture.git_remote import redact_url
+
+        remote = redact_url(url)
+    return found, remote
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+
+def parse_lock(lock: LockFile) -> dict[str, dict[str, Any]]:
+    """The stages of a ``dvc.lock``: name -> entry, shape checked."""
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError("reading dvc.lock needs PyYAML",
+                         hint="pip install 'forebear[dvc]'") from None
+    where = lock.path + (f" at {lock.commit[:12]}" if lock.commit else "")
+    try:
+        data = yaml.safe_load(lock.text)
+    except yaml.YAMLError as exc:
+        raise InvalidInputError(f"{where}: not YAML: {exc}".replace("\n", " "),
+                                hint="give a dvc.lock that DVC wrote") from None
+    if data is None:
+        return {}
+    stages = data.get("stages") if isinstance(data, dict) else None
+    if not isinstance(stages, dict):
+        raise InvalidInputError(f"{where}: no stages (DVC 1's lock format is not read)",
+                                hint="run `dvc repro` with DVC 2 or later to rewrite it")
+    for name, stage in stages.items():
+        if not isinstance(stage, dict) or not isinstance(stage.get("cmd"), str | list):
+            raise InvalidInputError(f"{where}: stage {name!r} has no command",
+                                    hint="give a dvc.lock that DVC wrote")
+        for section in ("deps", "outs"):
+            items = stage.get(section) or []
+            if not isinstance(items, list) or not all(
+                    isinstance(i, dict) and isinstance(i.get("path"), str) for i in items):
+                raise InvalidInputError(f"{where}: stage {name!r}: {section} must be a list "
+                                        "of paths", hint="give a dvc.lock that DVC wrote")
+        if not isinstance(stage.get("params") or {}, dict):
+            raise InvalidInputError(f"{where}: stage {name!r}: params must be a mapping",
+                                    hint="give a dvc.lock that DVC wrote")
+    return {str(name): stage for name, stage in stages.items()}
+
+
+# -- the data, by content --------------------------------------------------------------------
+
+
+class _Objects:
+    """DVC's objects by md5, hashed once each: their SHA-256 digest, or None when the
+    bytes are not to be found: not in DVC's cache, not unchanged in the workspace, not
+    in git at the lock's commit (where outputs DVC does not cache, like metrics, are)."""
+
+    def __init__(self, repo: Path, git: _Git | None) -> None:
+        self.repo = repo
+        self.git = git
+        self.caches = _cache_dirs(repo)
+        self._seen: dict[tuple[str, str], tuple[str | None, int | None]] = {}
+
+    def _cached(self, md5: str) -> Iterator[Path]:
+        for cache in self.caches:
+            yield cache / "files" / "md5" / md5[:2] / md5[2:]  # DVC 3
+            yield cache / md5[:2] / md5[2:]  # DVC 2
+
+    def file(self, md5: str, relative: str, commit: str | None
+             ) -> tuple[str | None, int | None]:
+        """(digest, size) of the bytes whose md5 is ``md5`` (the file at ``relative``)."""
+        key = (md5, relative)
+        if key not in self._seen:
+            data = self.content(md5, relative, commit, small=False)
+            self._seen[key] = (None, None) if data is None else data
+        return self._seen[key]
+
+    def content(self, md5: str, relative: str, commit: str | None, *, small: bool = True
+                ) -> Any:
+        """With ``small``, the bytes themselves (a metrics file), else (digest, size);
+        None when they are not to be found."""
+        read = _read_checked if small else _hash_checked
+        for path in (*self._cached(md5), self.repo / relative):
+            found = read(path, md5)
+            if found is not None:
+                return found
+        if self.git is not None and commit is not None:
+            data = self.git.blob(commit, relative)
+            if data is not None and hashlib.md5(data, usedforsecurity=False).hexdigest() == md5:
+                return data if small else ("sha256:" + hashlib.sha256(data).hexdigest(),
+                                           len(data))
+        return None
+
+    def tree(self, md5: str, relative: str, commit: str | None
+             ) -> tuple[str | None, int | None]:
+        """(digest, size) of the folder whose DVC ``.dir`` md5 is ``md5``."""
+        key = (md5, relative)
+        if key in self._seen:
+            return self._seen[key]
+        self._seen[key] = None, None
+        listing = None
+        for path in self._cached(md5):
+            try:
+                listing = json.loads(path.read_bytes())
+                break
+            except (OSError, ValueError):
+                continue
+        if not isinstance(listing, list):
+            listing = self._listing(md5, relative)
+        if not isinstance(listing, list):
+            return None, None
+        files, size = [], 0
+        for item in listing:
+            if not isinstance(item, dict) or not isinstance(item.get("relpath"), str) \
+                    or not isinstance(item.get("md5"), str):
+                return None, None
+            digest, length = self.file(item["md5"], f"{relative}/{item['relpath']}", commit)
+            if digest is None:
+                return None, None
+            files.append((item["relpath"], Digest.parse(digest)))
+            size += length or 0
+        try:
+            found = str(Digest.of_bytes(manifest_of(files))), size
+        except InvalidInputError:
+            return None, None
+        self._seen[key] = found
+        return found
+
+
+    def _listing(self, md5: str, relative: str) -> list[dict[str, str]] | None:
+        """The ``.dir`` listing of the workspace folder at ``relative``, if it is still
+        the folder whose listing has md5 ``md5`` (DVC's: its files' md5s and relative
+        paths, sorted, as JSON); each file's digest is noted on the way."""
+        folder = self.repo / relative
+        listing, hashed = [], {}
+        for top, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in files:
+                path = Path(top) / name
+                both = _hash_both(path)
+                if both is None:
+                    return None
+                inner = path.relative_to(folder).as_posix()
+                listing.append({"md5": both[0], "relpath": inner})
+                hashed[(both[0], f"{relative}/{inner}")] = both[1:]
+        listing.sort(key=lambda item: item["relpath"])
+        text = json.dumps(listing, sort_keys=True).encode()
+        if not listing or hashlib.md5(text, usedforsecurity=False).hexdigest() + ".dir" != md5:
+            return None
+        self._seen.update(hashed)
+        return listing
+
+
+def _cache_dirs(repo: Path) -> list[Path]:
+    """DVC's cache folders: ``cache.dir`` from ``.dvc/config`` (and ``config.local``),
+    then the default ``.dvc/cache``."""
+    found = []
+    for name in ("config.local", "config"):
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(repo / ".dvc" / name, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError):
+            continue
+        configured = parser.get("cache", "dir", fallback=None)
+        if configured:
+            found.append((repo / ".dvc" / configured).resolve())
+    found.append(repo / ".dvc" / "cache")
+    return list(dict.fromkeys(found))
+
+
+_MAX_METRICS = 1 << 20
+
+
+def _read_checked(path: Path, md5: str) -> bytes | None:
+    """The bytes of a small file at ``path`` if their md5 is ``md5``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_METRICS + 1)
+    except (OSError, ValueError):
+        return None
+    if len(data) > _MAX_METRICS or hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+        return None
+    return data
+
+
+def _hash_checked(path: Path, md5: str) -> tuple[str, int] | None:
+    """(SHA-256 digest, size) of the file at ``path`` if its md5 is ``md5``."""
+    both = _hash_both(path)
+    if both is None or both[0] != md5:
+        return None
+    return both[1], both[2]
+
+
+def _hash_both(path: Path) -> tuple[str, str, int] | None:
+    """(md5 hex, SHA-256 digest, size) of the file at ``path``, in one read."""
+    try:
+        with open(path, "rb") as handle:
+            checking, digest, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+            while chunk := handle.read(_CHUNK):
+                checking.update(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+    except (OSError, ValueError):  # missing, a folder, unreadable
+        return None
+    return checking.hexdigest(), "sha256:" + digest.hexdigest(), size
+
+
+# -- the mapping -----------------------------------------------------------------------------
+
+
+def _run_id(lock_path: str, name: str, stage: Mapping[str, Any]) -> str:
+    """A run id that is the same for the same stage entry wherever it is found."""
+    data = _canonical.canonical_bytes({"lock": lock_path, "stage": name,
+                                       "entry": _json_safe(stage)})
+    return str(uuid.UUID(hex=hashlib.sha256(data).hexdigest()[:32]))
+
+
+def _json_safe(value: Any) -> Any:
+    """YAML's values as JSON has them (dates as text, floats that JSON cannot hold too)."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _params(stage: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage's command and the parameters it read (``params.yaml``'s keys as they
+    are, another file's prefixed with its name)."""
+    cmd = stage["cmd"]
+    out: dict[str, Any] = {"command": cmd if isinstance(cmd, str) else " && ".join(map(str, cmd))}
+    for source, values in (stage.get("params") or {}).items():
+        if not isinstance(values, dict):
+            continue
+        prefix = "" if source == "params.yaml" else f"{source}:"
+        for key, value in values.items():
+            out[f"{prefix}{key}"] = _json_safe(value)
+    return out
+
+
+def _declared_metrics(lock: LockFile) -> dict[str, set[str]]:
+    """By stage: the paths ``dvc.yaml`` declares as its metrics files."""
+    if not lock.pipeline:
+        return {}
+    import yaml
+
+    try:
+        pipeline = yaml.safe_load(lock.pipeline)
+    except yaml.YAMLError:
+        return {}  # the lock is the record; an unreadable dvc.yaml only costs the metrics
+    stages = pipeline.get("stages") if isinstance(pipeline, dict) else None
+    found: dict[str, set[str]] = {}
+    for name, stage in (stages or {}).items() if isinstance(stages, dict) else ():
+        items = stage.get("metrics") if isinstance(stage, dict) else None
+        for item in items if isinstance(items, list) else ():
+            paths = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) \
+                else []
+            found.setdefault(str(name), set()).update(str(p) for p in paths)
+    return found
+
+
+def _metrics(stage: Mapping[str, Any], declared: Any, base: Path, objects: _Objects,
+             commit: str | None) -> dict[str, Any]:
+    """The numbers in the stage's metrics files (JSON or YAML), dotted keys for nested
+    ones, read from wherever their bytes are."""
+    out: dict[str, Any] = {}
+    for item in stage.get("outs") or ():
+        md5 = item.get("md5")
+        if item["path"] not in declared or not isinstance(md5, str):
+            continue
+        data = objects.content(md5, (base / item["path"]).as_posix(), commit)
+        if data is None:
+            continue
+        try:
+            import yaml
+
+            values = yaml.safe_load(data)  # YAML reads JSON too
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        _numbers(values, "", out)
+    return out
+
+
+def _numbers(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    """The numbers in ``value``, under dotted keys (``{"test": {"acc": 1}}``:
+    ``test.acc``)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _numbers(inner, f"{prefix}.{key}" if prefix else str(key), out)
+    elif isinstance(value, int | float) and not isinstance(value, bool) and prefix:
+        out[prefix] = _json_safe(value)
+
+
+def _code(lock: LockFile, remote: str | None) -> dict[str, Any] | None:
+    """The code anchor of the commit that holds the lock: the same node a forebear run
+    made in a clean checkout of that commit has (``capture.git.anchor_digest``)."""
+    if lock.commit is None:
+        return None
+    from forebear.capture.git import anchor_digest
+
+    return {"digest": anchor_digest({"commit": lock.commit}), "commit": lock.commit,
+            "branch": None, "remote": remote, "dirty": False, "source": "dvc",
+            "name": f"{remote or 'repository'}@{lock.commit[:12]}"}
+
+
+def stage_entries(lock: LockFile, repo: Path, objects: _Objects, *, actor: str,
+                  remote: str | None = None) -> list[dict[str, Any]]:
+    """The ``execution`` entries of one lock file's stages, in the file's order."""
+    base = Path(lock.path).parent
+    code = _code(lock, remote)
+    declared = _declared_metrics(lock)
+    entries = []
+    for name, stage in parse_lock(lock).items():
+        time = lock.time or format_time(utc_now())
+        entry: dict[str, Any] = {
+            "type": "execution", "run_id": _run_id(lock.path, name, stage), "kind": KIND,
+            "name": name, "namespace": repo.name, "time": time, "started_at": time,
+            "status": "succeeded", "actor": lock.author or actor, "params": _params(stage),
+            "tags": {"dvc.lock": lock.path, **({"git.commit": lock.commit} if lock.commit
+                                               else {})},
+            "inputs": [_ref(item, base, repo, objects, "input", lock.commit)
+                       for item in stage.get("deps") or ()],
+            "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
+                        for item in stage.get("outs") or ()],
+        }
+        metrics = _metrics(stage, declared.get(name, ()), base, objects, lock.commit)
+        if metrics:
+            entry["metrics"] = metrics
+        if code is not None:
+            entry["code"] = code
+        entries.append(entry)
+    return entries
+
+
+def _ref(item: Mapping[str, Any], base: Path, repo: Path, objects: _Objects,
+         role: str, commit: str | None) -> dict[str, Any]:
+    relative = (base / str(item["path"])).as_posix()
+    md5 = item.get("md5") or item.get("etag") or item.get("checksum")
+    workspace = repo / relative
+    digest = size = None
+    if isinstance(md5, str) and md5:
+        if md5.endswith(".dir"):
+            digest, size = objects.tree(md5, relative, commit)
+        else:
+            digest, size = objects.file(md5, relative, commit)
+    meta = {k: v for k, v in (("dvc_md5", md5), ("dvc_nfiles", item.get("nfiles")),
+                              ("dvc_size", item.get("size"))) if v is not None}
+    kind = "data" if isinstance(md5, str) and md5.endswith(".dir") else guess_kind(relative)
+    if digest is None:
+        return artifact_ref(digest=None, kind=kind, namespace=KIND,
+                            name=f"{relative}@{md5}" if md5 else relative,
+                            uri=str(workspace), role=role, meta=meta)
+    return artifact_ref(digest=digest, kind=kind, name=relative, uri=str(workspace),
+                        size=size, role=role, meta=meta)
+
+
+# -- the import ------------------------------------------------------------------------------
+
+
+def find_project(path: Path) -> Path:
+    """The DVC project at or above ``path`` (the folder that holds ``.dvc/``)."""
+    start = path.resolve()
+    if not start.is_dir():
+        raise UsageError(f"{path} is not a folder", hint="give the DVC project's folder")
+    for folder in (start, *start.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    raise NotFoundError(f"{start} is not in a DVC project (no .dvc folder above it)",
+                        hint="give the folder where `dvc init` was run")
+
+
+def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[str] = (),
+               actor: str = "dvc") -> DvcReport:
+    """Import the stage runs of the DVC project at ``path``: its working tree's
+    ``dvc.lock`` files, or those of ``revs``, or of every commit that changed one
+    (``history``); see the module docstring. All of it in one transaction."""
+    repo = find_project(path)
+    report = DvcReport()
+    remote = None
+    if history or revs:
+        locks, remote = history_locks(repo, revs)
+        if not locks:
+            raise NotFoundError(f"no commit of {repo} holds a dvc.lock",
+                                hint="commit dvc.lock after `dvc repro`, or import the "
+                                "working tree's without --history")
+    else:
+        locks = working_tree_locks(repo)
+        if not locks:
+            raise NotFoundError(f"no dvc.lock in {repo}",
+                                hint="run `dvc repro` first: dvc.lock records its stages")
+    report.locks = len(locks)
+    report.commits = list(dict.fromkeys(lock.commit for lock in locks if lock.commit))
+    objects = _Objects(repo, _Git(repo) if report.commits else None)
+    entries: dict[str, dict[str, Any]] = {}
+    for lock in locks:
+        for entry in stage_entries(lock, repo, objects, actor=actor, remote=remote):
+            entries.setdefault(entry["run_id"], entry)  # the first commit that holds it
+    known = _known_runs(store, list(entries))
+    todo = [entry for run_id, entry in entries.items() if run_id not in known]
+    report.stages, report.imported = len(entries), len(todo)
+    report.skipped = len(entries) - len(todo)
+    artifacts = {ref["id"]: ref["digest"] for entry in entries.values()
+                 for ref in (*entry["inputs"], *entry["outputs"])}
+    report.by_content = sum(digest is not None for digest in artifacts.values())
+    report.by_name = len(artifacts) - report.by_content
+    if todo:
+        store.append_batch(todo)
+    return report
+
+
+def _known_runs(store: Any, run_ids: list[str]) -> set[str]:
+    from forebear.graph._sql import chunks, marks, run
+
+    found: set[str] = set()
+    for part in chunks(run_ids):
+        found.update(row[0] for row in run(
+            store, f"SELECT run_id FROM execution WHERE run_id IN ({marks(len(part))})", part))
+    return found
