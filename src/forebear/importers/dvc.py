@@ -30,7 +30,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,9 +82,7 @@ class DvcReport:
     commits: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"locks": self.locks, "commits": self.commits, "stages": self.stages,
-                "imported": self.imported, "skipped": self.skipped,
-                "by_content": self.by_content, "by_name": self.by_name}
+        return asdict(self)
 
 
 # -- finding the lock files ---------------------------------------------------------------

@@ -39,7 +39,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -247,11 +247,7 @@ class ImportReport:
     """``<model>@<alias>``: why each registry name could not become an alias."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"experiments": self.experiments, "runs": self.runs, "imported": self.imported,
-                "ended": self.ended, "skipped": self.skipped, "files": self.files,
-                "bytes": self.bytes, "aliases": self.aliases,
-                "aliases_unchanged": self.aliases_unchanged,
-                "aliases_skipped": self.aliases_skipped}
+        return asdict(self)
 
 
 def import_runs(
