@@ -241,3 +241,25 @@ def test_a_project_in_a_folder_of_the_repository(
     assert (report["imported"], report["by_content"], report["by_name"]) == (1, 2, 0)
     made = cli_ok(capsys, "upstream", str(top / "ml" / "out.txt"), "--json")
     assert _sha256(top / "ml" / "in.txt") in {n["id"] for n in made["nodes"]}
+
+
+def test_dvc_experiments_come_in_with_their_names(
+        dvc_project: Project, tmp_path: Path, project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "exps"
+    shutil.copytree(dvc_project.root, copy, symlinks=True)
+    done = subprocess.run(["dvc", "exp", "run", "--temp", "-S", "train.lr=0.3", "-n", "lr03"],
+                          cwd=copy, env=dvc_project.env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    init_store(project_dir)
+    report = cli_ok(capsys, "import", "dvc", str(copy), "--experiments", "--json")
+    assert (report["stages"], report["imported"]) == (2, 2)  # the experiment's lock
+    train = next(r for r in _runs(capsys) if r["name"] == "train")
+    shown = cli_ok(capsys, "show", train["run_id"], "--json")
+    assert shown["tags"]["dvc.experiment"] == "lr03"
+    assert shown["transformation"]["params"]["train.lr"] == 0.3
+    assert shown["metrics"] == {"acc": 0.8, "loss.train": 0.7}
+    assert shown["transformation"]["code"]["commit"] == report["commits"][0]
+    both = cli_ok(capsys, "import", "dvc", str(copy), "--experiments", "--history", "--json")
+    assert (both["imported"], both["skipped"]) == (2, 2)  # the two trains of the history

@@ -91,9 +91,11 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
               "(default: the working tree's dvc.lock files).")
 @click.option("--rev", "revs", multiple=True, metavar="REV",
               help="The dvc.lock files of this commit, branch or tag (repeatable).")
+@click.option("--experiments", is_flag=True,
+              help="Also every DVC experiment (`dvc exp run`, kept under refs/exps/).")
 @common
-def dvc(project: Path, history: bool, revs: tuple[str, ...], store: str | None,
-        json_out: bool) -> None:
+def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
+        store: str | None, json_out: bool) -> None:
     """Import the stage runs a DVC project's dvc.lock files record (PROJECT: its folder,
     default here): commands, parameters, dependencies and outputs by content, each
     commit as the code anchor. Importing again adds only what is new."""
@@ -103,7 +105,7 @@ def dvc(project: Path, history: bool, revs: tuple[str, ...], store: str | None,
     session = Session.from_settings(_writable(store))
     try:
         report = import_dvc(session.store, project, history=history, revs=list(revs),
-                            actor=session.actor)
+                            experiments=experiments, actor=session.actor)
     finally:
         session.store.close()
     if json_out:

@@ -63,6 +63,8 @@ class LockFile:
     author: str | None = None
     pipeline: str | None = None
     """The ``dvc.yaml`` beside it, as it was then (which outputs are metrics)."""
+    experiment: str | None = None
+    """The DVC experiment whose commit holds it (``dvc exp run``), by name."""
 
 
 @dataclass(slots=True)
@@ -179,25 +181,36 @@ class _Git:
             return None
 
 
-def history_locks(repo: Path, revs: Sequence[str] = ()) -> tuple[list[LockFile], str | None]:
-    """The ``dvc.lock`` files of ``revs`` (default: every commit of HEAD's history that
-    changed one, oldest first), and the repository's remote URL without credentials."""
+def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False,
+                  experiments: bool = False) -> tuple[list[LockFile], str | None]:
+    """The ``dvc.lock`` files of ``revs``, of every commit of HEAD's history that changed
+    one (``history``, oldest first), and of every DVC experiment (``experiments``: the
+    commits ``dvc exp run`` keeps under ``refs/exps/``); and the repository's remote URL
+    without credentials."""
     git = _Git(repo)
-    if revs:
-        commits = [_commit_of(git, rev) for rev in revs]
-    else:
-        listed = git("log", "--reverse", "--format=%H", "HEAD", "--",
-                     ":(glob)**/dvc.lock").split()
-        commits = list(dict.fromkeys(listed))
+    named: dict[str, str | None] = {}  # commit -> experiment name
+    if history:
+        for commit in git("log", "--reverse", "--format=%H", "HEAD", "--",
+                          ":(glob)**/dvc.lock").split():
+            named.setdefault(commit, None)
+    for rev in revs:
+        named.setdefault(_commit_of(git, rev), None)
+    if experiments:
+        listed = git("for-each-ref", "--sort=creatordate",
+                     "--format=%(objectname) %(refname)", "refs/exps/")
+        for line in listed.splitlines():
+            commit, _, ref = line.partition(" ")
+            if ref.count("/") >= 4:  # refs/exps/<xx>/<rest of the baseline>/<name>
+                named[commit] = ref.rsplit("/", 1)[1]
     found = []
-    for commit in commits:
+    for commit, experiment in named.items():
         when, author = _commit_info(git, commit)
         for name in git("ls-tree", "-r", "--name-only", "-z", commit).split("\0"):
             if name == LOCK or name.endswith("/" + LOCK):
                 pipeline = git.blob(commit, name.removesuffix(LOCK) + "dvc.yaml")
                 found.append(LockFile(
                     name, git("show", f"{commit}:./{name}"), commit=commit, time=when,
-                    author=author,
+                    author=author, experiment=experiment,
                     pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
     remote = None
     try:
@@ -522,8 +535,9 @@ def stage_entries(lock: LockFile, repo: Path, objects: _Objects, *, actor: str,
             "type": "execution", "run_id": _run_id(lock.path, name, stage), "kind": KIND,
             "name": name, "namespace": repo.name, "time": time, "started_at": time,
             "status": "succeeded", "actor": lock.author or actor, "params": _params(stage),
-            "tags": {"dvc.lock": lock.path, **({"git.commit": lock.commit} if lock.commit
-                                               else {})},
+            "tags": {"dvc.lock": lock.path,
+                     **({"git.commit": lock.commit} if lock.commit else {}),
+                     **({"dvc.experiment": lock.experiment} if lock.experiment else {})},
             "inputs": [_ref(item, base, repo, objects, "input", lock.commit)
                        for item in stage.get("deps") or ()],
             "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
@@ -576,17 +590,18 @@ def find_project(path: Path) -> Path:
 
 
 def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[str] = (),
-               actor: str = "dvc") -> DvcReport:
+               experiments: bool = False, actor: str = "dvc") -> DvcReport:
     """Import the stage runs of the DVC project at ``path``: its working tree's
-    ``dvc.lock`` files, or those of ``revs``, or of every commit that changed one
-    (``history``); see the module docstring. All of it in one transaction."""
+    ``dvc.lock`` files, or those of ``revs``, of every commit that changed one
+    (``history``) and of its experiments (``experiments``); see the module docstring.
+    All of it in one transaction."""
     repo = find_project(path)
     report = DvcReport()
     remote = None
-    if history or revs:
-        locks, remote = history_locks(repo, revs)
+    if history or revs or experiments:
+        locks, remote = history_locks(repo, revs, history=history, experiments=experiments)
         if not locks:
-            raise NotFoundError(f"no commit of {repo} holds a dvc.lock",
+            raise NotFoundError(f"no commit of {repo} asked for holds a dvc.lock",
                                 hint="commit dvc.lock after `dvc repro`, or import the "
                                 "working tree's without --history")
     else:
