@@ -103,9 +103,14 @@ def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
     from forebear.sdk.session import Session
 
     session = Session.from_settings(_writable(store))
+    bar = progress_bar(disable=json_out)
     try:
-        report = import_dvc(session.store, project, history=history, revs=list(revs),
-                            experiments=experiments, actor=session.actor)
+        with bar:
+            task = bar.add_task("stage runs", total=None)
+            report = import_dvc(session.store, project, history=history, revs=list(revs),
+                                experiments=experiments, actor=session.actor,
+                                progress=lambda done, of: bar.update(task, completed=done,
+                                                                     total=of))
     finally:
         session.store.close()
     if json_out:

@@ -25,11 +25,12 @@ import finds is written in one transaction.
 from __future__ import annotations
 
 import configparser
+import functools
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from forebear.model.entries import artifact_ref
 from forebear.model.ids import format_time, utc_now
 from forebear.sdk._names import guess_kind
 
-__all__ = ["DvcReport", "LockFile", "import_dvc", "stage_entries"]
+__all__ = ["DvcReport", "LockFile", "import_dvc", "stage_entry", "stage_runs"]
 
 KIND = "dvc"
 """The kind of an imported stage run (``forebear log --kind dvc`` lists them)."""
@@ -78,9 +79,10 @@ class DvcReport:
     skipped: int = 0
     """Stage runs already in the store."""
     by_content: int = 0
-    """Artifacts identified by their bytes' digest."""
+    """Artifacts of the imported runs identified by their bytes' digest."""
     by_name: int = 0
-    """Artifacts whose bytes could not be found: known by path and md5 only."""
+    """Artifacts of the imported runs whose bytes could not be found: known by path and
+    md5 only."""
     commits: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -457,6 +459,7 @@ def _params(stage: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=64)  # asked once per stage of the lock
 def _declared_metrics(lock: LockFile) -> dict[str, set[str]]:
     """By stage: the paths ``dvc.yaml`` declares as its metrics files."""
     if not lock.pipeline:
@@ -522,34 +525,43 @@ def _code(lock: LockFile, remote: str | None) -> dict[str, Any] | None:
             "name": f"{remote or 'repository'}@{lock.commit[:12]}"}
 
 
-def stage_entries(lock: LockFile, repo: Path, objects: _Objects, *, actor: str,
-                  remote: str | None = None) -> list[dict[str, Any]]:
-    """The ``execution`` entries of one lock file's stages, in the file's order."""
+def stage_runs(locks: Sequence[LockFile]) -> dict[str, tuple[LockFile, str, dict[str, Any]]]:
+    """Every stage entry of ``locks`` by its run id: (lock, stage name, entry), each from
+    the first lock that holds it (a stage that did not change between commits is one
+    run)."""
+    found: dict[str, tuple[LockFile, str, dict[str, Any]]] = {}
+    for lock in locks:
+        for name, stage in parse_lock(lock).items():
+            found.setdefault(_run_id(lock.path, name, stage), (lock, name, stage))
+    return found
+
+
+def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any], repo: Path,
+                objects: _Objects, *, actor: str, remote: str | None = None
+                ) -> dict[str, Any]:
+    """The ``execution`` entry of one stage run (see the module docstring)."""
     base = Path(lock.path).parent
+    time = lock.time or format_time(utc_now())
+    entry: dict[str, Any] = {
+        "type": "execution", "run_id": run_id, "kind": KIND, "name": name,
+        "namespace": repo.name, "time": time, "started_at": time, "status": "succeeded",
+        "actor": lock.author or actor, "params": _params(stage),
+        "tags": {"dvc.lock": lock.path,
+                 **({"git.commit": lock.commit} if lock.commit else {}),
+                 **({"dvc.experiment": lock.experiment} if lock.experiment else {})},
+        "inputs": [_ref(item, base, repo, objects, "input", lock.commit)
+                   for item in stage.get("deps") or ()],
+        "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
+                    for item in stage.get("outs") or ()],
+    }
+    metrics = _metrics(stage, _declared_metrics(lock).get(name, ()), base, objects,
+                       lock.commit)
+    if metrics:
+        entry["metrics"] = metrics
     code = _code(lock, remote)
-    declared = _declared_metrics(lock)
-    entries = []
-    for name, stage in parse_lock(lock).items():
-        time = lock.time or format_time(utc_now())
-        entry: dict[str, Any] = {
-            "type": "execution", "run_id": _run_id(lock.path, name, stage), "kind": KIND,
-            "name": name, "namespace": repo.name, "time": time, "started_at": time,
-            "status": "succeeded", "actor": lock.author or actor, "params": _params(stage),
-            "tags": {"dvc.lock": lock.path,
-                     **({"git.commit": lock.commit} if lock.commit else {}),
-                     **({"dvc.experiment": lock.experiment} if lock.experiment else {})},
-            "inputs": [_ref(item, base, repo, objects, "input", lock.commit)
-                       for item in stage.get("deps") or ()],
-            "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
-                        for item in stage.get("outs") or ()],
-        }
-        metrics = _metrics(stage, declared.get(name, ()), base, objects, lock.commit)
-        if metrics:
-            entry["metrics"] = metrics
-        if code is not None:
-            entry["code"] = code
-        entries.append(entry)
-    return entries
+    if code is not None:
+        entry["code"] = code
+    return entry
 
 
 def _ref(item: Mapping[str, Any], base: Path, repo: Path, objects: _Objects,
@@ -590,11 +602,13 @@ def find_project(path: Path) -> Path:
 
 
 def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[str] = (),
-               experiments: bool = False, actor: str = "dvc") -> DvcReport:
+               experiments: bool = False, actor: str = "dvc",
+               progress: Callable[[int, int], None] | None = None) -> DvcReport:
     """Import the stage runs of the DVC project at ``path``: its working tree's
     ``dvc.lock`` files, or those of ``revs``, of every commit that changed one
     (``history``) and of its experiments (``experiments``); see the module docstring.
-    All of it in one transaction."""
+    Runs already in the store are skipped before their data is hashed; ``progress``
+    hears (done, of) as the others are; all of them are written in one transaction."""
     repo = find_project(path)
     report = DvcReport()
     remote = None
@@ -611,21 +625,23 @@ def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[
                                 hint="run `dvc repro` first: dvc.lock records its stages")
     report.locks = len(locks)
     report.commits = list(dict.fromkeys(lock.commit for lock in locks if lock.commit))
+    runs = stage_runs(locks)  # parsed and checked before anything is hashed or written
+    known = _known_runs(store, list(runs))
+    todo = [(run_id, found) for run_id, found in runs.items() if run_id not in known]
+    report.stages, report.imported, report.skipped = len(runs), len(todo), len(known)
     objects = _Objects(repo, _Git(repo) if report.commits else None)
-    entries: dict[str, dict[str, Any]] = {}
-    for lock in locks:
-        for entry in stage_entries(lock, repo, objects, actor=actor, remote=remote):
-            entries.setdefault(entry["run_id"], entry)  # the first commit that holds it
-    known = _known_runs(store, list(entries))
-    todo = [entry for run_id, entry in entries.items() if run_id not in known]
-    report.stages, report.imported = len(entries), len(todo)
-    report.skipped = len(entries) - len(todo)
-    artifacts = {ref["id"]: ref["digest"] for entry in entries.values()
+    entries = []
+    for done, (run_id, (lock, name, stage)) in enumerate(todo, 1):
+        entries.append(stage_entry(run_id, lock, name, stage, repo, objects, actor=actor,
+                                   remote=remote))
+        if progress is not None:
+            progress(done, len(todo))
+    artifacts = {ref["id"]: ref["digest"] for entry in entries
                  for ref in (*entry["inputs"], *entry["outputs"])}
     report.by_content = sum(digest is not None for digest in artifacts.values())
     report.by_name = len(artifacts) - report.by_content
-    if todo:
-        store.append_batch(todo)
+    if entries:
+        store.append_batch(entries)
     return report
 
 
