@@ -97,11 +97,7 @@ def working_tree_locks(repo: Path) -> list[LockFile]:
     unchanged is HEAD's (its commit, time and author)."""
     head = _head(repo)
     found = []
-    for folder, dirs, files in os.walk(repo):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
-        if LOCK not in files:
-            continue
-        path = Path(folder) / LOCK
+    for path in _lock_paths(repo, head[0] if head is not None else None):
         text = _read_text(path)
         pipeline = path.with_name("dvc.yaml")
         relative = path.relative_to(repo).as_posix()
@@ -114,6 +110,22 @@ def working_tree_locks(repo: Path) -> list[LockFile]:
                 lock = LockFile(relative, text, commit=commit, time=when, author=author,
                                 pipeline=lock.pipeline)
         found.append(lock)
+    return found
+
+
+def _lock_paths(repo: Path, git: _Git | None) -> list[Path]:
+    """The ``dvc.lock`` files in the working tree: those git tracks or would (DVC's
+    outputs, gitignored by DVC, are not walked: a data folder can hold millions of
+    files), or every one found outside a repository."""
+    if git is not None:
+        listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+                     ":(glob)**/dvc.lock").split("\0")
+        return sorted({repo / name for name in listed if name and (repo / name).is_file()})
+    found = []
+    for folder, dirs, files in os.walk(repo):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
+        if LOCK in files:
+            found.append(Path(folder) / LOCK)
     return found
 
 
