@@ -29,14 +29,21 @@ __all__ = [
     "__version__",
     "current_run",
     "deploy",
+    "diff",
+    "downstream",
     "federated",
+    "flagged",
     "human_edit",
+    "log",
     "online",
     "open_store",
+    "path",
     "resolve_alias",
     "run",
     "set_alias",
+    "show",
     "track",
+    "upstream",
 ]
 
 _LAZY = {
@@ -45,14 +52,21 @@ _LAZY = {
     "Run": "forebear.sdk.run",
     "current_run": "forebear.sdk.run",
     "deploy": "forebear.sdk.lifecycle",
+    "diff": "forebear.sdk.queries",
+    "downstream": "forebear.sdk.queries",
     "federated": "forebear.sdk.federated",
+    "flagged": "forebear.sdk.queries",
     "human_edit": "forebear.sdk.lifecycle",
+    "log": "forebear.sdk.queries",
     "online": "forebear.sdk.online",
     "open_store": "forebear.store.registry",
+    "path": "forebear.sdk.queries",
     "resolve_alias": "forebear.sdk.lifecycle",
     "run": "forebear.sdk.run",
     "set_alias": "forebear.sdk.lifecycle",
+    "show": "forebear.sdk.queries",
     "track": "forebear.sdk.track",
+    "upstream": "forebear.sdk.queries",
 }
 
 if TYPE_CHECKING:
@@ -61,6 +75,7 @@ if TYPE_CHECKING:
     from forebear.sdk.federated import federated
     from forebear.sdk.lifecycle import deploy, human_edit, resolve_alias, set_alias
     from forebear.sdk.online import online
+    from forebear.sdk.queries import diff, downstream, flagged, log, path, show, upstream
     from forebear.sdk.run import Run, current_run, run
     from forebear.sdk.track import track
     from forebear.store.registry import open_store

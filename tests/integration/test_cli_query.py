@@ -128,6 +128,28 @@ def test_path_says_when_there_is_none_and_when_it_goes_the_other_way(
     assert [n["id"] for n in same["nodes"]] == [TRAIN] and same["edges"] == []
 
 
+def test_the_sdk_answers_what_the_cli_prints(project: dict[str, Any],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import forebear
+
+    for call, argv in (
+        (lambda: forebear.show("production"), ["show", "production"]),
+        (lambda: forebear.upstream("production"), ["upstream", "production"]),
+        (lambda: forebear.upstream(project["model"], depth=1),
+         ["upstream", project["model"], "--depth", "1"]),
+        (lambda: forebear.downstream("train.csv", kinds=["model"], limit=2),
+         ["downstream", "train.csv", "--kind", "model", "--limit", "2"]),
+        (lambda: forebear.path("train.csv", project["endpoint"]),
+         ["path", "train.csv", project["endpoint"]]),
+        (lambda: forebear.diff(TRAIN, FAILED), ["diff", TRAIN, FAILED]),
+        (lambda: forebear.log(status="failed"), ["log", "--status", "failed"]),
+        (lambda: forebear.flagged(), ["flagged"]),
+    ):
+        assert call() == _json(capsys, *argv, "--json"), argv
+    with pytest.raises(forebear.ForebearError, match="matches nothing"):
+        forebear.upstream("no-such-thing")
+
+
 def test_show_json_and_human(project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     record = _json(capsys, "show", "production", "--json")
     assert record["id"] == project["model"] and record["transformation"]["run_id"] == TRAIN

@@ -8,6 +8,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.serverkit import clean_env, cli, run_client, running_server
 
 PIPELINE = textwrap.dedent("""
@@ -79,6 +81,26 @@ def test_queries_over_http_answer_as_the_local_store_does(tmp_path: Path) -> Non
             over_http, on_disk = both(*args)
             assert json.loads(over_http) == json.loads(on_disk), args
 
+
+
+def test_the_sdks_queries_over_http_answer_as_the_local_store_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import forebear
+
+    project = tmp_path / "project"
+    with running_server(project) as server:
+        work = tmp_path / "work"
+        tuned = run_client(server, PIPELINE, work, tmp_path / "spool").stdout.strip()
+        _projected(server, 4)
+        data = str(work / "data.csv")  # hashed here, sent as its digest
+        monkeypatch.setenv("FOREBEAR_TOKEN", server.tokens["read"])
+        local = str(project / ".forebear")
+        for name, args in (("upstream", (tuned,)), ("downstream", (data,)),
+                           ("path", (data, tuned)), ("show", (tuned,)),
+                           ("diff", (str(work / "model.bin"), tuned))):
+            call = getattr(forebear, name)
+            assert call(*args, store=server.url) == call(*args, store=local), name
+        assert forebear.log(store=server.url) == forebear.log(store=local)
 
 
 def test_prove_over_http_is_checked_by_the_client(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import IO, Any, TypeVar, cast
 
 import click
@@ -39,12 +38,10 @@ def settings(store: str | None, *, required: bool = True) -> config.Settings:
 
 
 def for_reading(found: config.Settings) -> config.Settings:
-    """``found`` for a command that only reads: the embedded store opens without its
-    signing key. Queries sign nothing, and the key, readable by its owner alone (mode
-    0600, as it must be), must not stop a teammate's `forebear log`."""
-    if found.is_embedded:
-        return replace(found, key_path=None)
-    return found
+    """``found`` for a command that only reads (``forebear.sdk.queries.for_reading``)."""
+    from forebear.sdk.queries import for_reading as reading
+
+    return reading(found)
 
 
 def open_store(store: str | None, *, read_only: bool = False) -> Any:
@@ -62,34 +59,11 @@ def open_with_settings(store: str | None, *, read_only: bool = False
 
 
 def resolve_ref(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
-    """Resolve REF, a path through the store's hash cache: an unchanged multi-GB file or
-    folder is not read again. ``cache`` lets a command that writes add to the cache; the
-    read-only commands only look in it (they write nothing, not even a cache entry)."""
-    from forebear.graph.refs import resolve
+    """REF resolved through the store's hash cache (``forebear.sdk.queries.resolve_ref``);
+    ``cache`` for a command that writes."""
+    from forebear.sdk.queries import resolve_ref as resolve
 
-    if found.store_dir is None or not found.store_dir.is_dir():
-        return resolve(db, ref)
-    from forebear.hashing import HashCache
-
-    with HashCache(found.store_dir / config.HASH_CACHE_FILE, read_only=not cache) as hashes:
-        return resolve(db, ref, hasher=lambda path: str(hashes.digest(path)))
-
-
-def blob_loader(found: config.Settings) -> Any:
-    """Environment manifests' package lists from the blob store (``blob_packages``), or
-    None when there is no usable blob store: then the records alone are compared."""
-    from forebear.graph.diff import blob_packages
-
-    if not found.blob_url:
-        return None
-    if "://" not in found.blob_url and not os.path.isdir(found.blob_url):
-        return None
-    try:
-        from forebear.artifacts.base import open_blob_store
-
-        return blob_packages(open_blob_store(found.blob_url))
-    except (ForebearError, ImportError):
-        return None
+    return resolve(db, found, ref, cache=cache)
 
 
 def key_unreadable(found: config.Settings) -> bool:

@@ -16,13 +16,10 @@ from typing import Any
 import click
 
 from forebear.cli._common import (
-    blob_loader,
     common,
     console,
     emit_json,
     escape,
-    open_with_settings,
-    resolve_ref,
 )
 from forebear.errors import UsageError
 
@@ -86,19 +83,16 @@ def _document(ref: str, fmt: str, direction: str,
     """(root id, document) of REF: built here, or by the server of a server store (it
     holds the environment manifests, as it holds the SDK's outputs)."""
     import forebear
-    from forebear.cli import _remote as remote
     from forebear.graph.export import export_document
+    from forebear.sdk.queries import Reader, blob_loader, ref_text, resolve_ref
 
-    db, found = open_with_settings(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            return ref, db.get_json("/api/v1/export", ref=remote.ref_text(ref),
-                                    format=fmt, direction=direction)
-        return export_document(db, resolve_ref(db, found, ref), fmt, direction,
-                               version=forebear.__version__,
-                               loader=lambda: blob_loader(found))
-    finally:
-        db.close()
+    with Reader(store) as reader:
+        if reader.remote:
+            return ref, reader.db.get_json("/api/v1/export", ref=ref_text(ref), format=fmt,
+                                           direction=direction)
+        return export_document(reader.db, resolve_ref(reader.db, reader.settings, ref), fmt,
+                               direction, version=forebear.__version__,
+                               loader=lambda: blob_loader(reader.settings))
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "

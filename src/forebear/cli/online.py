@@ -42,10 +42,10 @@ def _prove_remotely(found: Any, ref: str, index: int | None, update: int | None)
     from urllib.parse import urlencode
 
     from forebear.sdk.proofs import check_proof_json
-    from forebear.store.remote import RemoteStore
+    from forebear.store.remote import open_from_settings
 
     query = {"run": ref, **({"index": index} if index is not None else {"update": update})}
-    db = RemoteStore(found.store_url, token=found.token, sender=False)
+    db = open_from_settings(found, sender=False)
     try:
         payload = db.get_json(f"/api/v1/proofs/update?{urlencode(query)}")
         return check_proof_json(payload, db.verifiers())

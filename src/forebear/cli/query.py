@@ -12,15 +12,12 @@ from typing import Any
 
 import click
 
-from forebear.cli import _remote as remote
 from forebear.cli._common import (
-    blob_loader,
     common,
     console,
     emit_json,
     emit_text,
     escape,
-    open_store,
     open_with_settings,
     resolve_ref,
 )
@@ -46,16 +43,10 @@ class Format(StrEnum):
 @common
 def show(ref: str, store: str | None, json_out: bool) -> None:
     """The lineage record of REF: parents, transformation, environment, metrics, flags."""
-    from forebear.graph.show import show as build
+    from forebear.sdk.queries import Reader
 
-    db, found = open_with_settings(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            record = db.query("show", ref=remote.ref_text(ref))
-        else:
-            record = build(db, resolve_ref(db, found, ref))
-    finally:
-        db.close()
+    with Reader(store) as reader:
+        record = reader.show(ref)
     if json_out:
         emit_json(record)
     else:
@@ -142,21 +133,11 @@ def _walk_options(function: Any) -> Any:
 def _walk(direction: str, ref: str, store: str | None, depth: int | None,
           kinds: list[str] | None, limit: int | None, offset: int, fmt: Format,
           json_out: bool) -> None:
-    from forebear.graph import lineage
+    from forebear.sdk.queries import Reader
 
-    db, found = open_with_settings(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            result = remote.lineage(db, "upstream" if direction == "up" else "downstream", ref,
-                                    depth=depth, kinds=kinds, limit=limit, offset=offset)
-        else:
-            root = resolve_ref(db, found, ref)
-            result = lineage.closure(db, root.node,
-                                     "upstream" if direction == "up" else "downstream",
-                                     depth=depth, kinds=kinds or (), limit=limit,
-                                     offset=offset)
-    finally:
-        db.close()
+    with Reader(store) as reader:
+        result = reader.closure("upstream" if direction == "up" else "downstream", ref,
+                                depth=depth, kinds=kinds or (), limit=limit, offset=offset)
     noun = "ancestors" if direction == "up" else "descendants"
     summary = f"{result.total - 1:,} {noun}"
     if result.next_offset is not None:
@@ -211,23 +192,13 @@ def downstream(ref: str, store: str | None, json_out: bool, depth: int | None,
 def path(ref_from: str, ref_to: str, store: str | None, json_out: bool, fmt: str) -> None:
     """How TO came from FROM: every path between them along the data (a bad dataset to
     the model it reached, a base model to its fine-tunes), drawn back from TO."""
-    from forebear.graph import lineage
+    from forebear.sdk.queries import Reader
 
-    db, found = open_with_settings(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            def between(a: str, b: str) -> Any:
-                return remote.paths(db, a, b)
-        else:
-            def between(a: str, b: str) -> Any:
-                return lineage.between(db, resolve_ref(db, found, a).node,
-                                       resolve_ref(db, found, b).node)
-        result = between(ref_from, ref_to)
+    with Reader(store) as reader:
+        result = reader.between(ref_from, ref_to)
         # A person who swapped the two is told so; scripts get the answer as asked.
         back = None if result.nodes or json_out or fmt == Format.json.value \
-            else between(ref_to, ref_from)
-    finally:
-        db.close()
+            else reader.between(ref_to, ref_from)
     if result.nodes:
         runs = sum(node["type"] == "execution" for node in result.nodes)
         count = len(result.nodes)
@@ -250,18 +221,10 @@ def path(ref_from: str, ref_to: str, store: str | None, json_out: bool, fmt: str
 def diff(ref_a: str, ref_b: str, store: str | None, json_out: bool) -> None:
     """What differs between two lineages, from REF_A (the old side) to REF_B (the new):
     params, data, code, environment, metrics, steps."""
-    from forebear.graph.diff import diff as compare
+    from forebear.sdk.queries import Reader
 
-    db, found = open_with_settings(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            result = db.query("diff", a=remote.ref_text(ref_a), b=remote.ref_text(ref_b))
-        else:
-            a = resolve_ref(db, found, ref_a)
-            b = resolve_ref(db, found, ref_b)
-            result = compare(db, a.node, b.node, packages=blob_loader(found))
-    finally:
-        db.close()
+    with Reader(store) as reader:
+        result = reader.diff(ref_a, ref_b)
     if json_out:
         emit_json(result)
     else:
@@ -326,18 +289,11 @@ def _print_diff(result: dict[str, Any]) -> None:
 def log(store: str | None, json_out: bool, limit: int, kind: str | None, status: str | None,
         name: str | None, since: str | None, until: str | None) -> None:
     """Recent runs, newest first, failed ones included."""
-    from forebear.graph.log import log as recent
+    from forebear.sdk.queries import Reader
 
-    db = open_store(store, read_only=True)
-    try:
-        if remote.is_remote(db):
-            runs = db.query("log", limit=limit, kind=kind, status=status, name=name,
-                            since=since, until=until)
-        else:
-            runs = recent(db, limit=limit, kind=kind, status=status, name=name, since=since,
+    with Reader(store) as reader:
+        runs = reader.log(limit=limit, kind=kind, status=status, name=name, since=since,
                           until=until)
-    finally:
-        db.close()
     if json_out:
         emit_json(runs)
         return
@@ -386,12 +342,13 @@ def _print_log(runs: list[dict[str, Any]]) -> None:
 def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | None) -> None:
     """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
     from forebear.graph.flags import flag as write
+    from forebear.sdk.queries import ref_text
     from forebear.sdk.session import default_actor
 
     db, found = open_with_settings(store)
     try:
-        if remote.is_remote(db):  # the server records the token as the actor
-            record = db.flag(remote.ref_text(ref), reason)
+        if getattr(db, "remote", False):  # the server records the token as the actor
+            record = db.flag(ref_text(ref), reason)
         else:
             target = resolve_ref(db, found, ref, cache=True)
             # The same default as every other command's, so one person is one actor.
@@ -410,13 +367,10 @@ def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | 
 @common
 def flagged(store: str | None, json_out: bool) -> None:
     """List every flag, newest first."""
-    from forebear.graph.flags import flagged as listing
+    from forebear.sdk.queries import Reader
 
-    db = open_store(store, read_only=True)
-    try:
-        flags = db.query("flags") if remote.is_remote(db) else listing(db)
-    finally:
-        db.close()
+    with Reader(store) as reader:
+        flags = reader.flagged()
     if json_out:
         emit_json(flags)
         return

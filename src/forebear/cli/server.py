@@ -221,11 +221,11 @@ def worker(store: str | None, json_out: bool, once: bool, poll: float,
 def _remote(store: str | None) -> Any:
     """A store behind a server, without a sender thread (these commands only read or
     send synchronously), or None for a local store."""
-    from forebear.store.remote import RemoteStore
+    from forebear.store.remote import open_from_settings
 
     found = settings(store, required=False)
     if found.is_remote:
-        return RemoteStore(found.store_url, token=found.token, sender=False)
+        return open_from_settings(found, sender=False)
     return None
 
 

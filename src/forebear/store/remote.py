@@ -478,6 +478,7 @@ def _close_at_exit(ref: weakref.ReferenceType[RemoteStore]) -> None:
             store.close()
 
 
-def open_from_settings(settings: config.Settings) -> RemoteStore:
-    """The remote store that ``settings`` name (``FOREBEAR_TOKEN``, ``FOREBEAR_SPOOL``)."""
-    return RemoteStore(settings.store_url, token=settings.token)
+def open_from_settings(settings: config.Settings, *, sender: bool = True) -> RemoteStore:
+    """The remote store that ``settings`` name (``FOREBEAR_TOKEN``, ``FOREBEAR_SPOOL``);
+    without a ``sender`` thread for work that only reads or sends synchronously."""
+    return RemoteStore(settings.store_url, token=settings.token, sender=sender)
