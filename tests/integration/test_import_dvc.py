@@ -188,10 +188,20 @@ def test_bad_input_is_one_line_and_writes_nothing(
     odd = tmp_path / "odd"
     shutil.copytree(dvc_project.root, odd, symlinks=True)
     (odd / "dvc.lock").write_text("schema: '2.0'\nstages:\n  train:\n    deps: 3\n")
+    bomb = tmp_path / "bomb"  # nine lines that would expand to 10^9 values
+    shutil.copytree(dvc_project.root, bomb, symlinks=True)
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (bomb / "dvc.lock").write_text("\n".join(lines) + "\nstages: {s: {cmd: *a8}}\n")
+    deep = tmp_path / "deep"
+    shutil.copytree(dvc_project.root, deep, symlinks=True)
+    (deep / "dvc.lock").write_text("stages: " + "[" * 100_000 + "]" * 100_000 + "\n")
     for argv, words in (
         ([str(plain)], "is not in a DVC project"),
-        ([str(broken)], "dvc.lock: not YAML"),
+        ([str(broken)], "dvc.lock: not YAML DVC wrote"),
         ([str(odd)], "stage 'train' has no command"),
+        ([str(bomb)], "anchors and aliases are not allowed"),
+        ([str(deep)], "nested too deep"),
         ([str(dvc_project.root), "--rev", "no-such-branch"], "'no-such-branch' names no commit"),
         ([str(tmp_path / "missing")], "is not a folder"),
     ):

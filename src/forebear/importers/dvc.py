@@ -241,6 +241,22 @@ def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False
 # -- parsing --------------------------------------------------------------------------------
 
 
+@functools.cache
+def _lock_loader() -> Any:
+    """PyYAML's safe loader without anchors and aliases: DVC never writes them, and an
+    alias bomb (a few lines that expand to billions of nodes) must not hang an import."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor",
+                                                                 None):
+                raise yaml.YAMLError("anchors and aliases are not allowed")
+            return super().compose_node(parent, index)
+
+    return Loader
+
+
 def parse_lock(lock: LockFile) -> dict[str, dict[str, Any]]:
     """The stages of a ``dvc.lock``: name -> entry, shape checked."""
     try:
@@ -250,9 +266,10 @@ def parse_lock(lock: LockFile) -> dict[str, dict[str, Any]]:
                          hint="pip install 'forebear[dvc]'") from None
     where = lock.path + (f" at {lock.commit[:12]}" if lock.commit else "")
     try:
-        data = yaml.safe_load(lock.text)
-    except yaml.YAMLError as exc:
-        raise InvalidInputError(f"{where}: not YAML: {exc}".replace("\n", " "),
+        data = yaml.load(lock.text, Loader=_lock_loader())  # a SafeLoader: no objects
+    except (yaml.YAMLError, RecursionError) as exc:
+        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInputError(f"{where}: not YAML DVC wrote: {reason}".replace("\n", " "),
                                 hint="give a dvc.lock that DVC wrote") from None
     if data is None:
         return {}
