@@ -105,13 +105,24 @@ def test_one_bad_event_writes_nothing_and_says_where(
     lines = log.read_text().splitlines()
     broken = json.loads(lines[2])
     del broken["job"]
+    first = lines[0]
     cases = {
         "not-json.jsonl": "\n".join([*lines[:2], "{not json", *lines[3:]]),
         "no-job.jsonl": "\n".join([*lines[:2], json.dumps(broken), *lines[3:]]),
         "not-object.json": json.dumps([json.loads(lines[0]), 42]),
+        # As strict as the server with a request body: a duplicate key (canonical JSON
+        # would keep one), NaN, a lone surrogate, nesting 100,000 deep (a traceback).
+        "duplicate.jsonl": "\n".join([*lines[:1], first[:-1] + ', "eventType": "FAIL"}']),
+        "nan.json": "[" + first[:-1] + ', "x": NaN}]',
+        "surrogate.jsonl": first[:-1] + ', "x": "\\ud800"}',
+        "deep.jsonl": '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}",
     }
-    expected = {"not-json.jsonl": "not-json.jsonl:3: not JSON",
-                "no-job.jsonl": "no-job.jsonl:3:", "not-object.json": "item 2: an Open"}
+    expected = {"not-json.jsonl": "not-json.jsonl:3: the JSON is not valid",
+                "no-job.jsonl": "no-job.jsonl:3:", "not-object.json": "item 2: an Open",
+                "duplicate.jsonl": "duplicate.jsonl:2: the JSON has a duplicate key "
+                "'eventType'", "nan.json": "the JSON holds NaN",
+                "surrogate.jsonl": "surrogate.jsonl:1: the JSON holds a lone surrogate",
+                "deep.jsonl": "deep.jsonl:1: the JSON is nested deeper than 64 levels"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / name))

@@ -249,8 +249,8 @@ def _lock_loader() -> Any:
 
     class Loader(yaml.SafeLoader):
         def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor",
-                                                                 None):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise yaml.YAMLError("anchors and aliases are not allowed")
             return super().compose_node(parent, index)
 

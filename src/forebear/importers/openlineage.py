@@ -16,12 +16,12 @@ the error names the file, line and field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from forebear import _canonical
+from forebear._json import MAX_DEPTH, NotStrictJson, strict_loads
 from forebear.errors import InvalidInputError
 from forebear.model.entries import validate_entry
 from forebear.model.ids import format_time, utc_now
@@ -47,32 +47,50 @@ class EventsReport:
 
 def read_events(name: str, text: str) -> list[tuple[str, Any]]:
     """The events in one file's ``text``: a JSON array, one JSON object, or one object per
-    line. Each comes with where it was (``name:line``), for errors."""
+    line, each read as strictly as the server reads a request body
+    (``forebear._json.strict_loads``). Each comes with where it was (``name:line``), for
+    errors."""
     stripped = text.lstrip()
     if stripped.startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError as exc:
-            raise InvalidInputError(f"{name}: not JSON: {exc}",
-                                    hint="give a JSON array of events, or one event per "
-                                    "line") from None
+        # The array holds the events: one level deeper than a body holding one.
+        items = _strict(text, name, "give a JSON array of events, or one event per line",
+                        depth=MAX_DEPTH + 1)
         return [(f"{name} item {i + 1}", item) for i, item in enumerate(items)]
     found: list[tuple[str, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            found.append((f"{name}:{number}", json.loads(line)))
-        except ValueError as exc:
-            if number == 1 and stripped.startswith("{"):  # one pretty-printed event
-                try:
-                    return [(name, json.loads(text))]
-                except ValueError:
-                    pass
-            raise InvalidInputError(f"{name}:{number}: not JSON: {exc}",
-                                    hint="one OpenLineage event per line, as the "
-                                    "OpenLineage client's file transport writes them") from None
+            found.append((f"{name}:{number}", strict_loads(line)))
+        except NotStrictJson as exc:
+            if number == 1 and stripped.startswith("{") and "\n" in stripped.rstrip() \
+                    and _is_json(text):  # one pretty-printed event across several lines
+                return [(name, _strict(text, name, exc.hint))]
+            raise InvalidInputError(
+                f"{name}:{number}: {exc.message}",
+                hint="one OpenLineage event per line, as the OpenLineage client's file "
+                "transport writes them" if exc.syntax else exc.hint,
+            ) from None
     return found
+
+
+def _is_json(text: str) -> bool:
+    """Whether ``text`` is one JSON document, however lax."""
+    import json
+
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _strict(text: str, name: str, hint: str, *, depth: int = MAX_DEPTH) -> Any:
+    try:
+        return strict_loads(text, max_depth=depth)
+    except NotStrictJson as exc:
+        raise InvalidInputError(f"{name}: {exc.message}",
+                                hint=hint if exc.syntax else exc.hint) from None
 
 
 def _schema_check() -> Any:

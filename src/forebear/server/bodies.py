@@ -5,25 +5,22 @@ Every JSON route reads its body through ``read_json``: the body must be declared
 once decompressed (413 otherwise, checked while reading, so a huge body is never held in
 memory), and must be strict JSON: no duplicate keys (canonicalisation would silently
 drop one), no NaN or Infinity, no lone surrogate escapes (``"\\ud800"`` decodes to a
-string that has no UTF-8 form, so nothing downstream could encode it), bounded nesting.
+string that has no UTF-8 form, so nothing downstream could encode it), bounded nesting
+(``forebear._json.strict_loads``, which event files imported from disk go through too).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import zlib
 from typing import Any
 
 from starlette.requests import Request
 
+from forebear._json import MAX_DEPTH, NotStrictJson, strict_loads
 from forebear.server.errors import HttpError
 
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY = 10 * MIB
-MAX_DEPTH = 64
-# A \uD800-\uDFFF escape: half of a surrogate pair, which must come whole.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def too_large(limit: int) -> HttpError:
@@ -86,70 +83,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:60]!r}")
-            seen.add(key)
-    return out
-
-
-_decoder = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_reject_constant)
-
-
-def _depth_ok(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
-    return True
-
-
-def _encodable(value: Any) -> bool:
-    """Whether every string in ``value`` (keys too) has a UTF-8 form."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def parse_json(body: bytes) -> Any:
-    """Strict JSON (see the module docstring); 400 naming what is wrong."""
+    """Strict JSON (``forebear._json.strict_loads``); 400 naming what is wrong."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpError(400, "bad_request", "the body is not valid UTF-8") from None
     try:
-        value = _decoder.decode(text)
-    except RecursionError:
-        raise HttpError(400, "bad_request", f"the JSON is nested deeper than {MAX_DEPTH} levels",
-                        hint="flatten the document") from None
-    except ValueError as exc:
-        raise HttpError(400, "bad_request", f"the body is not valid JSON: {str(exc)[:200]}",
-                        hint="send one JSON document") from None
-    if _SURROGATE_ESCAPE.search(body) and not _encodable(value):
-        raise HttpError(400, "bad_request", "the JSON holds a lone surrogate escape "
-                        "(\\ud800-\\udfff without its pair), which is not text",
-                        hint="send text as UTF-8; escape characters beyond U+FFFF as a pair")
-    # Nesting deeper than MAX_DEPTH needs more than MAX_DEPTH openers: most bodies have
-    # fewer, and are spared the walk.
-    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and not _depth_ok(value, MAX_DEPTH):
-        raise HttpError(400, "bad_request", f"the JSON is nested deeper than {MAX_DEPTH} levels",
-                        hint="flatten the document")
-    return value
+        return strict_loads(text, max_depth=MAX_DEPTH)
+    except NotStrictJson as exc:
+        raise HttpError(400, "bad_request", exc.message, hint=exc.hint) from None
 
 
 async def read_json(request: Request, limit: int) -> Any:
