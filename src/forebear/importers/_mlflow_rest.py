@@ -90,7 +90,7 @@ class MlflowClient:
                                  f"{exc}", hint="try again") from None
         try:
             return json.loads(answer or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any use
             raise TransportError(f"{self.url}{path} did not answer JSON",
                                  hint="is this URL an MLflow tracking server?") from None
 

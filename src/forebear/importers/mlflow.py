@@ -132,7 +132,7 @@ def _dataset(item: Mapping[str, Any]) -> dict[str, Any]:
     tags = {t.get("key"): t.get("value") for t in item.get("tags") or ()}
     try:
         source = json.loads(dataset.get("source") or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         source = {}
     where = source.get("uri") or source.get("url") or source.get("path") \
         if isinstance(source, dict) else None
