@@ -2,8 +2,9 @@
 
 ingest -> split -> train -> evaluate -> fine-tune from the trained model -> a run that
 fails on purpose (kept, as failed). No step declares its files: forebear sees what each
-run reads and writes. It ends by printing the final model's lineage and verifying the
-journal. Run it with ``make demo`` (or ``python examples/demo/pipeline.py [WORKDIR]``).
+run reads and writes. It ends by printing the final model's lineage, the paths by which
+the raw data reached it, and verifying the journal. Run it with ``make demo`` (or
+``python examples/demo/pipeline.py [WORKDIR]``).
 """
 
 from __future__ import annotations
@@ -105,7 +106,10 @@ def main() -> int:
     cli(["log"])
     print("\n3. where the fine-tuned model came from (forebear upstream models/model-ft.pkl)")
     cli(["upstream", "models/model-ft.pkl"])
-    print("\n4. the journal verifies (forebear verify)")
+    print("\n4. how the raw digits reached it (forebear path data/digits.csv "
+          "models/model-ft.pkl)")
+    cli(["path", "data/digits.csv", "models/model-ft.pkl"])
+    print("\n5. the journal verifies (forebear verify)")
     return cli(["verify"])
 
 

@@ -111,3 +111,27 @@ def test_alias_moves_and_deploy(tmp_path: Path, name: str) -> None:
     for model in (summary["v1"], summary["v2"]):
         down = lineage.downstream(store, resolve(store, model).node).to_json()
         assert "dataset:endpoint:fraud-api" in {n["id"] for n in down["nodes"]}
+
+
+def test_make_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
+    # What `make demo` runs: the digits pipeline, its log, lineage, paths and verify.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREBEAR_")}
+    workdir = tmp_path / "demo"
+    done = subprocess.run([sys.executable, str(EXAMPLES / "demo" / "pipeline.py"),
+                           str(workdir)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "the failing run failed as intended" in out
+    assert "7 nodes (3 runs) on the paths from data/digits.csv to models/model-ft.pkl" in out
+    assert "ok: 14 entries" in out and "projections match the journal" in out
+    store = open_store(str(workdir / ".forebear"))
+    try:
+        model = resolve(store, str(workdir / "models" / "model-ft.pkl"))
+        tuned = lineage.upstream(store, model.node)
+        names = {node.get("name") for node in tuned.nodes}
+        assert {"ingest-digits", "split", "train", "fine-tune", "data/digits.csv"} <= names
+        runs = set(store.execute("SELECT name, status FROM execution"))
+        assert {("fine-tune", "succeeded"), ("train", "succeeded"), ("train", "failed")} <= runs
+    finally:
+        store.close()
