@@ -273,3 +273,34 @@ def test_dvc_experiments_come_in_with_their_names(
     assert shown["transformation"]["code"]["commit"] == report["commits"][0]
     both = cli_ok(capsys, "import", "dvc", str(copy), "--experiments", "--history", "--json")
     assert (both["imported"], both["skipped"]) == (2, 2)  # the two trains of the history
+
+
+def test_runs_never_committed_come_from_the_run_cache(
+        dvc_project: Project, tmp_path: Path, project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A try with lr 0.25 that was reproduced but never committed: dvc.lock forgot it when
+    # lr went back to 0.2; DVC's run cache did not.
+    copy = tmp_path / "tries"
+    shutil.copytree(dvc_project.root, copy, symlinks=True)
+
+    def repro(lr: str) -> None:
+        (copy / "params.yaml").write_text(f"train:\n  lr: {lr}\n  epochs: 3\n")
+        done = subprocess.run(["dvc", "repro", "-q"], cwd=copy, env=dvc_project.env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    repro("0.25")
+    tried = _sha256(copy / "model.pkl")
+    repro("0.2")
+    init_store(project_dir)
+    report = cli_ok(capsys, "import", "dvc", str(copy), "--run-cache", "--json")
+    assert report["run_cache"] == 4  # prepare, and train with lr 0.1, 0.2 and 0.25
+    assert (report["stages"], report["imported"]) == (4, 4)
+    runs = {r["params"].get("train.lr"): r for r in _runs(capsys) if r["name"] == "train"}
+    assert set(runs) == {0.1, 0.2, 0.25}
+    assert runs[0.2]["code"]["commit"] == dvc_project.commits[1]  # the lock's, with HEAD
+    shown = cli_ok(capsys, "show", runs[0.25]["run_id"], "--json")
+    assert shown["transformation"]["code"] is None and "dvc.run_cache" in shown["tags"]
+    assert tried in {o["id"] for o in shown["outputs"]}  # the tried model, by content
+    again = cli_ok(capsys, "import", "dvc", str(copy), "--run-cache", "--history", "--json")
+    assert (again["imported"], again["skipped"]) == (0, 4)

@@ -93,9 +93,12 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
               help="The dvc.lock files of this commit, branch or tag (repeatable).")
 @click.option("--experiments", is_flag=True,
               help="Also every DVC experiment (`dvc exp run`, kept under refs/exps/).")
+@click.option("--run-cache", is_flag=True,
+              help="Also every run DVC's run cache keeps (each `dvc repro`, committed or "
+              "not).")
 @common
 def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
-        store: str | None, json_out: bool) -> None:
+        run_cache: bool, store: str | None, json_out: bool) -> None:
     """Import the stage runs a DVC project's dvc.lock files record (PROJECT: its folder,
     default here): commands, parameters, dependencies and outputs by content, each
     commit as the code anchor. Importing again adds only what is new."""
@@ -108,7 +111,8 @@ def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
         with bar:
             task = bar.add_task("stage runs", total=None)
             report = import_dvc(session.store, project, history=history, revs=list(revs),
-                                experiments=experiments, actor=session.actor,
+                                experiments=experiments, run_cache=run_cache,
+                                actor=session.actor,
                                 progress=lambda done, of: bar.update(task, completed=done,
                                                                      total=of))
     finally:

@@ -17,8 +17,11 @@ disk (``forebear.hashing.manifest_of``). Data whose bytes are nowhere to be foun
 more is known by path and md5 alone (``dataset:dvc:<path>@<md5>``). Bytes stay where
 DVC keeps them: nothing is copied into the blob store.
 
-A stage entry's run id is derived from the entry itself, so a stage that did not change
-between commits is one run, and importing again writes nothing twice. Everything an
+DVC's run cache (``<cache>/runs/``) keeps every run ``dvc repro`` made, committed or
+not; with ``run_cache`` those come in too, named after the ``dvc.yaml`` stage with the
+same command. A run's id is derived from what it ran, read and wrote, so a stage that
+did not change between commits is one run, a run both a lock and the run cache hold is
+one run (with the lock's commit), and importing again writes nothing twice. Everything an
 import finds is written in one transaction.
 """
 
@@ -43,7 +46,8 @@ from forebear.model.entries import artifact_ref
 from forebear.model.ids import format_time, utc_now
 from forebear.sdk._names import guess_kind
 
-__all__ = ["DvcReport", "LockFile", "import_dvc", "stage_entry", "stage_runs"]
+__all__ = ["DvcReport", "LockFile", "import_dvc", "run_cache_runs", "stage_entry",
+           "stage_runs"]
 
 KIND = "dvc"
 """The kind of an imported stage run (``forebear log --kind dvc`` lists them)."""
@@ -66,6 +70,8 @@ class LockFile:
     """The ``dvc.yaml`` beside it, as it was then (which outputs are metrics)."""
     experiment: str | None = None
     """The DVC experiment whose commit holds it (``dvc exp run``), by name."""
+    run_cache: str | None = None
+    """For a run found in DVC's run cache rather than a lock: its entry there."""
 
 
 @dataclass(slots=True)
@@ -84,6 +90,8 @@ class DvcReport:
     """Artifacts of the imported runs whose bytes could not be found: known by path and
     md5 only."""
     commits: list[str] = field(default_factory=list)
+    run_cache: int = 0
+    """Runs read from DVC's run cache (with ``run_cache``)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,19 +121,19 @@ def working_tree_locks(repo: Path) -> list[LockFile]:
     return found
 
 
-def _lock_paths(repo: Path, git: _Git | None) -> list[Path]:
-    """The ``dvc.lock`` files in the working tree: those git tracks or would (DVC's
-    outputs, gitignored by DVC, are not walked: a data folder can hold millions of
-    files), or every one found outside a repository."""
+def _lock_paths(repo: Path, git: _Git | None, name: str = LOCK) -> list[Path]:
+    """The ``dvc.lock`` (or other ``name``) files in the working tree: those git tracks
+    or would (DVC's outputs, gitignored by DVC, are not walked: a data folder can hold
+    millions of files), or every one found outside a repository."""
     if git is not None:
         listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                     ":(glob)**/dvc.lock").split("\0")
-        return sorted({repo / name for name in listed if name and (repo / name).is_file()})
+                     f":(glob)**/{name}").split("\0")
+        return sorted({repo / item for item in listed if item and (repo / item).is_file()})
     found = []
     for folder, dirs, files in os.walk(repo):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP)
-        if LOCK in files:
-            found.append(Path(folder) / LOCK)
+        if name in files:
+            found.append(Path(folder) / name)
     return found
 
 
@@ -259,18 +267,8 @@ def _lock_loader() -> Any:
 
 def parse_lock(lock: LockFile) -> dict[str, dict[str, Any]]:
     """The stages of a ``dvc.lock``: name -> entry, shape checked."""
-    try:
-        import yaml
-    except ImportError:
-        raise UsageError("reading dvc.lock needs PyYAML",
-                         hint="pip install 'forebear[dvc]'") from None
     where = lock.path + (f" at {lock.commit[:12]}" if lock.commit else "")
-    try:
-        data = yaml.load(lock.text, Loader=_lock_loader())  # a SafeLoader: no objects
-    except (yaml.YAMLError, RecursionError) as exc:
-        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
-        raise InvalidInputError(f"{where}: not YAML DVC wrote: {reason}".replace("\n", " "),
-                                hint="give a dvc.lock that DVC wrote") from None
+    data = _yaml(lock.text, where)
     if data is None:
         return {}
     stages = data.get("stages") if isinstance(data, dict) else None
@@ -278,19 +276,38 @@ def parse_lock(lock: LockFile) -> dict[str, dict[str, Any]]:
         raise InvalidInputError(f"{where}: no stages (DVC 1's lock format is not read)",
                                 hint="run `dvc repro` with DVC 2 or later to rewrite it")
     for name, stage in stages.items():
-        if not isinstance(stage, dict) or not isinstance(stage.get("cmd"), str | list):
-            raise InvalidInputError(f"{where}: stage {name!r} has no command",
-                                    hint="give a dvc.lock that DVC wrote")
-        for section in ("deps", "outs"):
-            items = stage.get(section) or []
-            if not isinstance(items, list) or not all(
-                    isinstance(i, dict) and isinstance(i.get("path"), str) for i in items):
-                raise InvalidInputError(f"{where}: stage {name!r}: {section} must be a list "
-                                        "of paths", hint="give a dvc.lock that DVC wrote")
-        if not isinstance(stage.get("params") or {}, dict):
-            raise InvalidInputError(f"{where}: stage {name!r}: params must be a mapping",
-                                    hint="give a dvc.lock that DVC wrote")
+        _check_stage(stage, f"{where}: stage {name!r}")
     return {str(name): stage for name, stage in stages.items()}
+
+
+def _yaml(text: str, where: str) -> Any:
+    """``text`` as YAML DVC writes it (no anchors or aliases; see ``_lock_loader``)."""
+    try:
+        import yaml
+    except ImportError:
+        raise UsageError("reading dvc.lock needs PyYAML",
+                         hint="pip install 'forebear[dvc]'") from None
+    try:
+        return yaml.load(text, Loader=_lock_loader())  # a SafeLoader: no objects
+    except (yaml.YAMLError, RecursionError) as exc:
+        reason = "nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInputError(f"{where}: not YAML DVC wrote: {reason}".replace("\n", " "),
+                                hint="give a dvc.lock that DVC wrote") from None
+
+
+def _check_stage(stage: Any, where: str) -> None:
+    """Refuse a stage entry that is not the shape DVC writes."""
+    if not isinstance(stage, dict) or not isinstance(stage.get("cmd"), str | list):
+        raise InvalidInputError(f"{where} has no command", hint="give a dvc.lock that DVC wrote")
+    for section in ("deps", "outs"):
+        items = stage.get(section) or []
+        if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("path"), str) for i in items):
+            raise InvalidInputError(f"{where}: {section} must be a list of paths",
+                                    hint="give a dvc.lock that DVC wrote")
+    if not isinstance(stage.get("params") or {}, dict):
+        raise InvalidInputError(f"{where}: params must be a mapping",
+                                hint="give a dvc.lock that DVC wrote")
 
 
 # -- the data, by content --------------------------------------------------------------------
@@ -454,10 +471,16 @@ def _hash_both(path: Path) -> tuple[str, str, int] | None:
 # -- the mapping -----------------------------------------------------------------------------
 
 
-def _run_id(lock_path: str, name: str, stage: Mapping[str, Any]) -> str:
-    """A run id that is the same for the same stage entry wherever it is found."""
-    data = _canonical.canonical_bytes({"lock": lock_path, "stage": name,
-                                       "entry": _json_safe(stage)})
+_RUN_FIELDS = ("cmd", "deps", "params", "outs")
+
+
+def _run_id(lock_path: str, stage: Mapping[str, Any]) -> str:
+    """A run id that is the same for the same stage run wherever it is found: in a lock
+    at any commit or in the run cache (which keeps no stage name), so it is made of what
+    the stage ran, read and wrote, and the folder its paths are relative to."""
+    entry = {key: stage[key] for key in _RUN_FIELDS if key in stage}
+    data = _canonical.canonical_bytes({"folder": Path(lock_path).parent.as_posix(),
+                                       "entry": _json_safe(entry)})
     return str(uuid.UUID(hex=hashlib.sha256(data).hexdigest()[:32]))
 
 
@@ -477,8 +500,7 @@ def _json_safe(value: Any) -> Any:
 def _params(stage: Mapping[str, Any]) -> dict[str, Any]:
     """The stage's command and the parameters it read (``params.yaml``'s keys as they
     are, another file's prefixed with its name)."""
-    cmd = stage["cmd"]
-    out: dict[str, Any] = {"command": cmd if isinstance(cmd, str) else " && ".join(map(str, cmd))}
+    out: dict[str, Any] = {"command": _command(stage["cmd"])}
     for source, values in (stage.get("params") or {}).items():
         if not isinstance(values, dict):
             continue
@@ -561,8 +583,47 @@ def stage_runs(locks: Sequence[LockFile]) -> dict[str, tuple[LockFile, str, dict
     found: dict[str, tuple[LockFile, str, dict[str, Any]]] = {}
     for lock in locks:
         for name, stage in parse_lock(lock).items():
-            found.setdefault(_run_id(lock.path, name, stage), (lock, name, stage))
+            found.setdefault(_run_id(lock.path, stage), (lock, name, stage))
     return found
+
+
+def run_cache_runs(repo: Path) -> list[tuple[LockFile, str, dict[str, Any]]]:
+    """The stage runs in DVC's run cache (``<cache>/runs/``): every ``dvc repro`` keeps
+    one there, committed or not. The cache keeps no stage name: a run whose command is a
+    stage's in a ``dvc.yaml`` of the working tree takes that stage's name and folder,
+    another is named after its command."""
+    head = _head(repo)
+    stages: dict[str, tuple[str, str, str]] = {}  # command -> (lock path, name, dvc.yaml)
+    for path in _lock_paths(repo, head[0] if head is not None else None, "dvc.yaml"):
+        text = _read_text(path)
+        try:
+            pipeline = _yaml(text, path.relative_to(repo).as_posix())
+        except InvalidInputError:
+            continue  # no names from it; its runs are still read
+        declared = pipeline.get("stages") if isinstance(pipeline, dict) else None
+        lock_path = path.with_name(LOCK).relative_to(repo).as_posix()
+        for name, stage in (declared or {}).items() if isinstance(declared, dict) else ():
+            if isinstance(stage, dict) and isinstance(stage.get("cmd"), str | list):
+                stages.setdefault(_command(stage["cmd"]), (lock_path, str(name), text))
+    found = []
+    for cache in _cache_dirs(repo):
+        for entry in sorted((cache / "runs").glob("*/*/*")):
+            if not entry.is_file():
+                continue
+            stamp = format_time(datetime.fromtimestamp(entry.stat().st_mtime, UTC))
+            key = f"{entry.parent.name}/{entry.name}"
+            where = f"the run cache's {key}"
+            stage = _yaml(_read_text(entry), where)
+            _check_stage(stage, where)
+            lock_path, name, pipeline = stages.get(_command(stage["cmd"]),
+                                                   (LOCK, _command(stage["cmd"])[:80], ""))
+            found.append((LockFile(lock_path, "", time=stamp, pipeline=pipeline or None,
+                                   run_cache=key), name, stage))
+    return found
+
+
+def _command(cmd: Any) -> str:
+    return cmd if isinstance(cmd, str) else " && ".join(map(str, cmd))
 
 
 def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any], repo: Path,
@@ -577,7 +638,8 @@ def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any]
         "actor": lock.author or actor, "params": _params(stage),
         "tags": {"dvc.lock": lock.path,
                  **({"git.commit": lock.commit} if lock.commit else {}),
-                 **({"dvc.experiment": lock.experiment} if lock.experiment else {})},
+                 **({"dvc.experiment": lock.experiment} if lock.experiment else {}),
+                 **({"dvc.run_cache": lock.run_cache} if lock.run_cache else {})},
         "inputs": [_ref(item, base, repo, objects, "input", lock.commit)
                    for item in stage.get("deps") or ()],
         "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
@@ -631,13 +693,14 @@ def find_project(path: Path) -> Path:
 
 
 def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[str] = (),
-               experiments: bool = False, actor: str = "dvc",
+               experiments: bool = False, run_cache: bool = False, actor: str = "dvc",
                progress: Callable[[int, int], None] | None = None) -> DvcReport:
     """Import the stage runs of the DVC project at ``path``: its working tree's
     ``dvc.lock`` files, or those of ``revs``, of every commit that changed one
-    (``history``) and of its experiments (``experiments``); see the module docstring.
-    Runs already in the store are skipped before their data is hashed; ``progress``
-    hears (done, of) as the others are; all of them are written in one transaction."""
+    (``history``) and of its experiments (``experiments``), and with ``run_cache`` the
+    runs DVC's run cache keeps (see the module docstring). Runs already in the store are
+    skipped before their data is hashed; ``progress`` hears (done, of) as the others
+    are; all of them are written in one transaction."""
     repo = find_project(path)
     report = DvcReport()
     remote = None
@@ -655,6 +718,11 @@ def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[
     report.locks = len(locks)
     report.commits = list(dict.fromkeys(lock.commit for lock in locks if lock.commit))
     runs = stage_runs(locks)  # parsed and checked before anything is hashed or written
+    if run_cache:
+        cached = run_cache_runs(repo)
+        report.run_cache = len(cached)
+        for lock, name, stage in cached:  # a run a lock holds too comes with its commit
+            runs.setdefault(_run_id(lock.path, stage), (lock, name, stage))
     known = _known_runs(store, list(runs))
     todo = [(run_id, found) for run_id, found in runs.items() if run_id not in known]
     report.stages, report.imported, report.skipped = len(runs), len(todo), len(known)
