@@ -10,15 +10,14 @@ float (RFC 8785 spells the double 1e20 as ``100000000000000000000``, which ``jso
 reads as an int).
 
 ``strict_loads`` reads JSON that comes from outside (a request body, an event log) as
-strictly as the journal needs it: no duplicate keys (canonicalisation would silently drop
-one), no NaN or Infinity, no lone surrogate escapes (``"\\ud800"`` decodes to a string
-that has no UTF-8 form, so nothing downstream could encode it), bounded nesting.
+strictly as the journal needs it (``forebear._canonical.loads``: no duplicate keys,
+which canonicalisation would silently drop, no NaN or Infinity, no lone surrogates, no
+integer beyond what a JSON number holds), with bounded nesting.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +101,6 @@ def dumps(value: Any, *, indent: bool = False) -> bytes:
 
 # -- strict JSON from outside ----------------------------------------------------------
 
-# A \uD800-\uDFFF escape: half of a surrogate pair, which must come whole.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
 
 class NotStrictJson(ValueError):
     """Why a text is not strict JSON (``message``, a sentence) and what to do (``hint``);
@@ -115,24 +111,6 @@ class NotStrictJson(ValueError):
         self.message = message
         self.hint = hint
         self.syntax = syntax
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name}, which is not JSON")
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:60]!r}")
-            seen.add(key)
-    return out
-
-
-_strict = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_reject_constant)
 
 
 def _depth_ok(value: Any, limit: int) -> bool:
@@ -148,40 +126,20 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-def _encodable(value: Any) -> bool:
-    """Whether every string in ``value`` (keys too) has a UTF-8 form."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def strict_loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """``text`` read as strict JSON (see the module docstring); ``NotStrictJson`` naming
-    what is wrong otherwise."""
-    deep = NotStrictJson(f"the JSON is nested deeper than {max_depth} levels",
-                         "flatten the document")
+    """``text`` read as strictly as the journal needs it (``forebear._canonical.loads``:
+    what it returns canonical JSON can encode), and nested at most ``max_depth`` deep;
+    ``NotStrictJson`` naming what is wrong otherwise."""
+    from forebear import _canonical
+    from forebear.errors import InvalidInputError
+
     try:
-        value = _strict.decode(text)
-    except RecursionError:
-        raise deep from None
-    except ValueError as exc:
-        text_of = str(exc)[:200]
-        if text_of.startswith("duplicate key"):
-            raise NotStrictJson(f"the JSON has a {text_of}", "give each key once: canonical "
-                                "JSON keeps only one of them") from None
-        if text_of.endswith("which is not JSON"):
-            raise NotStrictJson(f"the JSON holds {text_of}", "write such a number as a "
-                                'string ("NaN", "Infinity")') from None
-        raise NotStrictJson(f"the JSON is not valid: {text_of}", "send one JSON document",
-                            syntax=True) from None
-    if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
-        raise NotStrictJson("the JSON holds a lone surrogate escape (\\ud800-\\udfff "
-                            "without its pair), which is not text",
-                            "send text as UTF-8; escape characters beyond U+FFFF as a pair")
+        value = _canonical.loads(text)
+    except InvalidInputError as exc:
+        raise NotStrictJson(exc.message, exc.hint,
+                            syntax=exc.message.startswith("invalid JSON")) from None
     # Nesting deeper than max_depth needs more than max_depth openers: most texts have
     # fewer, and are spared the walk.
     if text.count("{") + text.count("[") > max_depth and not _depth_ok(value, max_depth):
-        raise deep
+        raise NotStrictJson(f"JSON is nested deeper than {max_depth} levels", "flatten it")
     return value

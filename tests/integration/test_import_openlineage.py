@@ -117,12 +117,12 @@ def test_one_bad_event_writes_nothing_and_says_where(
         "surrogate.jsonl": first[:-1] + ', "x": "\\ud800"}',
         "deep.jsonl": '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}",
     }
-    expected = {"not-json.jsonl": "not-json.jsonl:3: the JSON is not valid",
+    expected = {"not-json.jsonl": "not-json.jsonl:3: invalid JSON",
                 "no-job.jsonl": "no-job.jsonl:3:", "not-object.json": "item 2: an Open",
-                "duplicate.jsonl": "duplicate.jsonl:2: the JSON has a duplicate key "
-                "'eventType'", "nan.json": "the JSON holds NaN",
-                "surrogate.jsonl": "surrogate.jsonl:1: the JSON holds a lone surrogate",
-                "deep.jsonl": "deep.jsonl:1: the JSON is nested deeper than 64 levels"}
+                "duplicate.jsonl": "duplicate.jsonl:2: duplicate JSON object key "
+                "'eventType'", "nan.json": "NaN is not a JSON number",
+                "surrogate.jsonl": "surrogate.jsonl:1: string contains a lone UTF-16 "
+                "surrogate", "deep.jsonl": "deep.jsonl:1: JSON is nested too deeply"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         code, err = cli_fails(capsys, "import", "openlineage", str(tmp_path / name))
