@@ -193,6 +193,9 @@ def test_bad_input_is_one_line_and_writes_nothing(
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
         f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     (bomb / "dvc.lock").write_text("\n".join(lines) + "\nstages: {s: {cmd: *a8}}\n")
+    unversioned = tmp_path / "unversioned"  # a DVC project outside any repository
+    shutil.copytree(dvc_project.root, unversioned, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git"))
     deep = tmp_path / "deep"
     shutil.copytree(dvc_project.root, deep, symlinks=True)
     (deep / "dvc.lock").write_text("stages: " + "[" * 100_000 + "]" * 100_000 + "\n")
@@ -204,6 +207,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
         ([str(deep)], "nested too deep"),
         ([str(dvc_project.root), "--rev", "no-such-branch"], "'no-such-branch' names no commit"),
         ([str(tmp_path / "missing")], "is not a folder"),
+        ([str(unversioned), "--history"], "is not in a git repository"),
     ):
         code, err = cli_fails(capsys, "import", "dvc", *argv)
         assert code in (1, 2) and words in err, (argv, err)

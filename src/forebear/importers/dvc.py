@@ -210,6 +210,13 @@ def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False
     commits ``dvc exp run`` keeps under ``refs/exps/``); and the repository's remote URL
     without credentials."""
     git = _Git(repo)
+    try:
+        git("rev-parse", "--is-inside-work-tree")
+    except InvalidInputError:
+        raise UsageError(f"{repo} is not in a git repository: --history, --rev and "
+                         "--experiments read its commits",
+                         hint="import the working tree's dvc.lock files without them"
+                         ) from None
     named: dict[str, str | None] = {}  # commit -> experiment name
     if history:
         for commit in git("log", "--reverse", "--format=%H", "HEAD", "--",
