@@ -92,10 +92,11 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
 @click.option("--rev", "revs", multiple=True, metavar="REV",
               help="The dvc.lock files of this commit, branch or tag (repeatable).")
 @click.option("--experiments", is_flag=True,
-              help="Also every DVC experiment (`dvc exp run`, kept under refs/exps/).")
+              help="The dvc.lock files of every DVC experiment (`dvc exp run` keeps them "
+              "under refs/exps/); with --history or --rev, as well as theirs.")
 @click.option("--run-cache", is_flag=True,
-              help="Also every run DVC's run cache keeps (each `dvc repro`, committed or "
-              "not).")
+              help="As well, every run DVC's run cache keeps (each `dvc repro`, committed "
+              "or not).")
 @common
 def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
         run_cache: bool, store: str | None, json_out: bool) -> None:
