@@ -246,7 +246,11 @@ async function renderPaths(state, mine) {
     }
     show({ ...paths, total: paths.nodes.length }, paths.root, flagsByTarget(flags), state);
     const runs = paths.nodes.filter((node) => node.type === "execution").length;
-    $("summary").textContent = `paths from ${state.from} to ${state.ref}: `
+    const named = (id) => {
+      const node = drawn.nodes.get(id);
+      return node && node.name ? `${node.name} (${shortId(node)})` : id;
+    };
+    $("summary").textContent = `paths from ${named(paths.from)} to ${named(paths.root)}: `
       + `${paths.nodes.length} nodes (${runs} runs), ${paths.edges.length} edges.`;
   } catch (error) {
     if (mine === generation) sayError(error);
@@ -520,10 +524,11 @@ function start() {
     const id = $("details").dataset.id;
     if (!id || !drawn) return;
     // Upstream of the root, the paths run from the node to the root; downstream, back.
+    // The root keeps the REF it was asked by (an alias stays an alias in the link).
     const state = readState();
     const below = state.dir === "downstream"
       || (state.dir === "both" && drawn.upstream && !drawn.upstream.has(id));
-    const [from, to] = below ? [drawn.root, id] : [id, drawn.root];
+    const [from, to] = below ? [state.ref, id] : [id, state.ref];
     go({ ...state, dir: "path", ref: to, from });
   });
   $("close").addEventListener("click", () => {
