@@ -184,15 +184,43 @@ class _Git:
     def __call__(self, *args: str) -> str:
         return self.raw(*args).decode("utf-8", "replace")
 
-    def raw(self, *args: str) -> bytes:
+    def raw(self, *args: str, stdin: bytes | None = None) -> bytes:
         from forebear.capture._git_cmd import last_error, run_git
 
-        done = run_git(self.exe, args, cwd=self.repo, env=self.env, timeout=120)
+        done = run_git(self.exe, args, cwd=self.repo, env=self.env, timeout=600, stdin=stdin)
         if done.returncode != 0:
             raise InvalidInputError(f"git {' '.join(args[:2])} failed in {self.repo}: "
                                     f"{last_error(done)}",
                                     hint="give a commit, branch or tag of this repository")
         return done.stdout
+
+    def blobs(self, specs: Sequence[tuple[str, str]]) -> list[bytes | None]:
+        """``blob`` of each (commit, path), all read by one ``git cat-file --batch``."""
+        if not specs:
+            return []
+        from forebear.capture._git_cmd import last_error, run_git
+
+        lines = b"".join(f"{commit}:./{path}\n".encode() for commit, path in specs)
+        done = run_git(self.exe, ["cat-file", "--batch"], cwd=self.repo, env=self.env,
+                       timeout=600, stdin=lines)
+        if done.returncode != 0:
+            raise InvalidInputError(f"git cat-file failed in {self.repo}: {last_error(done)}",
+                                    hint="check that the repository is readable")
+        out, at = done.stdout, 0
+        found: list[bytes | None] = []
+        for _ in specs:
+            end = out.index(b"\n", at)
+            header = out[at:end].split()
+            if len(header) != 3 or header[1] != b"blob":  # "<spec> missing", a tree
+                found.append(None)
+                at = end + 1
+                if len(header) == 3:  # another object's bytes follow: skip them
+                    at += int(header[2]) + 1
+                continue
+            size = int(header[2])
+            found.append(out[end + 1 : end + 1 + size])
+            at = end + 1 + size + 1
+        return found
 
     def blob(self, commit: str, path: str) -> bytes | None:
         """The file at ``path`` (relative to the project, which may be a folder of the
@@ -231,16 +259,42 @@ def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False
             commit, _, ref = line.partition(" ")
             if ref.count("/") >= 4:  # refs/exps/<xx>/<rest of the baseline>/<name>
                 named[commit] = ref.rsplit("/", 1)[1]
-    found = []
+    # A few git runs for any number of commits: their times and authors in one, the lock
+    # files' paths (those each commit of the history changed; all of a named commit's),
+    # then every lock and dvc.yaml in one `cat-file --batch`.
+    info: dict[str, tuple[str, str]] = {}
+    dated = git.raw("log", "--no-walk=unsorted", "--stdin", "--format=%H%x1f%ct%x1f%an <%ae>",
+                    stdin="\n".join(named).encode()) if named else b""
+    for line in dated.decode("utf-8", "replace").splitlines():
+        commit, stamp, author = line.split("\x1f", 2)
+        info[commit] = format_time(datetime.fromtimestamp(int(stamp), UTC)), author
+    paths: dict[str, list[str]] = {}
+    if history:
+        changed = git("log", "--format=%x1e%H", "--name-only", "--relative", "HEAD", "--",
+                      ":(glob)**/dvc.lock")
+        for chunk in changed.split("\x1e")[1:]:
+            commit, *names = chunk.split("\n")
+            paths[commit] = [name for name in names if name]
     for commit, experiment in named.items():
-        when, author = _commit_info(git, commit)
-        for name in git("ls-tree", "-r", "--name-only", "-z", commit).split("\0"):
-            if name == LOCK or name.endswith("/" + LOCK):
-                pipeline = git.blob(commit, name.removesuffix(LOCK) + "dvc.yaml")
-                found.append(LockFile(
-                    name, git("show", f"{commit}:./{name}"), commit=commit, time=when,
-                    author=author, experiment=experiment,
-                    pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
+        # A merge lists no changed files: its locks are read whole, as a named commit's.
+        if not paths.get(commit) or experiment is not None:
+            paths[commit] = [name for name in git("ls-tree", "-r", "--name-only", "-z",
+                                                   commit).split("\0")
+                             if name == LOCK or name.endswith("/" + LOCK)]
+    wanted = [(commit, name) for commit in named for name in paths.get(commit, ())]
+    texts = git.blobs([spec for commit, name in wanted
+                       for spec in ((commit, name),
+                                    (commit, name.removesuffix(LOCK) + "dvc.yaml"))])
+    found = []
+    for index, (commit, name) in enumerate(wanted):
+        lock, pipeline = texts[2 * index], texts[2 * index + 1]
+        if lock is None:  # deleted by this commit
+            continue
+        when, author = info[commit]
+        found.append(LockFile(
+            name, lock.decode("utf-8", "replace"), commit=commit, time=when, author=author,
+            experiment=named[commit],
+            pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
     remote = None
     try:
         url = git("remote", "get-url", "origin").strip()
