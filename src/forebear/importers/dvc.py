@@ -27,13 +27,10 @@ import finds is written in one transaction.
 
 from __future__ import annotations
 
-import configparser
 import functools
 import hashlib
-import json
-import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +38,18 @@ from typing import Any
 
 from forebear import _canonical
 from forebear.errors import InvalidInputError, NotFoundError, UsageError
-from forebear.hashing import Digest, manifest_of
+from forebear.importers._dvc_objects import Objects
+from forebear.importers._dvc_repo import (
+    LOCK,
+    Git,
+    LockFile,
+    cache_dirs,
+    head,
+    history_locks,
+    lock_paths,
+    read_text,
+    working_tree_locks,
+)
 from forebear.model.entries import artifact_ref
 from forebear.model.ids import format_time, utc_now
 from forebear.sdk._names import guess_kind
@@ -51,27 +59,6 @@ __all__ = ["DvcReport", "LockFile", "import_dvc", "run_cache_runs", "stage_entry
 
 KIND = "dvc"
 """The kind of an imported stage run (``forebear log --kind dvc`` lists them)."""
-LOCK = "dvc.lock"
-_CHUNK = 1 << 20
-_SKIP = frozenset({".git", ".dvc", ".venv", "venv", "node_modules", "__pycache__", ".forebear"})
-
-
-@dataclass(frozen=True, slots=True)
-class LockFile:
-    """One ``dvc.lock`` as it was: its path in the repository, its text, and the commit
-    that holds it (None for the working tree's)."""
-
-    path: str
-    text: str
-    commit: str | None = None
-    time: str | None = None
-    author: str | None = None
-    pipeline: str | None = None
-    """The ``dvc.yaml`` beside it, as it was then (which outputs are metrics)."""
-    experiment: str | None = None
-    """The DVC experiment whose commit holds it (``dvc exp run``), by name."""
-    run_cache: str | None = None
-    """For a run found in DVC's run cache rather than a lock: its entry there."""
 
 
 @dataclass(slots=True)
@@ -95,216 +82,6 @@ class DvcReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# -- finding the lock files ---------------------------------------------------------------
-
-
-def working_tree_locks(repo: Path) -> list[LockFile]:
-    """Every ``dvc.lock`` under ``repo`` as it is on disk now; one that HEAD holds
-    unchanged is HEAD's (its commit, time and author)."""
-    head = _head(repo)
-    found = []
-    for path in _lock_paths(repo, head[0] if head is not None else None):
-        text = _read_text(path)
-        pipeline = path.with_name("dvc.yaml")
-        relative = path.relative_to(repo).as_posix()
-        lock = LockFile(relative, text, pipeline=_read_text(pipeline) if pipeline.is_file()
-                        else None,
-                        time=format_time(datetime.fromtimestamp(path.stat().st_mtime, UTC)))
-        if head is not None:
-            git, commit, when, author = head
-            if git.blob(commit, relative) == text.encode("utf-8"):
-                lock = LockFile(relative, text, commit=commit, time=when, author=author,
-                                pipeline=lock.pipeline)
-        found.append(lock)
-    return found
-
-
-def _lock_paths(repo: Path, git: _Git | None, name: str = LOCK) -> list[Path]:
-    """The ``dvc.lock`` (or other ``name``) files in the working tree: those git tracks
-    or would (DVC's outputs, gitignored by DVC, are not walked: a data folder can hold
-    millions of files), or every one found outside a repository."""
-    if git is not None:
-        listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-                     f":(glob)**/{name}").split("\0")
-        return sorted({repo / item for item in listed if item and (repo / item).is_file()})
-    found = []
-    for folder, dirs, files in os.walk(repo):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
-        if name in files:
-            found.append(Path(folder) / name)
-    return found
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc}",
-                                hint="give a readable dvc.lock and dvc.yaml") from None
-
-
-def _head(repo: Path) -> tuple[_Git, str, str, str] | None:
-    """(git, HEAD's commit, its time, its author), or None outside a repository."""
-    try:
-        git = _Git(repo)
-        commit = git("rev-parse", "--verify", "HEAD^{commit}").strip()
-        return (git, commit, *_commit_info(git, commit))
-    except (InvalidInputError, UsageError):
-        return None
-
-
-def _commit_of(git: _Git, rev: str) -> str:
-    try:
-        return git("rev-parse", "--verify", "--end-of-options", f"{rev}^{{commit}}").strip()
-    except InvalidInputError:
-        raise NotFoundError(f"{rev!r} names no commit in {git.repo}",
-                            hint="give a commit, branch or tag (`git log` lists them)") from None
-
-
-def _commit_info(git: _Git, commit: str) -> tuple[str, str]:
-    """(time, "author <email>") of ``commit``."""
-    stamp, author = git("show", "-s", "--format=%ct%x1f%an <%ae>", commit).strip() \
-        .split("\x1f", 1)
-    return format_time(datetime.fromtimestamp(int(stamp), UTC)), author
-
-
-class _Git:
-    def __init__(self, repo: Path) -> None:
-        import shutil
-
-        from forebear.capture._git_cmd import git_env
-
-        exe = shutil.which("git")
-        if exe is None:
-            raise UsageError("git is not installed", hint="install git to read the history")
-        self.exe, self.repo, self.env = exe, repo, git_env(os.environ)
-
-    def __call__(self, *args: str) -> str:
-        return self.raw(*args).decode("utf-8", "replace")
-
-    def raw(self, *args: str, stdin: bytes | None = None) -> bytes:
-        from forebear.capture._git_cmd import last_error, run_git
-
-        done = run_git(self.exe, args, cwd=self.repo, env=self.env, timeout=600, stdin=stdin)
-        if done.returncode != 0:
-            raise InvalidInputError(f"git {' '.join(args[:2])} failed in {self.repo}: "
-                                    f"{last_error(done)}",
-                                    hint="give a commit, branch or tag of this repository")
-        return done.stdout
-
-    def blobs(self, specs: Sequence[tuple[str, str]]) -> list[bytes | None]:
-        """``blob`` of each (commit, path), all read by one ``git cat-file --batch``."""
-        if not specs:
-            return []
-        from forebear.capture._git_cmd import last_error, run_git
-
-        lines = b"".join(f"{commit}:./{path}\n".encode() for commit, path in specs)
-        done = run_git(self.exe, ["cat-file", "--batch"], cwd=self.repo, env=self.env,
-                       timeout=600, stdin=lines)
-        if done.returncode != 0:
-            raise InvalidInputError(f"git cat-file failed in {self.repo}: {last_error(done)}",
-                                    hint="check that the repository is readable")
-        out, at = done.stdout, 0
-        found: list[bytes | None] = []
-        for _ in specs:
-            end = out.index(b"\n", at)
-            header = out[at:end].split()
-            if len(header) != 3 or header[1] != b"blob":  # "<spec> missing", a tree
-                found.append(None)
-                at = end + 1
-                if len(header) == 3:  # another object's bytes follow: skip them
-                    at += int(header[2]) + 1
-                continue
-            size = int(header[2])
-            found.append(out[end + 1 : end + 1 + size])
-            at = end + 1 + size + 1
-        return found
-
-    def blob(self, commit: str, path: str) -> bytes | None:
-        """The file at ``path`` (relative to the project, which may be a folder of the
-        repository: ``dvc init --subdir``) in ``commit``, or None when it is not there."""
-        try:
-            return self.raw("show", f"{commit}:./{path}")
-        except InvalidInputError:
-            return None
-
-
-def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False,
-                  experiments: bool = False) -> tuple[list[LockFile], str | None]:
-    """The ``dvc.lock`` files of ``revs``, of every commit of HEAD's history that changed
-    one (``history``, oldest first), and of every DVC experiment (``experiments``: the
-    commits ``dvc exp run`` keeps under ``refs/exps/``); and the repository's remote URL
-    without credentials."""
-    git = _Git(repo)
-    try:
-        git("rev-parse", "--is-inside-work-tree")
-    except InvalidInputError:
-        raise UsageError(f"{repo} is not in a git repository: --history, --rev and "
-                         "--experiments read its commits",
-                         hint="import the working tree's dvc.lock files without them"
-                         ) from None
-    named: dict[str, str | None] = {}  # commit -> experiment name
-    if history:
-        for commit in git("log", "--reverse", "--format=%H", "HEAD", "--",
-                          ":(glob)**/dvc.lock").split():
-            named.setdefault(commit, None)
-    for rev in revs:
-        named.setdefault(_commit_of(git, rev), None)
-    if experiments:
-        listed = git("for-each-ref", "--sort=creatordate",
-                     "--format=%(objectname) %(refname)", "refs/exps/")
-        for line in listed.splitlines():
-            commit, _, ref = line.partition(" ")
-            if ref.count("/") >= 4:  # refs/exps/<xx>/<rest of the baseline>/<name>
-                named[commit] = ref.rsplit("/", 1)[1]
-    # A few git runs for any number of commits: their times and authors in one, the lock
-    # files' paths (those each commit of the history changed; all of a named commit's),
-    # then every lock and dvc.yaml in one `cat-file --batch`.
-    info: dict[str, tuple[str, str]] = {}
-    dated = git.raw("log", "--no-walk=unsorted", "--stdin", "--format=%H%x1f%ct%x1f%an <%ae>",
-                    stdin="\n".join(named).encode()) if named else b""
-    for line in dated.decode("utf-8", "replace").splitlines():
-        commit, stamp, author = line.split("\x1f", 2)
-        info[commit] = format_time(datetime.fromtimestamp(int(stamp), UTC)), author
-    paths: dict[str, list[str]] = {}
-    if history:
-        changed = git("log", "--format=%x1e%H", "--name-only", "--relative", "HEAD", "--",
-                      ":(glob)**/dvc.lock")
-        for chunk in changed.split("\x1e")[1:]:
-            commit, *names = chunk.split("\n")
-            paths[commit] = [name for name in names if name]
-    for commit, experiment in named.items():
-        # A merge lists no changed files: its locks are read whole, as a named commit's.
-        if not paths.get(commit) or experiment is not None:
-            paths[commit] = [name for name in git("ls-tree", "-r", "--name-only", "-z",
-                                                   commit).split("\0")
-                             if name == LOCK or name.endswith("/" + LOCK)]
-    wanted = [(commit, name) for commit in named for name in paths.get(commit, ())]
-    texts = git.blobs([spec for commit, name in wanted
-                       for spec in ((commit, name),
-                                    (commit, name.removesuffix(LOCK) + "dvc.yaml"))])
-    found = []
-    for index, (commit, name) in enumerate(wanted):
-        lock, pipeline = texts[2 * index], texts[2 * index + 1]
-        if lock is None:  # deleted by this commit
-            continue
-        when, author = info[commit]
-        found.append(LockFile(
-            name, lock.decode("utf-8", "replace"), commit=commit, time=when, author=author,
-            experiment=named[commit],
-            pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
-    remote = None
-    try:
-        url = git("remote", "get-url", "origin").strip()
-    except InvalidInputError:
-        url = ""
-    if url:
-        from forebear.capture.git_remote import redact_url
-
-        remote = redact_url(url)
-    return found, remote
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -371,164 +148,6 @@ def _check_stage(stage: Any, where: str) -> None:
                                 hint="give a dvc.lock that DVC wrote")
 
 
-# -- the data, by content --------------------------------------------------------------------
-
-
-class _Objects:
-    """DVC's objects by md5, hashed once each: their SHA-256 digest, or None when the
-    bytes are not to be found: not in DVC's cache, not unchanged in the workspace, not
-    in git at the lock's commit (where outputs DVC does not cache, like metrics, are)."""
-
-    def __init__(self, repo: Path, git: _Git | None) -> None:
-        self.repo = repo
-        self.git = git
-        self.caches = _cache_dirs(repo)
-        self._seen: dict[tuple[str, str], tuple[str | None, int | None]] = {}
-
-    def _cached(self, md5: str) -> Iterator[Path]:
-        for cache in self.caches:
-            yield cache / "files" / "md5" / md5[:2] / md5[2:]  # DVC 3
-            yield cache / md5[:2] / md5[2:]  # DVC 2
-
-    def file(self, md5: str, relative: str, commit: str | None
-             ) -> tuple[str | None, int | None]:
-        """(digest, size) of the bytes whose md5 is ``md5`` (the file at ``relative``)."""
-        key = (md5, relative)
-        if key not in self._seen:
-            data = self.content(md5, relative, commit, small=False)
-            self._seen[key] = (None, None) if data is None else data
-        return self._seen[key]
-
-    def content(self, md5: str, relative: str, commit: str | None, *, small: bool = True
-                ) -> Any:
-        """With ``small``, the bytes themselves (a metrics file), else (digest, size);
-        None when they are not to be found."""
-        read = _read_checked if small else _hash_checked
-        for path in (*self._cached(md5), self.repo / relative):
-            found = read(path, md5)
-            if found is not None:
-                return found
-        if self.git is not None and commit is not None:
-            data = self.git.blob(commit, relative)
-            if data is not None and hashlib.md5(data, usedforsecurity=False).hexdigest() == md5:
-                return data if small else ("sha256:" + hashlib.sha256(data).hexdigest(),
-                                           len(data))
-        return None
-
-    def tree(self, md5: str, relative: str, commit: str | None
-             ) -> tuple[str | None, int | None]:
-        """(digest, size) of the folder whose DVC ``.dir`` md5 is ``md5``."""
-        key = (md5, relative)
-        if key in self._seen:
-            return self._seen[key]
-        self._seen[key] = None, None
-        listing = None
-        for path in self._cached(md5):
-            try:
-                listing = json.loads(path.read_bytes())
-                break
-            except (OSError, ValueError):
-                continue
-        if not isinstance(listing, list):
-            listing = self._listing(md5, relative)
-        if not isinstance(listing, list):
-            return None, None
-        files, size = [], 0
-        for item in listing:
-            if not isinstance(item, dict) or not isinstance(item.get("relpath"), str) \
-                    or not isinstance(item.get("md5"), str):
-                return None, None
-            digest, length = self.file(item["md5"], f"{relative}/{item['relpath']}", commit)
-            if digest is None:
-                return None, None
-            files.append((item["relpath"], Digest.parse(digest)))
-            size += length or 0
-        try:
-            found = str(Digest.of_bytes(manifest_of(files))), size
-        except InvalidInputError:
-            return None, None
-        self._seen[key] = found
-        return found
-
-
-    def _listing(self, md5: str, relative: str) -> list[dict[str, str]] | None:
-        """The ``.dir`` listing of the workspace folder at ``relative``, if it is still
-        the folder whose listing has md5 ``md5`` (DVC's: its files' md5s and relative
-        paths, sorted, as JSON); each file's digest is noted on the way."""
-        folder = self.repo / relative
-        listing, hashed = [], {}
-        for top, dirs, files in os.walk(folder):
-            dirs.sort()
-            for name in files:
-                path = Path(top) / name
-                both = _hash_both(path)
-                if both is None:
-                    return None
-                inner = path.relative_to(folder).as_posix()
-                listing.append({"md5": both[0], "relpath": inner})
-                hashed[(both[0], f"{relative}/{inner}")] = both[1:]
-        listing.sort(key=lambda item: item["relpath"])
-        text = json.dumps(listing, sort_keys=True).encode()
-        if not listing or hashlib.md5(text, usedforsecurity=False).hexdigest() + ".dir" != md5:
-            return None
-        self._seen.update(hashed)
-        return listing
-
-
-def _cache_dirs(repo: Path) -> list[Path]:
-    """DVC's cache folders: ``cache.dir`` from ``.dvc/config`` (and ``config.local``),
-    then the default ``.dvc/cache``."""
-    found = []
-    for name in ("config.local", "config"):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(repo / ".dvc" / name, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError):
-            continue
-        configured = parser.get("cache", "dir", fallback=None)
-        if configured:
-            found.append((repo / ".dvc" / configured).resolve())
-    found.append(repo / ".dvc" / "cache")
-    return list(dict.fromkeys(found))
-
-
-_MAX_METRICS = 1 << 20
-
-
-def _read_checked(path: Path, md5: str) -> bytes | None:
-    """The bytes of a small file at ``path`` if their md5 is ``md5``."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(_MAX_METRICS + 1)
-    except (OSError, ValueError):
-        return None
-    if len(data) > _MAX_METRICS or hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
-        return None
-    return data
-
-
-def _hash_checked(path: Path, md5: str) -> tuple[str, int] | None:
-    """(SHA-256 digest, size) of the file at ``path`` if its md5 is ``md5``."""
-    both = _hash_both(path)
-    if both is None or both[0] != md5:
-        return None
-    return both[1], both[2]
-
-
-def _hash_both(path: Path) -> tuple[str, str, int] | None:
-    """(md5 hex, SHA-256 digest, size) of the file at ``path``, in one read."""
-    try:
-        with open(path, "rb") as handle:
-            checking, digest, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
-            while chunk := handle.read(_CHUNK):
-                checking.update(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-    except (OSError, ValueError):  # missing, a folder, unreadable
-        return None
-    return checking.hexdigest(), "sha256:" + digest.hexdigest(), size
-
-
 # -- the mapping -----------------------------------------------------------------------------
 
 
@@ -593,7 +212,7 @@ def _declared_metrics(lock: LockFile) -> dict[str, set[str]]:
     return found
 
 
-def _metrics(stage: Mapping[str, Any], declared: Any, base: Path, objects: _Objects,
+def _metrics(stage: Mapping[str, Any], declared: Any, base: Path, objects: Objects,
              commit: str | None) -> dict[str, Any]:
     """The numbers in the stage's metrics files (JSON or YAML), dotted keys for nested
     ones, read from wherever their bytes are."""
@@ -653,10 +272,10 @@ def run_cache_runs(repo: Path) -> list[tuple[LockFile, str, dict[str, Any]]]:
     one there, committed or not. The cache keeps no stage name: a run whose command is a
     stage's in a ``dvc.yaml`` of the working tree takes that stage's name and folder,
     another is named after its command."""
-    head = _head(repo)
+    at_head = head(repo)
     stages: dict[str, tuple[str, str, str]] = {}  # command -> (lock path, name, dvc.yaml)
-    for path in _lock_paths(repo, head[0] if head is not None else None, "dvc.yaml"):
-        text = _read_text(path)
+    for path in lock_paths(repo, at_head[0] if at_head is not None else None, "dvc.yaml"):
+        text = read_text(path)
         try:
             pipeline = _yaml(text, path.relative_to(repo).as_posix())
         except InvalidInputError:
@@ -667,14 +286,14 @@ def run_cache_runs(repo: Path) -> list[tuple[LockFile, str, dict[str, Any]]]:
             if isinstance(stage, dict) and isinstance(stage.get("cmd"), str | list):
                 stages.setdefault(_command(stage["cmd"]), (lock_path, str(name), text))
     found = []
-    for cache in _cache_dirs(repo):
+    for cache in cache_dirs(repo):
         for entry in sorted((cache / "runs").glob("*/*/*")):
             if not entry.is_file():
                 continue
             stamp = format_time(datetime.fromtimestamp(entry.stat().st_mtime, UTC))
             key = f"{entry.parent.name}/{entry.name}"
             where = f"the run cache's {key}"
-            stage = _yaml(_read_text(entry), where)
+            stage = _yaml(read_text(entry), where)
             _check_stage(stage, where)
             lock_path, name, pipeline = stages.get(_command(stage["cmd"]),
                                                    (LOCK, _command(stage["cmd"])[:80], ""))
@@ -688,7 +307,7 @@ def _command(cmd: Any) -> str:
 
 
 def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any], repo: Path,
-                objects: _Objects, *, actor: str, remote: str | None = None
+                objects: Objects, *, actor: str, remote: str | None = None
                 ) -> dict[str, Any]:
     """The ``execution`` entry of one stage run (see the module docstring)."""
     base = Path(lock.path).parent
@@ -716,7 +335,7 @@ def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any]
     return entry
 
 
-def _ref(item: Mapping[str, Any], base: Path, repo: Path, objects: _Objects,
+def _ref(item: Mapping[str, Any], base: Path, repo: Path, objects: Objects,
          role: str, commit: str | None) -> dict[str, Any]:
     relative = (base / str(item["path"])).as_posix()
     md5 = item.get("md5") or item.get("etag") or item.get("checksum")
@@ -787,7 +406,7 @@ def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[
     known = _known_runs(store, list(runs))
     todo = [(run_id, found) for run_id, found in runs.items() if run_id not in known]
     report.stages, report.imported, report.skipped = len(runs), len(todo), len(known)
-    objects = _Objects(repo, _Git(repo) if report.commits else None)
+    objects = Objects(repo, Git(repo) if report.commits else None)
     entries = []
     for done, (run_id, (lock, name, stage)) in enumerate(todo, 1):
         entries.append(stage_entry(run_id, lock, name, stage, repo, objects, actor=actor,
