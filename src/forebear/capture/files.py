@@ -248,6 +248,8 @@ def _prune(folder: str) -> None:
     """Delete the spool files of processes that have ended (lock held, no capture of this
     folder active): nothing writes to them any more, and a long-lived process that starts
     many workers would otherwise list and stat each one at every run."""
+    if os.name == "nt":  # os.kill(pid, 0) there is Ctrl-C, not a question: keep them
+        return
     try:
         names = os.listdir(folder)
     except OSError:
