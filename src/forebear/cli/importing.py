@@ -41,7 +41,7 @@ def import_app() -> None:
               help="Leave the Model Registry's aliases and stages out (by default each "
               "becomes a forebear alias, e.g. fraud@champion).")
 @click.option("--jobs", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Files downloaded at once.")
+              help="Files and metric histories fetched at once.")
 @common
 def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
            no_history: bool, no_registry: bool, jobs: int, store: str | None,

@@ -22,11 +22,12 @@ with the standard library alone: forebear does not depend on mlflow. Each finish
 - the Model Registry's aliases and stages become forebear aliases over the version's
   model (``fraud@champion``, ``fraud@production``), each move an ``alias.set`` entry.
 
-Files are downloaded several at once (``jobs``, each thread on its own kept-alive
-connection), as MLflow's own client does: an artifact store is far away more often than
-it is slow. Runs are taken oldest first, so the lineage between them is found as it was
-made. A run already in the store is skipped, except that one imported while it was still
-going gets its end once MLflow has it: importing again brings a store up to date.
+Files and metric histories are fetched several at once (``jobs``, each thread on its own
+kept-alive connection), as MLflow's own client downloads: a tracking server is far away
+more often than it is slow. Runs are taken oldest first, so the lineage between them is
+found as it was made. A run already in the store is skipped, except that one imported
+while it was still going gets its end once MLflow has it: importing again brings a store
+up to date.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from forebear import _canonical
 from forebear.errors import (
@@ -321,8 +323,9 @@ def _import(store: Any, client: MlflowClient, downloads: _Downloads, *,
                                     else {"id": model_id, "digest": None})
             fetched.models[model_id] = models[model_id]
         if history and finished:
-            for metric in (run.get("data") or {}).get("metrics") or ():
-                fetched.history[str(metric["key"])] = client.history(mlflow_id, metric["key"])
+            keys = [str(m["key"]) for m in (run.get("data") or {}).get("metrics") or ()]
+            curves = downloads.each(partial(client.history, mlflow_id), keys)
+            fetched.history.update(zip(keys, curves, strict=True))
         if artifacts and finished:
             items = list(client.run_files(mlflow_id))
             got = downloads.fetch([client.run_file_path(mlflow_id, i["path"]) for i in items])
@@ -460,8 +463,13 @@ def _join(base: object, path: str) -> str | None:
     return base.rstrip("/") + "/" + path
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
 class _Downloads:
-    """Files fetched from the server ``jobs`` at a time, the counts kept in ``report``."""
+    """Files (and metric histories) fetched from the server ``jobs`` at a time, the
+    counts kept in ``report``."""
 
     def __init__(self, client: MlflowClient, blobs: Any, report: ImportReport,
                  jobs: int) -> None:
@@ -471,12 +479,16 @@ class _Downloads:
         self._pool = (ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="forebear-mlflow")
                       if jobs > 1 else None)
 
+    def each(self, action: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``action`` of each item, ``jobs`` at a time (requests, each on its thread's
+        connection), in the order of ``items``."""
+        if self._pool is None or len(items) < 2:
+            return [action(item) for item in items]
+        return list(self._pool.map(action, items))
+
     def fetch(self, paths: Sequence[str]) -> list[tuple[str, int]]:
         """Each file's digest and size, in the order of ``paths``."""
-        if self._pool is None or len(paths) < 2:
-            found = [self._one(path) for path in paths]
-        else:
-            found = list(self._pool.map(self._one, paths))
+        found = self.each(self._one, paths)
         self.report.files += len(found)
         self.report.bytes += sum(size for _, size in found)
         return found
