@@ -137,6 +137,26 @@ def test_prov_downstream_of_the_data_reaches_both_models(
     assert len(document["activity"]) == 2
 
 
+def test_from_exports_only_the_paths_a_dataset_took_to_the_model(
+        project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    # For an auditor: how the leaked training data reached the production model.
+    document = _export(capsys, "production", "--format", "prov", "--from", "data/train.csv")
+    read_prov(document)
+    labels = {e["prov:label"] for e in document["entity"].values()}
+    assert labels == {"data/train.csv", "model.pkl", TUNED}  # no code, environment, tune data
+    assert set(document["activity"]) == {f"run:{project['train']}", f"run:{project['tune']}"}
+    events = _export(capsys, TUNED, "--format", "openlineage", "--from", "model.pkl")
+    assert {e["run"]["runId"] for e in events} == {project["tune"]}
+    bom = _export(capsys, TUNED, "--format", "cyclonedx", "--from", "data/train.csv")
+    assert {c["name"] for c in bom["components"]} >= {"data/train.csv", "model.pkl"}
+    assert not any(c["name"] == "data/fine tune.csv" for c in bom["components"])
+    code, err = _fails(capsys, "data/train.csv", "--format", "prov", "--from", TUNED)
+    assert code == 1 and "no path" in err and "swap them" in err
+    code, err = _fails(capsys, TUNED, "--format", "prov", "--from", "data/train.csv",
+                       "--direction", "downstream")
+    assert code == 2 and "--from exports the paths" in err
+
+
 def test_cyclonedx_is_a_valid_ml_bom_with_the_environments_packages(
         project: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     bom = _export(capsys, "production", "--format", "cyclonedx")
@@ -234,9 +254,12 @@ def test_a_server_store_exports_the_same_documents(
         facts = _pipeline(project_dir)
         formats = ("prov", "slsa", "cyclonedx", "openlineage")
         local = {fmt: _export(capsys, TUNED, "--format", fmt) for fmt in formats}
+        paths = _export(capsys, TUNED, "--format", "prov", "--from", "model.pkl")
         monkeypatch.setenv("FOREBEAR_TOKEN", server.tokens["read"])
         over_http = {fmt: _export(capsys, TUNED, "--format", fmt, "--store", server.url)
                      for fmt in formats}
+        assert _export(capsys, TUNED, "--format", "prov", "--from", "model.pkl", "--store",
+                       server.url) == paths
     assert over_http["prov"] == local["prov"]
     assert over_http["openlineage"] == local["openlineage"]
     assert over_http["slsa"] == local["slsa"]

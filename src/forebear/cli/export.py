@@ -78,8 +78,8 @@ def _write(output: Path, data: bytes, force: bool) -> None:
             os.unlink(temp)
 
 
-def _document(ref: str, fmt: str, direction: str,
-              store: str | None) -> tuple[str, Any]:
+def _document(ref: str, fmt: str, direction: str, store: str | None,
+              source: str | None) -> tuple[str, Any]:
     """(root id, document) of REF: built here, or by the server of a server store (it
     holds the environment manifests, as it holds the SDK's outputs)."""
     import forebear
@@ -88,11 +88,14 @@ def _document(ref: str, fmt: str, direction: str,
 
     with Reader(store) as reader:
         if reader.remote:
-            return ref, reader.db.get_json("/api/v1/export", ref=ref_text(ref), format=fmt,
-                                           direction=direction)
+            return ref, reader.db.get_json(
+                "/api/v1/export", ref=ref_text(ref), format=fmt, direction=direction,
+                **({"from": ref_text(source)} if source is not None else {}))
         return export_document(reader.db, resolve_ref(reader.db, reader.settings, ref), fmt,
                                direction, version=forebear.__version__,
-                               loader=lambda: blob_loader(reader.settings))
+                               loader=lambda: blob_loader(reader.settings),
+                               source=None if source is None
+                               else resolve_ref(reader.db, reader.settings, source))
 
 
 @click.command(epilog="REF is a file path, an alias, a digest (or 8+ hex prefix) or a run "
@@ -106,6 +109,9 @@ def _document(ref: str, fmt: str, direction: str,
 @click.option("--direction", type=click.Choice(("upstream", "downstream")),
               default="upstream", show_default=True,
               help="Export what REF came from, or (prov and openlineage) what came from it.")
+@click.option("--from", "source", metavar="REF",
+              help="Only the paths from this REF to REF (what forebear path draws): how a "
+              "dataset reached the model, for an audit.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE",
               help="Write the document to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Replace an existing --output.")
@@ -116,8 +122,9 @@ def _document(ref: str, fmt: str, direction: str,
 @click.option("--endpoint", default="api/v1/lineage", show_default=True,
               envvar="OPENLINEAGE_ENDPOINT", help="The consumer's path under --to.")
 @common
-def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
-           to: str | None, endpoint: str, store: str | None, json_out: bool) -> None:
+def export(ref: str, fmt: str, direction: str, source: str | None, output: Path | None,
+           force: bool, to: str | None, endpoint: str, store: str | None,
+           json_out: bool) -> None:
     """Export REF's lineage as W3C PROV-JSON, a CycloneDX ML-BOM, SLSA provenance or
     OpenLineage RunEvents."""
     if to is not None:
@@ -130,17 +137,17 @@ def export(ref: str, fmt: str, direction: str, output: Path | None, force: bool,
         from forebear.cli._send import check_url
 
         check_url(to)  # before any query
-        _send(ref, fmt, direction, to, endpoint, store, json_out)
+        _send(ref, fmt, direction, to, endpoint, store, json_out, source)
         return
-    _export(ref, fmt, direction, output, force, store)  # JSON either way: --json is moot
+    _export(ref, fmt, direction, output, force, store, source)  # JSON either way
 
 
 def _send(ref: str, fmt: str, direction: str, to: str, endpoint: str, store: str | None,
-          json_out: bool) -> None:
+          json_out: bool, source: str | None) -> None:
     from forebear.cli._common import progress_bar
     from forebear.cli._send import send_events
 
-    root, events = _document(ref, fmt, direction, store)
+    root, events = _document(ref, fmt, direction, store, source)
     with progress_bar(disable=json_out) as bar:
         task = bar.add_task("sending", total=len(events))
         sent = send_events(events, to, endpoint=endpoint,
@@ -153,12 +160,12 @@ def _send(ref: str, fmt: str, direction: str, to: str, endpoint: str, store: str
 
 
 def _export(ref: str, fmt: str, direction: str, output: Path | None,
-            force: bool, store: str | None) -> None:
+            force: bool, store: str | None, source: str | None) -> None:
     from forebear import exporters
 
     _check_output(output, force)
     exporters.check(fmt, direction)  # before any query
-    root, document = _document(ref, fmt, direction, store)
+    root, document = _document(ref, fmt, direction, store, source)
     if output is None:
         emit_json(document)
         return

@@ -35,9 +35,12 @@ async def get_export(
     ref: RefQuery,
     fmt: Annotated[Literal["prov", "cyclonedx", "slsa", "openlineage"], Query(alias="format")],
     direction: Annotated[Literal["upstream", "downstream"], Query()] = "upstream",
+    source: Annotated[str | None, Query(alias="from", min_length=1, max_length=4096,
+                                        description="Only the paths from this REF")] = None,
     wait_for: WaitQuery = None,
 ) -> Any:
-    """The document ``forebear export REF --format FORMAT --json`` prints, as a download."""
+    """The document ``forebear export REF --format FORMAT --json`` prints, as a download
+    (with ``from``, ``--from REF``'s)."""
     from forebear.graph.diff import blob_packages
     from forebear.graph.export import export_document
 
@@ -49,7 +52,8 @@ async def get_export(
     def build() -> tuple[str, Any]:
         return export_document(store, resolve_ref(store, ref), fmt, direction,
                                version=forebear.__version__,
-                               loader=None if blobs is None else lambda: blob_packages(blobs))
+                               loader=None if blobs is None else lambda: blob_packages(blobs),
+                               source=None if source is None else resolve_ref(store, source))
 
     key, document = await run_in_threadpool(build)
     name = _UNSAFE.sub("-", key)[:80] or "lineage"
