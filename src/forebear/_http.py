@@ -148,10 +148,6 @@ class HttpClient:
             with self._lock:
                 self._all.discard(conn)
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        self.drop()
-
     def close_all(self) -> None:
         """Close every thread's connection."""
         _close_each(self._all, self._lock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from forebear.errors import StoreNotFoundError
@@ -42,6 +42,12 @@ class Settings:
     def is_remote(self) -> bool:
         """Whether the store is a ``forebear serve`` reached over HTTP."""
         return self.store_url.startswith(("http://", "https://"))
+
+    def for_reading(self) -> Settings:
+        """These settings for work that only reads: the embedded store opens without its
+        signing key. Queries sign nothing, and the key, readable by its owner alone (mode
+        0600, as it must be), must not stop a teammate's `forebear log`."""
+        return replace(self, key_path=None) if self.is_embedded else self
 
 
 def find_store_dir(start: Path) -> Path | None:

@@ -146,6 +146,17 @@ def test_the_sdk_answers_what_the_cli_prints(project: dict[str, Any],
         (lambda: forebear.flagged(), ["flagged"]),
     ):
         assert call() == _json(capsys, *argv, "--json"), argv
+    # The CLI prints what these return: check the answers themselves too.
+    up = forebear.upstream("production")
+    assert up["root"] == project["model"] and {n["id"] for n in up["nodes"]} == {
+        project["model"], TRAIN, project["clean"], PREP, project["data"], project["code"]}
+    near = forebear.upstream(project["model"], depth=1)
+    assert {n["id"] for n in near["nodes"]} == {project["model"], TRAIN}
+    route = [n["id"] for n in forebear.path("train.csv", "production")["nodes"]]
+    assert route[0] == project["model"] and set(route) == {
+        project["model"], project["clean"], PREP, project["data"], TRAIN}  # no code anchor
+    assert [r["run_id"] for r in forebear.log(status="failed")] == [FAILED]
+    assert forebear.diff(TRAIN, FAILED)["params"]["changed"] == {"lr": [0.1, 9.0]}
     with pytest.raises(forebear.ForebearError, match="matches nothing"):
         forebear.upstream("no-such-thing")
 

@@ -37,15 +37,9 @@ def settings(store: str | None, *, required: bool = True) -> config.Settings:
     return config.resolve(store, required=required)
 
 
-def for_reading(found: config.Settings) -> config.Settings:
-    """``found`` for a command that only reads (``forebear.sdk.queries.for_reading``)."""
-    from forebear.sdk.queries import for_reading as reading
-
-    return reading(found)
-
-
 def open_store(store: str | None, *, read_only: bool = False) -> Any:
-    """Open the store; ``read_only`` for a command that writes nothing (``for_reading``)."""
+    """Open the store; ``read_only`` for a command that writes nothing
+    (``Settings.for_reading``)."""
     return open_with_settings(store, read_only=read_only)[0]
 
 
@@ -55,15 +49,7 @@ def open_with_settings(store: str | None, *, read_only: bool = False
     from forebear.store.registry import open_from
 
     found = settings(store)
-    return open_from(for_reading(found) if read_only else found), found
-
-
-def resolve_ref(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
-    """REF resolved through the store's hash cache (``forebear.sdk.queries.resolve_ref``);
-    ``cache`` for a command that writes."""
-    from forebear.sdk.queries import resolve_ref as resolve
-
-    return resolve(db, found, ref, cache=cache)
+    return open_from(found.for_reading() if read_only else found), found
 
 
 def key_unreadable(found: config.Settings) -> bool:

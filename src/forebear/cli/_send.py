@@ -48,7 +48,7 @@ def send_events(
             if advance is not None:
                 advance()
     finally:
-        client.close()
+        client.close_all()
     return len(events)
 
 

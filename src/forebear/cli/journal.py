@@ -12,7 +12,6 @@ from forebear.cli._common import (
     emit_json,
     emit_text,
     escape,
-    for_reading,
     json_option,
     key_unreadable,
     open_store,
@@ -72,7 +71,7 @@ def verify(store: str | None, json_out: bool, blobs: bool) -> None:
     from forebear.store.registry import open_from
 
     found = settings(store)
-    db = open_from(for_reading(found) if key_unreadable(found) else found)
+    db = open_from(found.for_reading() if key_unreadable(found) else found)
     with progress_bar(disable=json_out) as progress:
         size = db.size()
         task = progress.add_task("journal", total=size)

@@ -15,7 +15,6 @@ from forebear.cli._common import (
     console,
     emit_json,
     escape,
-    for_reading,
     settings,
 )
 from forebear.errors import NotFoundError
@@ -35,7 +34,7 @@ def _session(store: str | None, *, read_only: bool = False) -> Any:
     from forebear.sdk.session import Session
 
     found = settings(store)
-    return Session.from_settings(for_reading(found) if read_only else found)
+    return Session.from_settings(found.for_reading() if read_only else found)
 
 
 def _print_alias(record: Any) -> None:

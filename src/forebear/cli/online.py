@@ -10,7 +10,6 @@ from forebear.cli._common import (
     common,
     console,
     emit_json,
-    for_reading,
     settings,
 )
 from forebear.errors import UsageError
@@ -62,7 +61,7 @@ def _prove_here(found: Any, ref: str, index: int | None, update: int | None) -> 
     if not found.blob_url:
         raise UsageError("this store has no blob store to read the update list from",
                          hint="set FOREBEAR_BLOBS to the store's blob store")
-    db: Any = open_from(for_reading(found))  # a proof signs nothing
+    db: Any = open_from(found.for_reading())  # a proof signs nothing
     try:
         run_id = resolve(db, ref).key
         if update is not None:

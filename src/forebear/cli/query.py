@@ -19,7 +19,6 @@ from forebear.cli._common import (
     emit_text,
     escape,
     open_with_settings,
-    resolve_ref,
 )
 
 _REF_HELP = ("REF is a file path, an alias, a digest (or 8+ hex prefix) or a run id (or "
@@ -342,7 +341,7 @@ def _print_log(runs: list[dict[str, Any]]) -> None:
 def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | None) -> None:
     """Mark an artifact or run as bad (a journal entry; nothing is edited)."""
     from forebear.graph.flags import flag as write
-    from forebear.sdk.queries import ref_text
+    from forebear.sdk.queries import ref_text, resolve_ref
     from forebear.sdk.session import default_actor
 
     db, found = open_with_settings(store)

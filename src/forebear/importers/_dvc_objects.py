@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from forebear.errors import InvalidInputError
 from forebear.hashing import Digest, manifest_of
@@ -19,6 +19,7 @@ from forebear.importers._dvc_repo import Git, cache_dirs
 __all__ = ["Objects"]
 
 _CHUNK = 1 << 20
+_F = TypeVar("_F")
 
 
 class Objects:
@@ -42,15 +43,21 @@ class Objects:
         """(digest, size) of the bytes whose md5 is ``md5`` (the file at ``relative``)."""
         key = (md5, relative)
         if key not in self._seen:
-            data = self.content(md5, relative, commit, small=False)
-            self._seen[key] = (None, None) if data is None else data
+            found = self._locate(md5, relative, commit, _hash_checked,
+                                 lambda data: ("sha256:" + hashlib.sha256(data).hexdigest(),
+                                               len(data)))
+            self._seen[key] = (None, None) if found is None else found
         return self._seen[key]
 
-    def content(self, md5: str, relative: str, commit: str | None, *, small: bool = True
-                ) -> Any:
-        """With ``small``, the bytes themselves (a metrics file), else (digest, size);
-        None when they are not to be found."""
-        read = _read_checked if small else _hash_checked
+    def content(self, md5: str, relative: str, commit: str | None) -> bytes | None:
+        """The bytes themselves (a metrics file, at most 1 MiB), or None."""
+        return self._locate(md5, relative, commit, _read_checked, lambda data: data)
+
+    def _locate(self, md5: str, relative: str, commit: str | None,
+                read: Callable[[Path, str], _F | None], from_git: Callable[[bytes], _F]
+                ) -> _F | None:
+        """``read`` of the first copy whose md5 is ``md5``: in DVC's cache, in the
+        workspace, then (``from_git``) in git at ``commit``."""
         for path in (*self._cached(md5), self.repo / relative):
             found = read(path, md5)
             if found is not None:
@@ -58,8 +65,7 @@ class Objects:
         if self.git is not None and commit is not None:
             data = self.git.blob(commit, relative)
             if data is not None and hashlib.md5(data, usedforsecurity=False).hexdigest() == md5:
-                return data if small else ("sha256:" + hashlib.sha256(data).hexdigest(),
-                                           len(data))
+                return from_git(data)
         return None
 
     def tree(self, md5: str, relative: str, commit: str | None
@@ -96,7 +102,6 @@ class Objects:
             return None, None
         self._seen[key] = found
         return found
-
 
     def _listing(self, md5: str, relative: str) -> list[dict[str, str]] | None:
         """The ``.dir`` listing of the workspace folder at ``relative``, if it is still

@@ -43,20 +43,22 @@ def working_tree_locks(repo: Path) -> list[LockFile]:
     """Every ``dvc.lock`` under ``repo`` as it is on disk now; one that HEAD holds
     unchanged is HEAD's (its commit, time and author)."""
     at_head = head(repo)
+    paths = lock_paths(repo, at_head[0] if at_head is not None else None)
+    relatives = [path.relative_to(repo).as_posix() for path in paths]
+    committed = (at_head[0].blobs([(at_head[1], name) for name in relatives])
+                 if at_head is not None else [None] * len(paths))
     found = []
-    for path in lock_paths(repo, at_head[0] if at_head is not None else None):
+    for path, relative, was in zip(paths, relatives, committed, strict=True):
         text = read_text(path)
-        pipeline = path.with_name("dvc.yaml")
-        relative = path.relative_to(repo).as_posix()
-        lock = LockFile(relative, text, pipeline=read_text(pipeline) if pipeline.is_file()
-                        else None,
-                        time=format_time(datetime.fromtimestamp(path.stat().st_mtime, UTC)))
-        if at_head is not None:
-            git, commit, when, author = at_head
-            if git.blob(commit, relative) == text.encode("utf-8"):
-                lock = LockFile(relative, text, commit=commit, time=when, author=author,
-                                pipeline=lock.pipeline)
-        found.append(lock)
+        beside = path.with_name("dvc.yaml")
+        pipeline = read_text(beside) if beside.is_file() else None
+        if at_head is not None and was == text.encode("utf-8"):
+            _, commit, when, author = at_head
+            found.append(LockFile(relative, text, commit=commit, time=when, author=author,
+                                  pipeline=pipeline))
+        else:
+            stamp = format_time(datetime.fromtimestamp(path.stat().st_mtime, UTC))
+            found.append(LockFile(relative, text, time=stamp, pipeline=pipeline))
     return found
 
 
@@ -137,15 +139,9 @@ class Git:
         """``blob`` of each (commit, path), all read by one ``git cat-file --batch``."""
         if not specs:
             return []
-        from forebear.capture._git_cmd import last_error, run_git
-
-        lines = b"".join(f"{commit}:./{path}\n".encode() for commit, path in specs)
-        done = run_git(self.exe, ["cat-file", "--batch"], cwd=self.repo, env=self.env,
-                       timeout=600, stdin=lines)
-        if done.returncode != 0:
-            raise InvalidInputError(f"git cat-file failed in {self.repo}: {last_error(done)}",
-                                    hint="check that the repository is readable")
-        out, at = done.stdout, 0
+        out = self.raw("cat-file", "--batch", stdin=b"".join(
+            f"{commit}:./{path}\n".encode() for commit, path in specs))
+        at = 0
         found: list[bytes | None] = []
         for _ in specs:
             end = out.index(b"\n", at)
@@ -164,10 +160,7 @@ class Git:
     def blob(self, commit: str, path: str) -> bytes | None:
         """The file at ``path`` (relative to the project, which may be a folder of the
         repository: ``dvc init --subdir``) in ``commit``, or None when it is not there."""
-        try:
-            return self.raw("show", f"{commit}:./{path}")
-        except InvalidInputError:
-            return None
+        return self.blobs([(commit, path)])[0]
 
 
 def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False,
@@ -234,16 +227,17 @@ def history_locks(repo: Path, revs: Sequence[str] = (), *, history: bool = False
             name, lock.decode("utf-8", "replace"), commit=commit, time=when, author=author,
             experiment=named[commit],
             pipeline=None if pipeline is None else pipeline.decode("utf-8", "replace")))
-    remote = None
-    try:
-        url = git("remote", "get-url", "origin").strip()
-    except InvalidInputError:
-        url = ""
-    if url:
-        from forebear.capture.git_remote import redact_url
+    return found, _remote(repo)
 
-        remote = redact_url(url)
-    return found, remote
+
+def _remote(repo: Path) -> str | None:
+    """The repository's remote URL, credentials stripped, as a code anchor records it
+    (``forebear.capture.git_remote``: origin, else the first remote)."""
+    from forebear.capture._git_cmd import Git as Located
+    from forebear.capture.git_remote import read_config, remote_url
+
+    located = Located.find(repo, os.environ, timeout=60)
+    return None if located is None else remote_url(read_config(located.common / "config"))
 
 
 def cache_dirs(repo: Path) -> list[Path]:

@@ -50,7 +50,7 @@ from forebear.importers._dvc_repo import (
     read_text,
     working_tree_locks,
 )
-from forebear.model.entries import artifact_ref
+from forebear.model.entries import artifact_ref, metric_value
 from forebear.model.ids import format_time, utc_now
 from forebear.sdk._names import guess_kind
 
@@ -172,6 +172,8 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in value]
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53 - 1:
+        return str(value)  # past what a JSON number holds exactly (RFC 8785)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
@@ -190,25 +192,31 @@ def _params(stage: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=64)  # asked once per stage of the lock
-def _declared_metrics(lock: LockFile) -> dict[str, set[str]]:
-    """By stage: the paths ``dvc.yaml`` declares as its metrics files."""
-    if not lock.pipeline:
+@functools.lru_cache(maxsize=64)  # one dvc.yaml serves every stage and run cache entry
+def _pipeline_stages(text: str | None) -> dict[str, dict[str, Any]]:
+    """The stages a ``dvc.yaml`` declares, by name (empty when it cannot be read: the
+    lock is the record, and its ``dvc.yaml`` only names runs and their metrics files)."""
+    if not text:
         return {}
     import yaml
 
     try:
-        pipeline = yaml.safe_load(lock.pipeline)
-    except yaml.YAMLError:
-        return {}  # the lock is the record; an unreadable dvc.yaml only costs the metrics
+        pipeline = yaml.safe_load(text)  # written by people: anchors are theirs to use
+    except (yaml.YAMLError, RecursionError):
+        return {}
     stages = pipeline.get("stages") if isinstance(pipeline, dict) else None
-    found: dict[str, set[str]] = {}
-    for name, stage in (stages or {}).items() if isinstance(stages, dict) else ():
-        items = stage.get("metrics") if isinstance(stage, dict) else None
-        for item in items if isinstance(items, list) else ():
-            paths = [item] if isinstance(item, str) else list(item) if isinstance(item, dict) \
-                else []
-            found.setdefault(str(name), set()).update(str(p) for p in paths)
+    if not isinstance(stages, dict):
+        return {}
+    return {str(name): stage for name, stage in stages.items() if isinstance(stage, dict)}
+
+
+def _declared_metrics(lock: LockFile, name: str) -> set[str]:
+    """The paths ``dvc.yaml`` declares as the metrics files of stage ``name``."""
+    items = _pipeline_stages(lock.pipeline).get(name, {}).get("metrics")
+    found: set[str] = set()
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, str | dict):
+            found.update(str(path) for path in ([item] if isinstance(item, str) else item))
     return found
 
 
@@ -241,7 +249,7 @@ def _numbers(value: Any, prefix: str, out: dict[str, Any]) -> None:
         for key, inner in value.items():
             _numbers(inner, f"{prefix}.{key}" if prefix else str(key), out)
     elif isinstance(value, int | float) and not isinstance(value, bool) and prefix:
-        out[prefix] = _json_safe(value)
+        out[prefix] = metric_value(float(value)) if isinstance(value, float) else value
 
 
 def _code(lock: LockFile, remote: str | None) -> dict[str, Any] | None:
@@ -276,15 +284,10 @@ def run_cache_runs(repo: Path) -> list[tuple[LockFile, str, dict[str, Any]]]:
     stages: dict[str, tuple[str, str, str]] = {}  # command -> (lock path, name, dvc.yaml)
     for path in lock_paths(repo, at_head[0] if at_head is not None else None, "dvc.yaml"):
         text = read_text(path)
-        try:
-            pipeline = _yaml(text, path.relative_to(repo).as_posix())
-        except InvalidInputError:
-            continue  # no names from it; its runs are still read
-        declared = pipeline.get("stages") if isinstance(pipeline, dict) else None
         lock_path = path.with_name(LOCK).relative_to(repo).as_posix()
-        for name, stage in (declared or {}).items() if isinstance(declared, dict) else ():
-            if isinstance(stage, dict) and isinstance(stage.get("cmd"), str | list):
-                stages.setdefault(_command(stage["cmd"]), (lock_path, str(name), text))
+        for name, stage in _pipeline_stages(text).items():
+            if isinstance(stage.get("cmd"), str | list):
+                stages.setdefault(_command(stage["cmd"]), (lock_path, name, text))
     found = []
     for cache in cache_dirs(repo):
         for entry in sorted((cache / "runs").glob("*/*/*")):
@@ -325,8 +328,7 @@ def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any]
         "outputs": [_ref(item, base, repo, objects, "output", lock.commit)
                     for item in stage.get("outs") or ()],
     }
-    metrics = _metrics(stage, _declared_metrics(lock).get(name, ()), base, objects,
-                       lock.commit)
+    metrics = _metrics(stage, _declared_metrics(lock, name), base, objects, lock.commit)
     if metrics:
         entry["metrics"] = metrics
     code = _code(lock, remote)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 import uuid
@@ -52,7 +51,7 @@ from forebear.errors import (
 )
 from forebear.hashing import Digest, manifest_of
 from forebear.importers._mlflow_rest import MlflowClient
-from forebear.model.entries import MAX_NAME, artifact_ref
+from forebear.model.entries import MAX_NAME, artifact_ref, metric_value
 from forebear.model.ids import format_time, utc_now
 from forebear.sdk._names import guess_kind
 from forebear.sdk._values import clean_text
@@ -223,8 +222,8 @@ def _metric(value: object) -> Any:
     if isinstance(value, str):  # MLflow sends NaN and infinities as text
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity", "infinity": "Infinity",
                 "-infinity": "-Infinity"}.get(value.lower(), value)
-    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN, Infinity
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, float):  # JSON's NaN, Infinity
+        return metric_value(value)
     return value
 
 
@@ -409,11 +408,16 @@ def _points_at(store: Any, alias: str, version: Mapping[str, Any]) -> bool:
         meta = json.loads(rows[0][0]) if rows and rows[0][0] else {}
     except ValueError:
         return False
-    source = str(version.get("source") or "")
-    model_id = str(version.get("model_id") or "") or (
-        source[len("models:/"):].split("/", 1)[0] if source.startswith("models:/m-") else "")
+    source, model_id = str(version.get("source") or ""), _model_id_of(version)
     return bool((model_id and meta.get("mlflow_model_id") == model_id)
                 or (source and meta.get("mlflow_source") == source))
+
+
+def _model_id_of(version: Mapping[str, Any]) -> str:
+    """The logged model (MLflow 3) a registry version is, or "" for another source."""
+    source = str(version.get("source") or "")
+    return str(version.get("model_id") or "") or (
+        source[len("models:/"):].split("/", 1)[0] if source.startswith("models:/m-") else "")
 
 
 def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: _Downloads,
@@ -421,10 +425,7 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: 
                    ) -> dict[str, Any] | None:
     """The artifact ref of a model version's model: a logged model (``models:/m-...``)
     or a folder of a run's artifacts (``runs:/<run>/<path>``)."""
-    source = str(version.get("source") or "")
-    model_id = str(version.get("model_id") or "")
-    if not model_id and source.startswith("models:/m-"):
-        model_id = source[len("models:/"):].split("/", 1)[0]
+    source, model_id = str(version.get("source") or ""), _model_id_of(version)
     if model_id:
         if model_id not in models:
             models[model_id] = (_fetch_model(client, model_id, downloads) if artifacts
@@ -437,16 +438,13 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: 
         run_id, _, folder = source[len("runs:/"):].partition("/")
         folder = folder.strip("/")
         items = list(client.run_files(run_id, folder))
-        got = downloads.fetch([client.run_file_path(run_id, i["path"]) for i in items])
-        files = [(item["path"][len(folder):].lstrip("/") if folder else item["path"],
-                  Digest.parse(digest)) for item, (digest, _) in zip(items, got, strict=True)]
-        if not files:
+        if not items:
             return None
-        manifest = manifest_of(files)
-        if downloads.blobs is not None:
-            downloads.blobs.put_bytes(manifest)
-        models[source] = artifact_ref(digest=str(Digest.of_bytes(manifest)), kind="model",
-                                      name=folder or run_id, meta={"mlflow_source": source})
+        digest, _ = downloads.folder(
+            [(item["path"][len(folder):].lstrip("/") if folder else item["path"],
+              client.run_file_path(run_id, item["path"])) for item in items])
+        models[source] = artifact_ref(digest=digest, kind="model", name=folder or run_id,
+                                      meta={"mlflow_source": source})
         return models[source]
     return None
 
@@ -493,6 +491,17 @@ class _Downloads:
         self.report.bytes += sum(size for _, size in found)
         return found
 
+    def folder(self, files: Sequence[tuple[str, str]]) -> tuple[str, int]:
+        """(digest, size) of the folder of ``(relative path, download path)`` files: the
+        digest of its tree manifest (``manifest_of``), the one the same folder has on
+        disk; the manifest goes to the blob store with the files."""
+        got = self.fetch([path for _, path in files])
+        manifest = manifest_of([(name, Digest.parse(digest))
+                                for (name, _), (digest, _) in zip(files, got, strict=True)])
+        if self.blobs is not None:
+            self.blobs.put_bytes(manifest)
+        return str(Digest.of_bytes(manifest)), sum(size for _, size in got)
+
     def _one(self, path: str) -> tuple[str, int]:
         """Download one file; its digest and size. With a blob store, the bytes go to a
         temporary file that the blob store hashes as it stores it; without, they are
@@ -528,13 +537,7 @@ class _Downloads:
 def _fetch_model(client: MlflowClient, model_id: str, downloads: _Downloads
                  ) -> dict[str, Any]:
     info = client.model(model_id)
-    items = list(client.model_files(model_id))
-    got = downloads.fetch([client.model_file_path(model_id, i["path"]) for i in items])
-    files = [(item["path"], Digest.parse(digest)) for item, (digest, _) in zip(items, got,
-                                                                             strict=True)]
-    manifest = manifest_of(files)
-    if downloads.blobs is not None:
-        downloads.blobs.put_bytes(manifest)
-    return {"id": model_id, "digest": str(Digest.of_bytes(manifest)),
-            "size": sum(size for _, size in got),
+    digest, size = downloads.folder([(item["path"], client.model_file_path(model_id, item["path"]))
+                                     for item in client.model_files(model_id)])
+    return {"id": model_id, "digest": digest, "size": size,
             "name": _text(info.get("name")) or model_id, "uri": _text(info.get("artifact_uri"))}

@@ -23,6 +23,7 @@ by name (``digest`` is then ``null``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -148,6 +149,14 @@ def _mapping(entry: Mapping[str, Any], key: str) -> None:
 
 NON_FINITE: Final = frozenset({"NaN", "Infinity", "-Infinity"})
 """How a metric that is not a finite number is spelled (JSON has no NaN or Infinity)."""
+
+
+def metric_value(value: float) -> float | str:
+    """A metric value as the journal keeps it: the number, or for one that is not finite
+    its ``NON_FINITE`` spelling."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _metric_steps(entry: Mapping[str, Any]) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,6 @@ from forebear import config
 from forebear.errors import ForebearError
 
 __all__ = ["Reader", "diff", "downstream", "flagged", "log", "path", "show", "upstream"]
-
-
-def for_reading(found: config.Settings) -> config.Settings:
-    """``found`` for work that only reads: the embedded store opens without its signing
-    key. Queries sign nothing, and the key, readable by its owner alone (mode 0600, as it
-    must be), must not stop a teammate's `forebear log`."""
-    if found.is_embedded:
-        return replace(found, key_path=None)
-    return found
 
 
 def resolve_ref(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
@@ -112,7 +102,7 @@ class Reader:
 
             self.db: Any = open_from_settings(self.settings, sender=False)
         else:
-            self.db = open_from(for_reading(self.settings))
+            self.db = open_from(self.settings.for_reading())
 
     def __enter__(self) -> Reader:
         return self

@@ -18,7 +18,6 @@ Inside the run, files the process reads are inputs and files it writes are outpu
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 from forebear.capture.files import real_path, uncaptured
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.hashing import is_digest_text
+from forebear.model.entries import metric_value
 from forebear.model.ids import format_time
 from forebear.sdk._capture_setup import new_capture, new_watch
 from forebear.sdk._names import display_name, guess_kind
@@ -446,9 +446,7 @@ class Run:
             except (TypeError, ValueError):
                 raise InvalidInputError(f"metric {key!r} is {value!r}, not a number",
                                         hint="log numbers (floats or ints)") from None
-            number: float | str = real
-            if not math.isfinite(real):
-                number = "NaN" if real != real else ("Infinity" if real > 0 else "-Infinity")
+            number = metric_value(real)
             self.metrics[clean_text(key)] = number
             if step is not None:
                 self._metric_steps.append([clean_text(key), int(step), number])

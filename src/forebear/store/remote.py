@@ -172,7 +172,7 @@ class RemoteStore:
         with self._cond:
             self._pending = 0
             self._cond.notify_all()
-        self._http.close()
+        self._http.close_all()
 
     # -- the sender thread -----------------------------------------------------------------
     def _start(self) -> None:
@@ -208,7 +208,7 @@ class RemoteStore:
                     self._failed()
                     time.sleep(0.1)
         finally:
-            self._http.close()  # this thread's connection
+            self._http.drop()  # this thread's connection
 
     def _step(self) -> bool:
         batch = self._take()
@@ -468,7 +468,7 @@ class RemoteStore:
 
     def close_connections(self) -> None:
         """Close this thread's connection (reads reopen one as needed)."""
-        self._http.close()
+        self._http.drop()
 
 
 def _close_at_exit(ref: weakref.ReferenceType[RemoteStore]) -> None:

@@ -80,22 +80,23 @@ def start_child(folder: str) -> None:
     fd = open_spool(folder)
     if fd is None:
         return
-    state = {"record": spooler(fd)}
+    record = spooler(fd)
     _child = (folder, fd)
 
     def hook(event: str, args: tuple[object, ...]) -> None:
         if _child is None:  # taken over by forebear.capture.files
             return
         if event == "open" and len(args) == 3:
-            state["record"](args)
+            record(args)
         elif event == "os.rename" and len(args) == 4 and args[2] in (None, -1) \
                 and args[3] in (None, -1):  # no directory descriptors
-            state["record"]((args[0], RENAME, args[1]))
+            record((args[0], RENAME, args[1]))
 
     def reopen() -> None:
         # A process forked from this one (every worker of a forkserver) writes to a file
         # of its own: the reader may delete a file once its process is gone.
         global _child
+        nonlocal record
         if _child is None:
             return
         fd = open_spool(folder)
@@ -103,7 +104,7 @@ def start_child(folder: str) -> None:
             _child = None
             return
         _child = (folder, fd)
-        state["record"] = spooler(fd)
+        record = spooler(fd)
 
     sys.addaudithook(hook)
     if hasattr(os, "register_at_fork"):
