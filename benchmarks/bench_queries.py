@@ -75,9 +75,8 @@ def rows_floor(store: Any, root: int) -> Callable[[], int]:
         ids = sorted({src for src, _, _ in rows} | {root})
         count = len(rows)
         for part in _sql.chunks(ids):
-            where = _sql.marks(len(part))
-            count += len(_sql.run(store, _sql.ARTIFACT_SQL.format(marks=where), part))
-            count += len(_sql.run(store, _sql.EXECUTION_SQL.format(marks=where), part))
+            artifacts, executions = _sql.node_rows(store, part)
+            count += len(artifacts) + len(executions)
         return count
 
     return fetch
