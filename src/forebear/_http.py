@@ -164,9 +164,11 @@ def _close_each(conns: set[http.client.HTTPConnection], lock: threading.Lock) ->
 
 def retry_later(status: int) -> bool:
     """Whether a write the server answered ``status`` may succeed later, unchanged:
-    unreachable (0), a token to fix, a timeout, too many requests, or a server error.
-    Anything else is refused for good, and sending it again would only be refused again."""
-    return status in (0, 401, 403, 408, 429) or status >= 500
+    unreachable (0), a timeout, too many requests, or a server error. Anything else is
+    refused for good, a refused token included: sending it again would only be refused
+    again, and sending it later under whichever token is set then would let one token's
+    writes pass as another's."""
+    return status in (0, 408, 429) or status >= 500
 
 
 def _error_fields(status: int, body: bytes) -> tuple[str, Any, Any]:

@@ -74,10 +74,11 @@ def test_a_run_outlives_the_server_and_its_events_arrive_once(tmp_path: Path) ->
 
         server.start()  # back on the same address
         flushed = cli("spool", "flush", "--store", server.url, "--json", env=env)
-        assert json.loads(flushed.stdout) == {"sent": 1, "left": 0, "blobs_sent": 1,
-                                              "blobs_left": 0, "blobs_refused": []}
+        assert json.loads(flushed.stdout) == {"sent": 1, "left": 0, "refused": [],
+                                              "blobs_sent": 1, "blobs_left": 0,
+                                              "blobs_refused": []}
         again = cli("spool", "flush", "--store", server.url, "--json", env=env)
-        assert json.loads(again.stdout) == {"sent": 0, "left": 0, "blobs_sent": 0,
+        assert json.loads(again.stdout) == {"sent": 0, "left": 0, "refused": [], "blobs_sent": 0,
                                             "blobs_left": 0, "blobs_refused": []}
 
         entries = _entries(server)
@@ -175,3 +176,41 @@ def test_batches_over_the_servers_body_limit_are_split_not_refused(tmp_path: Pat
         spool = Spool(root, server.url)
         assert spool.rejected() == [] and spool.files() == []
         assert [e["name"] for e in _entries(server)] == [r["name"] for r in runs]
+
+
+def test_a_refused_token_fails_the_command_and_is_never_replayed_under_another(
+    tmp_path: Path,
+) -> None:
+    """A write the server refuses for its token is an error at once; its batch waits in
+    ``rejected/`` and goes only when the user sends it again on purpose (`spool retry`),
+    never with the next process that happens to flush the spool under its own token."""
+    with running_server(tmp_path / "project") as server:
+        (tmp_path / "m1.bin").write_bytes(b"one")
+        (tmp_path / "m2.bin").write_bytes(b"two")
+        spool = str(tmp_path / "spool")
+
+        def as_(scope: str) -> dict[str, str]:
+            return clean_env(FOREBEAR_STORE=server.url, FOREBEAR_SPOOL=spool,
+                             FOREBEAR_TOKEN=server.tokens[scope])
+
+        refused = cli("alias", "set", "staging", str(tmp_path / "m1.bin"), "--reason", "r",
+                      env=as_("read"), check=False, cwd=tmp_path)
+        assert refused.returncode == 1, refused
+        assert "refused" in refused.stderr and "HTTP 403" in refused.stderr
+        assert "spool retry" in refused.stderr and "Traceback" not in refused.stderr
+        cli("alias", "set", "dev", str(tmp_path / "m2.bin"), "--reason", "w",
+            env=as_("write"), cwd=tmp_path)
+        flushed = cli("spool", "flush", "--json", env=as_("admin"), cwd=tmp_path)
+        assert json.loads(flushed.stdout)["refused"] == []
+        history = cli("alias", "history", "staging", "--json", env=as_("read"))
+        assert json.loads(history.stdout) == []
+        status = json.loads(cli("spool", "status", "--json", env=as_("read")).stdout)
+        assert status["rejected"] == 1 and status["batches"] == 0
+
+        # Sent again on purpose, under a token that may write: journaled once.
+        cli("spool", "retry", env=as_("write"))
+        moved = json.loads(cli("alias", "history", "staging", "--json",
+                               env=as_("read")).stdout)
+        assert [entry["reason"] for entry in moved] == ["r"]
+        status = json.loads(cli("spool", "status", "--json", env=as_("read")).stdout)
+        assert status["rejected"] == 0 and status["batches"] == 0

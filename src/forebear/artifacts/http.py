@@ -26,6 +26,9 @@ from forebear.errors import IntegrityError, NotFoundError, TransportError
 from forebear.hashing import Digest, StrPath, hash_file
 
 _CHUNK = 1 << 20
+# A blob is checked against its digest, so sending it later under another token claims
+# nothing: one refused for its token waits in the spool, unlike the entries naming it.
+_AUTH = (401, 403)
 
 
 class HttpBlobStore:
@@ -89,7 +92,7 @@ class HttpBlobStore:
               write: Callable[[IO[bytes]], object]) -> None:
         if status in (200, 201):
             self.flush_pending()
-        elif retry_later(status):
+        elif retry_later(status) or status in _AUTH:
             self._spool(digest, write, reason)
         else:
             sys.stderr.write(f"forebear: {self.url} refused blob {digest} ({reason}); the "
@@ -137,7 +140,7 @@ class HttpBlobStore:
             if status in (200, 201):
                 path.unlink()
                 sent += 1
-            elif retry_later(status):
+            elif retry_later(status) or status in _AUTH:
                 break
             else:
                 self.rejected_dir.mkdir(exist_ok=True, mode=0o700)

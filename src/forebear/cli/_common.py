@@ -52,6 +52,21 @@ def open_with_settings(store: str | None, *, read_only: bool = False
     return open_from(found.for_reading() if read_only else found), found
 
 
+def raise_if_refused(store: Any) -> None:
+    """After closing a store this command wrote to: through a server, fail if it refused
+    the writes (they wait in the spool's ``rejected/`` folder, never sent under another
+    token)."""
+    refused = getattr(store, "refused", None)
+    if refused:
+        from forebear.errors import AuthError
+        from forebear.store.remote import refusal_fix
+
+        error = AuthError if refused[0].startswith(("HTTP 401", "HTTP 403")) else ForebearError
+        raise error(f"the server refused what this command wrote ({refused[0]}); nothing "
+                    f"was recorded", hint=f"{refusal_fix(refused[0])}, then run "
+                    "`forebear spool retry`")
+
+
 def key_unreadable(found: config.Settings) -> bool:
     """Whether the signing key is there but this user may not read it (another's store)."""
     key = found.key_path

@@ -71,8 +71,7 @@ def _send_one(client: HttpClient, path: str, body: bytes, sleep: Callable[[float
             status, answer = 0, exc.message.encode()
         if 200 <= status < 300:
             return
-        # A refused key will be refused again at once: unlike the spool, nobody here fixes it.
-        again = retry_later(status) and status not in (401, 403)
+        again = retry_later(status)
         if not again or attempt == len(_PAUSES):
             break
         sleep(_PAUSES[attempt])

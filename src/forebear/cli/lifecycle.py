@@ -15,6 +15,7 @@ from forebear.cli._common import (
     console,
     emit_json,
     escape,
+    raise_if_refused,
     settings,
 )
 from forebear.errors import NotFoundError
@@ -64,6 +65,7 @@ def alias_set(name: str, ref: str, reason: str | None, force: bool, actor: str |
                            store=session)
     finally:
         session.store.close()
+    raise_if_refused(session.store)
     if json_out:
         emit_json(record.to_json())
     else:
@@ -134,6 +136,7 @@ def deploy(ref: str, target: str, url: str | None, reason: str | None, actor: st
                              store=session)
     finally:
         session.store.close()
+    raise_if_refused(session.store)
     if json_out:
         emit_json(done.to_json())
     else:
@@ -175,6 +178,7 @@ def human_edit(actor: str, reason: str, before: str, after: str, name: str, kind
                            kind=kind, store=session, signing_key=key)
     finally:
         session.store.close()
+    raise_if_refused(session.store)
     if json_out:
         emit_json(done.to_json())
     else:

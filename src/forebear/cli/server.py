@@ -348,16 +348,39 @@ def spool_status(store: str | None, json_out: bool) -> None:
                f"{report['blobs']} blobs wait for {report['url']}{since}")
     if report["rejected"]:
         click.echo(f"{report['rejected']} batches were refused by the server: see "
-                   f"{report['folder']}/rejected", err=True)
+                   f"{report['folder']}/rejected; once the cause is fixed, "
+                   "`forebear spool retry` sends them again", err=True)
 
 
 @spool_app.command("flush")
 @common
 def spool_flush(store: str | None, json_out: bool) -> None:
     """Send every spooled event to the server now."""
+    _flush(_spool_store(store), json_out)
+
+
+@spool_app.command("retry")
+@common
+def spool_retry(store: str | None, json_out: bool) -> None:
+    """Send the batches the server refused again, under the token set now (once what it
+    refused, such as a token without the write scope, is fixed)."""
     remote = _spool_store(store)
     try:
+        remote.spool.requeue()
+    except BaseException:
+        remote.close()
+        raise
+    _flush(remote, json_out)
+
+
+def _flush(remote: Any, json_out: bool) -> None:
+    from forebear.store.remote import refusal_fix
+
+    try:
+        before = {path.name for path in remote.spool.rejected()}
         sent, left = remote.flush_spool()
+        rejected = [path for path in remote.spool.rejected() if path.name not in before]
+        reasons = [remote.spool.reason(path) for path in rejected]
         blobs = _blob_spool(remote)
         blobs_sent = blobs.flush_pending()
         blobs_left = len(blobs.pending())
@@ -365,15 +388,20 @@ def spool_flush(store: str | None, json_out: bool) -> None:
         remote.close()
     refused = [{"digest": str(digest), "reason": reason} for digest, reason in blobs.refused]
     if json_out:
-        emit_json({"sent": sent, "left": left, "blobs_sent": blobs_sent,
-                   "blobs_left": blobs_left, "blobs_refused": refused})
+        emit_json({"sent": sent, "left": left, "refused": reasons,
+                   "blobs_sent": blobs_sent, "blobs_left": blobs_left,
+                   "blobs_refused": refused})
     else:
         click.echo(f"sent {sent} batches and {blobs_sent} blobs; "
                    f"{left} batches and {blobs_left} blobs left")
+    for reason in dict.fromkeys(reasons):
+        click.echo(f"forebear: the server refused batches ({reason}); they were moved to "
+                   f"{remote.spool.dir / 'rejected'}: {refusal_fix(reason)}, then run "
+                   "`forebear spool retry`", err=True)
     for item in refused:
         click.echo(f"forebear: blob {item['digest']} was refused for good ({item['reason']}); "
                    f"it was moved to {blobs.rejected_dir}", err=True)
-    if left or blobs_left or refused:
+    if left or blobs_left or refused or reasons:
         sys.exit(1)
 
 

@@ -95,6 +95,8 @@ class RemoteStore:
         self._backoff = 0.5
         self._closed = False
         self._warned: set[int] = set()
+        self.refused: list[str] = []
+        """Why the server refused batches this process appended (``rejected/`` keeps them)."""
         self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._sender = sender
@@ -237,7 +239,7 @@ class RemoteStore:
             if self._inflight is None:  # close() took it over and spooled it
                 return
             self._inflight = None
-        self._keep(unsent)
+        self._keep(unsent, own=True)
         self._done(len(batch))
 
     def _send_parts(self, key: str, entries: list[dict[str, Any]],
@@ -256,13 +258,19 @@ class RemoteStore:
         return [*unsent, *self._send_parts(f"{key}.1", entries[half:])]
 
     def _keep(self, unsent: list[tuple[str, list[dict[str, Any]], str]],
-              stamp: str | None = None) -> None:
-        """Spool the parts to send again, and set aside the ones refused for good."""
+              stamp: str | None = None, *, own: bool = False) -> None:
+        """Spool the parts to send again, and set aside the ones refused for good
+        (``own``: batches this process appended, whose refusals it reports)."""
         for key, entries, outcome in unsent:
             if outcome == "retry":
                 self.spool.put(key, entries, stamp=stamp)
-            else:
-                self.spool.put(key, entries, folder=REJECTED, reason=outcome, stamp=stamp)
+                continue
+            self.spool.put(key, entries, folder=REJECTED, reason=outcome, stamp=stamp)
+            if own:
+                self.refused.append(outcome)
+            log.warning("forebear server %s refused %d entries (%s); they are kept in %s: "
+                        "%s, then run `forebear spool retry`", self.url, len(entries),
+                        outcome, self.spool.dir / REJECTED, refusal_fix(outcome))
         if any(outcome == "retry" for _, _, outcome in unsent):
             self._failed()
 
@@ -469,6 +477,13 @@ class RemoteStore:
     def close_connections(self) -> None:
         """Close this thread's connection (reads reopen one as needed)."""
         self._http.drop()
+
+
+def refusal_fix(reason: str) -> str:
+    """What to do about a refused batch, from the refusal's ``HTTP <status>`` prefix."""
+    if reason.startswith(("HTTP 401", "HTTP 403")):
+        return "set FOREBEAR_TOKEN to a token with the write scope"
+    return "fix what the server names"
 
 
 def _close_at_exit(ref: weakref.ReferenceType[RemoteStore]) -> None:

@@ -110,6 +110,13 @@ class Spool:
         return str(body["key"]), list(body["entries"])
 
     @staticmethod
+    def reason(path: Path) -> str:
+        """Why the server refused a batch in ``rejected/``."""
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            return str(json.loads(path.read_bytes()).get("reason") or "no reason given")
+        return "unreadable"
+
+    @staticmethod
     def stamp(path: Path) -> str:
         """The time part of a spooled batch's file name (its place in the sending order)."""
         return path.name.split("-", 1)[0]
@@ -119,6 +126,17 @@ class Spool:
         key, entries = self.load(path)
         self.put(key, entries, folder=REJECTED, reason=reason)
         path.unlink(missing_ok=True)
+
+    def requeue(self) -> int:
+        """Put the refused batches back in the sending order, each where it was first
+        spooled; return how many (``forebear spool retry``)."""
+        moved = 0
+        for path in self.rejected():
+            key, entries = self.load(path)
+            self.put(key, entries, stamp=self.stamp(path))
+            path.unlink()
+            moved += 1
+        return moved
 
     @contextlib.contextmanager
     def claim(self, path: Path) -> Iterator[bool]:
