@@ -6,6 +6,7 @@ first, as a real one would.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forebear.errors import SigningKeyError
 from forebear.store.registry import init_store, open_store
 from tests.conftest import make_run, ref
 
@@ -173,3 +175,94 @@ def test_a_removed_tail_is_caught_by_the_signed_checkpoint(pristine: Path, tmp_p
     report = store.verify()
     store.close()
     assert not report.ok
+
+
+def test_a_changed_leaf_hash_is_named_at_its_entry_first(pristine: Path, tmp_path: Path) -> None:
+    # The Merkle nodes above it differ too, but they are its echo: the entry comes first.
+    store_dir, conn = _copy(pristine, tmp_path / "copy")
+    (leaf,) = conn.execute("SELECT leaf_hash FROM journal WHERE seq = 3").fetchone()
+    conn.execute("UPDATE journal SET leaf_hash = ? WHERE seq = 3", (_flip(leaf, 5, 1),))
+    conn.close()
+    with contextlib.closing(open_store(str(store_dir))) as store:
+        report = store.verify()
+    assert (report.problems[0].seq, report.problems[0].what) == (
+        3, "entry bytes do not match their stored leaf hash")
+    assert any("over entries 0 to 3" in p.what for p in report.problems)
+
+
+def test_a_leaf_hash_rewritten_as_text_that_is_not_utf8_is_reported(
+    pristine: Path, tmp_path: Path
+) -> None:
+    store_dir, conn = _copy(pristine, tmp_path / "copy")
+    conn.execute("UPDATE journal SET leaf_hash = CAST(X'ff' || substr(leaf_hash, 2) AS TEXT) "
+                 "WHERE seq = 3")
+    conn.close()
+    with contextlib.closing(open_store(str(store_dir))) as store:
+        report = store.verify()
+    assert report.problems[0].seq == 3
+
+
+def _forge(store_dir: Path, conn: sqlite3.Connection, *, drop_head: bool) -> None:
+    """Append one entry through forebear with the signing key taken away (so its head is
+    not refreshed), as anyone who can write the database could: the append path itself
+    refuses, so the entry goes in by hand with its Merkle nodes and projection."""
+    from forebear.store.sqlite import SqliteStore
+
+    key = store_dir / "signing.key"
+    hidden = key.with_name("elsewhere.key")
+    key.rename(hidden)
+    try:
+        writer = SqliteStore(store_dir / "forebear.db")
+        with pytest.raises(SigningKeyError):
+            writer.append(make_run())
+        writer.signer_required = False  # what a forger's own code would do
+        writer.append(make_run(params={"lr": 9}))
+        writer.close()
+    finally:
+        hidden.rename(key)
+    if drop_head:
+        conn.execute("DELETE FROM head")
+        conn.execute("DELETE FROM checkpoint")  # no trigger survives an attacker
+
+
+@pytest.mark.parametrize("drop_head", [False, True], ids=["stale head", "no head"])
+def test_entries_no_signed_head_covers_fail_verify(
+    pristine: Path, tmp_path: Path, drop_head: bool
+) -> None:
+    store_dir, conn = _copy(pristine, tmp_path / "copy")
+    conn.execute("DROP TRIGGER checkpoint_no_delete")
+    size = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    _forge(store_dir, conn, drop_head=drop_head)
+    conn.close()
+    with contextlib.closing(open_store(str(store_dir))) as store:
+        report = store.verify()
+    first = 0 if drop_head else size
+    assert not report.ok
+    assert [p.seq for p in report.problems] == [first], report.problems
+    assert f"entries {first} to {size}" in report.problems[0].what
+
+
+def test_a_store_without_its_key_refuses_to_write(pristine: Path, tmp_path: Path) -> None:
+    store_dir, conn = _copy(pristine, tmp_path / "copy")
+    conn.close()
+    (store_dir / "signing.key").unlink()
+    with contextlib.closing(open_store(str(store_dir))) as store:
+        size = store.size()
+        with pytest.raises(SigningKeyError, match="without its signing key"):
+            store.append(make_run())
+        assert store.size() == size
+        assert store.verify().ok  # reading needs no key
+
+
+def test_hiding_entries_behind_the_pending_mark_fails_verify(
+    pristine: Path, tmp_path: Path
+) -> None:
+    store_dir, conn = _copy(pristine, tmp_path / "copy")
+    size = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    conn.execute("DELETE FROM flag WHERE seq = ?", (size - 1,))
+    conn.execute("UPDATE projection_state SET pending_from = ? WHERE id = 1", (size - 1,))
+    conn.close()
+    with contextlib.closing(open_store(str(store_dir))) as store:
+        report = store.verify()
+    assert [p.seq for p in report.problems] == [size - 1]
+    assert "not projected" in report.problems[0].what

@@ -18,7 +18,7 @@ from forebear.store.base import JournalRecord, Problem
 from forebear.store.projection import POSTGRES_STATEMENTS, project
 from forebear.store.schema import POSTGRES_PROJECTION_TABLES, PROJECTION_TABLES
 from forebear.store.sql_rows import NodeIds, apply_projection
-from forebear.store.verify import ProjectionRebuild, read_checkpoints, verify_log
+from forebear.store.verify import ProjectionRebuild, read_checkpoints, unprojected, verify_log
 
 __all__ = ["verify_in_postgres"]
 
@@ -67,6 +67,7 @@ def verify_in_postgres(
             records, nodes, checkpoints, verifiers, origin, on_entry=add, progress=progress
         )
         problems.extend(rebuild.compare_in_database())
+        problems.extend(unprojected(limit, count))
         return count, root, problems
     finally:
         for open_stream in streams:

@@ -101,6 +101,10 @@ class SqlJournal:
     # Whether ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` assigns node ids (SQLite's
     # INTEGER PRIMARY KEY does; PostgreSQL's node ids are always given explicitly).
     upsert_returning = False
+    # Whether writing needs the signing key. An embedded store's key lives beside it, so
+    # a missing one is a mistake to stop at; a PostgreSQL server started without its key
+    # is warned about at start and keeps taking events (verify names what it left unsigned).
+    signer_required = False
 
     def __init__(self, *, signer: SigningKey | None, origin: str, clock: Clock = utc_now) -> None:
         self._signer = signer
@@ -180,6 +184,10 @@ class SqlJournal:
         that must commit or roll back with the entries). ``encoded``, when given, is what
         ``encode_entries(entries)`` returned to a caller that validated them already.
         """
+        if self._signer is None and self.signer_required:
+            raise SigningKeyError(
+                "this store was opened without its signing key, and every write signs the "
+                "journal's new head")
         if not entries:
             size = self.size()
             return range(size, size)

@@ -29,7 +29,13 @@ from forebear.store.base import JournalRecord, VerifyReport
 from forebear.store.projection import SQLITE_STATEMENTS
 from forebear.store.schema import SCHEMA_VERSION, SQLITE_MIGRATIONS, STORE_FORMAT, initial_meta
 from forebear.store.sql import SqlJournal, as_bytes
-from forebear.store.verify import ProjectionRebuild, read_checkpoints, report, verify_log
+from forebear.store.verify import (
+    ProjectionRebuild,
+    read_checkpoints,
+    report,
+    unprojected,
+    verify_log,
+)
 
 
 def _connect(path: Path, mode: str = "rw") -> sqlite3.Connection:
@@ -114,6 +120,7 @@ class SqliteStore(SqlJournal):
 
     statements = SQLITE_STATEMENTS
     upsert_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
+    signer_required = True
 
     def __init__(
         self,
@@ -294,7 +301,10 @@ class SqliteStore(SqlJournal):
             records = (
                 _record(seq, entry, leaf)
                 for seq, entry, leaf in reader.execute(
-                    "SELECT seq, entry, leaf_hash FROM journal ORDER BY seq"
+                    # As bytes whatever their type: a tampered TEXT value that is not
+                    # UTF-8 must be reported, not stop the check.
+                    "SELECT seq, CAST(entry AS BLOB), CAST(leaf_hash AS BLOB) FROM journal "
+                    "ORDER BY seq"
                 )
             )
             nodes = reader.cursor().execute(
@@ -320,6 +330,7 @@ class SqliteStore(SqlJournal):
                 return iter(reader.cursor().execute(f"SELECT * FROM {table} ORDER BY {order}"))
 
             problems.extend(rebuild.compare(live))
+            problems.extend(unprojected(limit, count))
             reader.execute("COMMIT")
         return report(count, root, problems)
 

@@ -108,7 +108,34 @@ def verify_log(
     root = frontier.root()
     for cp in checkpoints:
         problems.extend(_check_checkpoint(cp, roots.get(cp.size), count, verifiers, origin))
+    problems.extend(_unsigned_tail(checkpoints, count))
     return count, root, problems
+
+
+def _unsigned_tail(checkpoints: Sequence[StoredCheckpoint], count: int) -> list[Problem]:
+    """Entries no signed head covers. Every commit refreshes the head in its own
+    transaction, so a shorter head (or none) means entries were written without the
+    signing key, or the head was removed or put back to an older one: either way
+    nothing vouches for those entries, and whoever can write the database could have
+    made them."""
+    heads = [cp.size for cp in checkpoints if not cp.created_at]
+    signed = max(heads, default=0)
+    if signed >= count:
+        return []
+    what = "no signed head covers" if not heads else f"the signed head (size {signed}) misses"
+    return [Problem(seq=signed, what=f"{what} entries {signed} to {count - 1}: they were "
+                    "written without the signing key, or the head was removed; find out "
+                    "who wrote them before trusting them")]
+
+
+def unprojected(limit: int | None, count: int) -> list[Problem]:
+    """Entries journaled but not projected yet (``projection_state.pending_from``): the
+    queries do not show them, so the store answers less than its journal holds."""
+    if limit is None or limit >= count:
+        return []
+    return [Problem(seq=limit, what=f"projection: entries {limit} to {count - 1} are "
+                    "journaled but not projected, so queries do not show them: let the "
+                    "server's worker catch up (or run `forebear worker`), then verify again")]
 
 
 def read_checkpoints(execute: Callable[[str], Any]) -> list[StoredCheckpoint]:
@@ -162,8 +189,10 @@ class _NodeMatcher:
                 level, idx = node
                 first_leaf = idx << level
                 what = "missing" if got is None else "does not match the entries below it"
+                span = f"entries {first_leaf} to {first_leaf + (1 << level) - 1}"
                 problems.append(
-                    Problem(seq=first_leaf, what=f"Merkle node ({level}, {idx}) {what}")
+                    Problem(seq=first_leaf, what=f"Merkle node ({level}, {idx}) over {span} "
+                            f"{what}")
                 )
         return problems
 
@@ -298,9 +327,11 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 def report(count: int, root: bytes, problems: list[Problem]) -> VerifyReport:
     """Order problems by the entry they concern (unknown last) and build the report."""
-    # Damage to the journal itself comes first: projection differences are often its echo.
-    def order(p: Problem) -> tuple[bool, bool, int]:
-        return (p.what.startswith("projection"), p.seq is None, p.seq or 0)
+    # Damage to the journal's entries comes first: a Merkle node over them, and projection
+    # differences, are often its echo (a changed leaf hash shows in every node above it).
+    def order(p: Problem) -> tuple[bool, bool, bool, int]:
+        return (p.what.startswith("projection"), p.what.startswith("Merkle node"),
+                p.seq is None, p.seq or 0)
 
     ordered = sorted(problems, key=order)
     return VerifyReport(entries=count, root=root, problems=ordered)
