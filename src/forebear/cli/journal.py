@@ -18,6 +18,7 @@ from forebear.cli._common import (
     progress_bar,
     settings,
 )
+from forebear.errors import UsageError
 
 
 @click.command()
@@ -61,17 +62,40 @@ def _init_database(url: str, directory: Path, json_out: bool) -> None:
         out.print(f"Its signing key is {key}: keep it safe, and mount it on every server")
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+                         hint="give the file `forebear checkpoint --json` wrote") from None
+
+
 @click.command()
 @common
 @click.option("--blobs", is_flag=True, help="Also re-hash every blob.")
-def verify(store: str | None, json_out: bool, blobs: bool) -> None:
+@click.option("--checkpoint", "kept", multiple=True, type=click.Path(path_type=Path),
+              help="A checkpoint kept outside the store (`forebear checkpoint --json` "
+              "output, or its note with --key): the log must still extend it.")
+@click.option("--key", metavar="VERIFIER",
+              help="The verifier key a kept checkpoint is trusted by (default: the one "
+              "saved in its JSON).")
+def verify(store: str | None, json_out: bool, blobs: bool, kept: tuple[Path, ...],
+           key: str | None) -> None:
     """Recompute the Merkle log, check checkpoints, rebuild projections and compare."""
     # Checkpoints are checked with the public key; an auditor who may not read the
     # private one checks them against the key the store recorded at init.
+    from forebear.errors import SigningKeyError
     from forebear.store.registry import open_from
+    from forebear.store.witness import read_kept
 
+    witnesses = [read_kept(str(path), _read_text(path), key) for path in kept]
     found = settings(store)
-    db = open_from(found.for_reading() if key_unreadable(found) else found)
+    key_problems = []
+    try:
+        db = open_from(found.for_reading() if key_unreadable(found) else found)
+    except SigningKeyError as exc:  # checking needs only the public key, in the store
+        db = open_from(found.for_reading())
+        key_problems.append({"seq": None, "what": f"signing key: {exc.message}"})
     with progress_bar(disable=json_out) as progress:
         size = db.size()
         task = progress.add_task("journal", total=size)
@@ -93,6 +117,15 @@ def verify(store: str | None, json_out: bool, blobs: bool) -> None:
             payload["problems"].extend(
                 verify_blobs(found, progress=lambda n: progress.advance(task, n))
             )
+        if witnesses:
+            from forebear.store.witness import check_kept
+
+            head = db.head()
+            for witness in witnesses:
+                payload["problems"].extend(
+                    problem.to_json() for problem in check_kept(
+                        witness, head, lambda old, new: db.consistency_proof(old, new)))
+        payload["problems"].extend(key_problems)
     payload["ok"] = not payload["problems"]
     if json_out:
         emit_json(payload)

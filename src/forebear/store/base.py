@@ -112,6 +112,10 @@ class MetadataStore(Protocol):
         """Every stored checkpoint, oldest first."""
         ...
 
+    def head(self) -> StoredCheckpoint | None:
+        """The signed head refreshed at the latest commit, if any."""
+        ...
+
     def verify(self, progress: Callable[[int], None] | None = None) -> VerifyReport:
         """Recompute the log, check checkpoints, rebuild projections and compare.
 
