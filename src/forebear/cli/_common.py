@@ -146,8 +146,9 @@ def console() -> Any:
     stdout = _stdout()
     # Piped output (a file, `less`, CI logs) keeps whole lines rather than rich's 80 columns.
     width = None if stdout.isatty() else 160
+    # No emoji codes: a recorded name such as "ok :smile:" is printed as it was recorded.
     return Console(file=cast("IO[str]", _Output(stdout)), highlight=False, soft_wrap=True,
-                   width=width)
+                   width=width, emoji=False)
 
 
 def progress_bar(*, disable: bool) -> Any:

@@ -68,36 +68,37 @@ def _print_record(record: dict[str, Any]) -> None:
         where = "an ancestor, " + short(flag["target"]) if flag["inherited"] else "it"
         out.print(
             f"[bold red]⚠ flagged ({escape(where)}): {escape(flag['reason'])}[/] "
-            f"[dim]by {escape(str(flag['actor']))} at {flag['flagged_at']}[/]"
+            f"[dim]by {escape(str(flag['actor']))} at {escape(str(flag['flagged_at']))}[/]"
         )
     out.print(label(record["node"]))
-    out.print(f"  [dim]id[/]           {record['id']}")
+    out.print(f"  [dim]id[/]           {escape(str(record['id']))}")
     step = record["transformation"]
     if record["type"] == "artifact" and record.get("size") is not None:
         out.print(f"  [dim]size[/]         {record['size']:,} bytes")
     if step:
         out.print(f"  [dim]made by[/]      ⚙ {escape(str(step['kind']))} "
-                  f"{escape(str(step['name']))}  {step['run_id']}  {step['status']}")
+                  f"{escape(str(step['name']))}  {escape(str(step['run_id']))}  {step['status']}")
         out.print(f"  [dim]actor[/]        {escape(str(step['actor']))}"
                   + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else ""))
         out.print(f"  [dim]params[/]       {_kv(step['params'])}")
         code = step.get("code") or {}
         if code:
             dirty = "  [yellow]dirty[/]" if code.get("dirty") else ""
-            out.print(f"  [dim]code[/]         {code.get('commit') or short(code.get('digest'))}"
+            commit = code.get("commit") or short(code.get("digest"))
+            out.print(f"  [dim]code[/]         {escape(str(commit))}"
                       f" {escape(str(code.get('branch') or ''))}{dirty}")
     env = record.get("environment") or {}
     if env:
-        out.print(f"  [dim]environment[/]  python {env.get('python', '?')}  "
-                  f"{escape(str(env.get('platform', '')))}  {short(env.get('digest'))}")
+        out.print(f"  [dim]environment[/]  python {escape(str(env.get('python', '?')))}  "
+                  f"{escape(str(env.get('platform', '')))}  {escape(short(env.get('digest')))}")
     out.print(f"  [dim]metrics[/]      {_kv(record['metrics'])}")
-    out.print(f"  [dim]time[/]         {record['time'] or '-'}")
+    out.print(f"  [dim]time[/]         {escape(str(record['time'] or '-'))}")
     for parent in record["parents"]:
         out.print(f"  [dim]parent[/]       {escape(parent['role'])} ← "
-                  f"{escape(str(parent['name'] or parent['id']))}  {short(parent['id'])}")
+                  f"{escape(str(parent['name'] or parent['id']))}  {escape(short(parent['id']))}")
     for output in record.get("outputs", []):
         out.print(f"  [dim]output[/]       {escape(output['role'])} → "
-                  f"{escape(str(output['name'] or output['id']))}  {short(output['id'])}")
+                  f"{escape(str(output['name'] or output['id']))}  {escape(short(output['id']))}")
     if record.get("error"):
         out.print(f"  [red]error[/]        {escape(record['error'])}")
     aliases = ", ".join(a["name"] for a in record["aliases"])
@@ -258,7 +259,7 @@ def _flatten_inputs(changes: dict[str, Any]) -> dict[str, Any]:
 
 def _print_diff(result: dict[str, Any]) -> None:
     out = console()
-    out.print(f"[dim]{result['from']} → {result['to']}[/]")
+    out.print(f"[dim]{escape(result['from'])} → {escape(result['to'])}[/]")
     env = dict(result["environment"])
     packages = env.pop("packages")
     shown = [
@@ -358,7 +359,7 @@ def flag(ref: str, reason: str, store: str | None, json_out: bool, actor: str | 
     if json_out:
         emit_json(record)
     else:
-        console().print(f"flagged {record['target']} ({record['target_type']}): "
+        console().print(f"flagged {escape(record['target'])} ({record['target_type']}): "
                         f"{escape(record['reason'])}  [dim]entry {record['seq']}[/]")
 
 

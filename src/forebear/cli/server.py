@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from forebear.cli._common import common, console, emit_json, settings, store_option
+from forebear.cli._common import common, console, emit_json, escape, settings, store_option
 from forebear.errors import ConfigError
 
 
@@ -289,8 +289,8 @@ def token_list(store: str | None, json_out: bool) -> None:
         out.print("no tokens")
     for item in records:
         state = "[red]revoked[/]" if item["revoked_at"] else "[green]active[/]"
-        extra = f" namespace={item['namespace']}" if item["namespace"] else ""
-        label = f" {item['name']}" if item["name"] else ""
+        extra = f" namespace={escape(item['namespace'])}" if item["namespace"] else ""
+        label = f" {escape(item['name'])}" if item["name"] else ""
         out.print(f"{item['id']}  {item['scope']:<5}  {state}  {item['created_at'][:19]}"
                   f"{extra}{label}")
 

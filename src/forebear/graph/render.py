@@ -46,14 +46,14 @@ def label(node: dict[str, Any], *, markup: bool = True) -> str:
     if node["type"] == "execution":
         status = node.get("status") or "?"
         colour = STATUS_COLOURS.get(status, "white")
-        text = f"{esc(node.get('kind'))} {esc(node.get('name'))}  {node['id']}"
+        text = f"{esc(node.get('kind'))} {esc(node.get('name'))}  {esc(node['id'])}"
         if markup:
             return f"[bold]⚙ {text}[/]  [{colour}]{status}[/]"
         return f"⚙ {text}  {status}"
     name = esc(node.get("name") or node["id"])
     kind = esc(node.get("kind"))
     if markup:
-        return f"[bold]{name}[/]  [dim]{kind}[/]  {short(node['id'])}"
+        return f"[bold]{name}[/]  [dim]{kind}[/]  {esc(short(node['id']))}"
     return f"{name}  {kind}  {short(node['id'])}"
 
 
