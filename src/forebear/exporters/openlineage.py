@@ -10,7 +10,8 @@ environment anchors travel as the standard facets below.
 
 - **job**: the run's namespace (``forebear`` when it has none) and name; facets
   ``jobType`` (integration ``FOREBEAR``, the run's kind) and ``sourceCodeLocation`` from
-  the code anchor (git remote, commit, branch).
+  the code anchor (git remote, commit, branch) when the repository has a remote, which
+  the facet requires as its ``url``.
 - **run**: the run id; facets ``parent``, ``processing_engine`` (Python and its version,
   forebear as the adapter), ``tags``, ``errorMessage`` (a failed run's error and
   traceback), and ``forebear`` (kind, params, actor, and on the last event the metrics).
@@ -102,7 +103,9 @@ def _events(graph: Graph, run: Mapping[str, Any], more: Mapping[str, Any],
                           integration="FOREBEAR", jobType=kind.upper()),
     }
     code = run.get("code")
-    if isinstance(code, Mapping) and (code.get("remote") or code.get("commit")):
+    # The facet's url is required: code from a repository without a remote has none, and
+    # its commit stays in the code node's digest and the run's own facet.
+    if isinstance(code, Mapping) and code.get("remote"):
         job_facets["sourceCodeLocation"] = _facet(
             producer, "sourceCodeLocation", type="git",
             **{k: v for k, v in (("url", code.get("remote")), ("repoUrl", code.get("remote")),
