@@ -4,7 +4,9 @@ Python children get automatic file capture through a ``sitecustomize`` put first
 their ``PYTHONPATH``; they report what they read and wrote and their environment. Any
 program's files created or changed under the watched directories are outputs, and
 ``--input``/``--output`` declare the rest. The child's exit code passes through; a
-non-zero exit is a failed run.
+non-zero exit is a failed run, whose error and traceback are those of the exception a
+Python command died of. The code anchor is of what Python ran: the script, the module
+of ``-m``, the text of ``-c``.
 """
 
 from __future__ import annotations
@@ -25,25 +27,64 @@ from forebear.capture.files import BOOT, SPOOL_ENV
 from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
+from forebear.sdk.anchors import NO_SCRIPT, InlineCode, python_target
 from forebear.sdk.run import Run
 
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)
+_FAILURE_FILE = "failure"  # JSON, but not *.json: no process's report
 
 
-def _entry_script(command: Sequence[str]) -> str | None:
-    """The script a command runs, for the code anchor (``python x.py`` -> ``x.py``)."""
-    first = os.path.basename(command[0])
-    if first.startswith("python"):
-        for arg in command[1:]:
-            if arg == "-m" or arg == "-c":
-                return None
-            if not arg.startswith("-"):
-                return arg if os.path.isfile(arg) else None
-        return None
+def _entry(command: Sequence[str]) -> tuple[str, str]:
+    """The entry point of a command, for the code anchor, and the run's default name.
+
+    ``python x.py`` runs ``x.py``; ``python -m pkg.mod`` the module's file, found as that
+    Python will find it; ``python -c CODE`` the code text. Never forebear's own
+    ``__main__``: a Python command that runs no file (stdin, a module not found) has
+    NO_SCRIPT. Any other command is its own entry point.
+    """
+    program = os.path.basename(command[0])
+    if program.startswith("python"):
+        target = python_target(command[1:])
+        if target is None:
+            return NO_SCRIPT, program
+        what, value, flags = target
+        if what == "code":
+            return InlineCode(value), f"{program} -c"
+        if what == "module":
+            return _module_file(value, command[0], flags) or NO_SCRIPT, value
+        return (value if os.path.isfile(value) else NO_SCRIPT), os.path.basename(value)
     if os.path.isfile(command[0]):
-        return command[0]
-    found = shutil.which(command[0])
-    return found
+        return command[0], program
+    return shutil.which(command[0]) or NO_SCRIPT, program
+
+
+def _module_file(name: str, python: str, flags: str) -> str | None:
+    """The file ``python -m NAME`` runs (a package's ``__main__``), found along the path
+    the child will search, without importing anything here: importing a package runs
+    its ``__init__``, and the child is the one to run the user's code."""
+    from importlib.machinery import PathFinder
+
+    path: list[str] = []
+    if not ({"I", "P"} & set(flags) or os.environ.get("PYTHONSAFEPATH")):
+        path.append(os.getcwd())  # where -m looks first
+    if not {"I", "E"} & set(flags):
+        path += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    found = shutil.which(python)
+    if found and os.path.dirname(os.path.abspath(found)) == os.path.dirname(sys.executable):
+        path += [p for p in sys.path if p]  # our own Python: the same installed packages
+    spec = None
+    parts = name.split(".")
+    for i in range(len(parts)):
+        spec = PathFinder.find_spec(".".join(parts[: i + 1]), path)
+        if spec is None or spec.submodule_search_locations is None:
+            if i < len(parts) - 1:
+                return None
+            break
+        path = list(spec.submodule_search_locations)
+    if spec is not None and spec.submodule_search_locations is not None:
+        spec = PathFinder.find_spec(f"{name}.__main__", path)  # python -m PACKAGE
+    origin = spec.origin if spec is not None else None
+    return origin if origin and os.path.isfile(origin) else None
 
 
 def child_env(report_dir: str, ignore: Sequence[str], base: Mapping[str, str]) -> dict[str, str]:
@@ -53,6 +94,10 @@ def child_env(report_dir: str, ignore: Sequence[str], base: Mapping[str, str]) -
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env["FOREBEAR_EXEC_REPORT"] = report_dir
     env["FOREBEAR_EXEC_IGNORE"] = os.pathsep.join(ignore)
+    # The uncaught exception of the process we start (its parent is us), not of the ones
+    # it starts in turn, is the run's error (see sitecustomize).
+    env["FOREBEAR_EXEC_ERROR"] = os.path.join(report_dir, _FAILURE_FILE)
+    env["FOREBEAR_EXEC_PID"] = str(os.getpid())
     # Run under a capture elsewhere, the command still reports to this run, not past it.
     env.pop(SPOOL_ENV, None)
     return env
@@ -76,9 +121,9 @@ def execute(
         if not os.path.isdir(folder):
             raise UsageError(f"--watch {folder}: no such folder",
                              hint="give a folder whose new or changed files are outputs")
-    entry = _entry_script(command)
+    entry, default_name = _entry(command)
     run = Run(
-        name or os.path.basename(entry or command[0]),
+        name or default_name,
         kind=kind,
         params={**(params or {}), "command": list(command)},
         store=store,
@@ -98,6 +143,7 @@ def execute(
     for watcher in watchers:
         watcher.start()
     status, code, interrupted = "succeeded", 0, False
+    failure: dict[str, str] = {}
     try:
         try:
             child = subprocess.Popen(list(command), env=env)
@@ -110,6 +156,7 @@ def execute(
             status = "aborted"
         else:
             status = "succeeded" if code == 0 else ("aborted" if code < 0 else "failed")
+        failure = _read_failure(report_dir)
         _record_reports(run, report_dir)
         for path in outputs:
             if os.path.exists(path):
@@ -121,10 +168,15 @@ def execute(
             run.record_found(writes=watcher.changed())
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
-        error = None if status == "succeeded" else _exit_text(code)
-        if interrupted and code >= 0:
-            error = f"interrupted, {error}"
-        run.end(status, error=error, exit_code=code)
+        error = traceback = None
+        if status != "succeeded":
+            error = _exit_text(code)
+            if failure.get("error"):  # the exception a Python command died of
+                error = f"{failure['error']} ({error})"
+                traceback = failure.get("traceback")
+            if interrupted and code >= 0:
+                error = f"interrupted, {error}"
+        run.end(status, error=error, traceback_text=traceback, exit_code=code)
     return (code if code >= 0 else 128 - code), run
 
 
@@ -214,6 +266,18 @@ def _terminal_signals_our_group() -> bool:
         except OSError:  # not a terminal
             continue
     return False
+
+
+def _read_failure(report_dir: str) -> dict[str, str]:
+    """The uncaught exception the command's Python process reported: error and traceback."""
+    try:
+        with open(os.path.join(report_dir, _FAILURE_FILE), encoding="utf-8") as handle:
+            found = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if k in ("error", "traceback") and isinstance(v, str)}
 
 
 def _record_reports(run: Run, report_dir: str) -> None:

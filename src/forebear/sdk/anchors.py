@@ -7,14 +7,23 @@ file that is not staged changes none of them). The environment anchor is kept pe
 process, ``sys.path`` and the stamps of its ``site-packages`` folders (a ``pip install``
 changes the folder it installs into). Their blobs (the uncommitted diff, the package
 manifest) go to the blob store once per digest.
+
+The entry point is the script Python ran: the ``__main__`` file (a module's, under
+``python -m``), or for ``python -c CODE`` the code text itself (``InlineCode``). A
+process that ran no file (an interactive session, a notebook, code from stdin) has none
+(``NO_SCRIPT``): the launcher in ``sys.argv[0]`` (``ipython``, ``ipykernel_launcher``,
+forebear's own) is not the code.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +46,85 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _entry_point() -> str | None:
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
-    if path and os.path.isfile(path):
-        return os.path.realpath(path)
+NO_SCRIPT = os.devnull
+"""An entry point that is never a file: the run's code is its repository's, and no
+script in particular (``code_anchor`` given none would guess this process's own)."""
+
+
+class InlineCode(str):
+    """The entry point of ``python -c CODE``: code text, not a file.
+
+    The string is how the code record names it (``-c``); ``text`` is the code, and its
+    digest is the entry's content, as a script's bytes are.
+    """
+
+    text: str
+    digest: str
+
+    def __new__(cls, text: str, label: str = "-c") -> InlineCode:
+        self = super().__new__(cls, label)
+        self.text = text
+        # Bytes as the command line gave them (surrogateescape), as a script's are read.
+        self.digest = "sha256:" + hashlib.sha256(os.fsencode(text)).hexdigest()
+        return self
+
+
+# Options of CPython's command line that take a value (``python -W error x.py``).
+_VALUED = frozenset("WX")
+
+
+def python_target(args: Sequence[str]) -> tuple[str, str, str] | None:
+    """What ``python ARGS...`` runs, read as CPython reads its command line.
+
+    ``("script", PATH, FLAGS)``, ``("module", NAME, FLAGS)`` or ``("code", TEXT,
+    FLAGS)``, FLAGS being the one-letter options seen before it (``-I``, ``-P``, ``-E``
+    change where a module is found); None for stdin, an interactive session, ``-h``.
+    """
+    flags = ""
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            script = next(rest, None)
+            return ("script", script, flags) if script else None
+        if arg.startswith("--"):  # --check-hash-based-pycs MODE takes a value
+            if arg == "--check-hash-based-pycs":
+                next(rest, None)
+            elif arg.startswith(("--help", "--version")):
+                return None
+            continue
+        if arg == "-" or not arg.startswith("-"):
+            return ("script", arg, flags) if arg != "-" else None
+        for i, letter in enumerate(arg[1:], 1):
+            if letter in "cm":  # the value is the rest of this word or the next one
+                value = arg[i + 1:] or next(rest, None)
+                if value is None:
+                    return None
+                return ("code" if letter == "c" else "module", value, flags)
+            if letter in _VALUED:
+                if not arg[i + 1:]:
+                    next(rest, None)
+                break
+            if letter in "hV?":
+                return None
+            flags += letter
     return None
+
+
+def _entry_point() -> str:
+    """This process's entry point: its ``__main__`` file, its ``-c`` code, or NO_SCRIPT."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:
+        # No file ran: an interactive session, IPython or a notebook (whose argv[0] is
+        # their launcher), stdin, or -c, whose text only the original argv still holds.
+        if sys.argv and sys.argv[0] == "-c":
+            target = python_target(sys.orig_argv[1:])
+            if target is not None and target[0] == "code":
+                return InlineCode(target[1])
+        return NO_SCRIPT
+    if not os.path.isfile(path) and sys.argv and sys.argv[0]:
+        path = sys.argv[0]  # a zipapp's __main__ lies inside the archive argv[0] names
+    return os.path.realpath(path) if os.path.isfile(path) else NO_SCRIPT
 
 
 # Where each working directory's .git is, and each given entry point's real path, found
@@ -94,8 +176,11 @@ def _branch_ref(git_dir: str, head: str, head_stamp: Any) -> str | None:
 
 def _code_key(cwd: str, entry: str | None, now: float | None = None) -> tuple[Any, ...]:
     git_dir = _git_dir(cwd, time.monotonic() if now is None else now)
+    script = None if isinstance(entry, InlineCode) or entry == NO_SCRIPT else entry
+    if isinstance(entry, InlineCode):  # equal labels, different code: different keys
+        entry = entry.digest
     if git_dir is None:
-        return (cwd, entry, None, _stamp(entry) if entry else None)
+        return (cwd, entry, None, _stamp(script) if script else None)
     head = os.path.join(git_dir, "HEAD")
     head_stamp = _stamp(head)
     ref = _branch_ref(git_dir, head, head_stamp)
@@ -106,7 +191,7 @@ def _code_key(cwd: str, entry: str | None, now: float | None = None) -> tuple[An
         _stamp(ref) if ref else None,  # a commit moves the branch, not HEAD
         _stamp(os.path.join(git_dir, "packed-refs")),
         _stamp(os.path.join(git_dir, "index")),
-        _stamp(entry) if entry else None,
+        _stamp(script) if script else None,
     )
 
 
@@ -114,35 +199,75 @@ def code_record(
     session: Session, *, cwd: str | None = None, entry: str | None = None
 ) -> dict[str, Any] | None:
     """The code anchor record of the working directory's repository; outside git, of the
-    entry script alone (``script_anchor``); None when there is neither."""
+    entry script alone (``script_anchor``); None when there is neither.
+
+    ``entry`` is the entry script (default: this process's, see ``_entry_point``), an
+    ``InlineCode`` or ``NO_SCRIPT``. Inline code is part of the code's identity even in a
+    repository, since no commit or diff holds it; its text goes to the blob store.
+    """
     from forebear.capture.git import code_anchor, script_anchor
 
     where = cwd or os.getcwd()
     now = time.monotonic()
-    entry = _real_entry(entry, now) if entry else _entry_point()
+    if entry is None:
+        entry = _entry_point()
+    elif not isinstance(entry, InlineCode) and entry != NO_SCRIPT:
+        entry = _real_entry(entry, now)
+    inline = entry if isinstance(entry, InlineCode) else None
     key = _code_key(where, entry, now)
     with _lock:
         cached = _code_cache.get(key)
     if cached is not None and now - cached[0] < CODE_TTL:
         record, diff = cached[1], cached[2]
     else:
-        anchor = code_anchor(where, entry_point=entry)
-        if anchor is None and entry is not None:  # no repository: the script alone
-            anchor = script_anchor(entry)
-        if anchor is None:
+        anchor = code_anchor(where, entry_point=NO_SCRIPT if inline is not None else entry)
+        if anchor is None and entry != NO_SCRIPT and inline is None:  # no repository:
+            anchor = script_anchor(entry)  # the script alone
+        if anchor is None and inline is None:
             record, diff = None, None
         else:
-            record = anchor.to_record()
-            record["digest"] = anchor.digest
+            record = {} if anchor is None else anchor.to_record()
+            digest = None if anchor is None else anchor.digest
+            if inline is not None:
+                record = _inline_record(record, digest, inline)
+            else:
+                record["digest"] = digest
             record["name"] = _code_name(record)
-            diff = anchor.diff
+            diff = None if anchor is None else anchor.diff
         with _lock:
             _code_cache[key] = (now, record, diff)
-    if record is not None and diff and session.blobs is not None:
-        digest = record.get("diff_digest")
-        if digest and digest not in session.stored_blobs:
-            session.blobs.put_bytes(diff)
-            session.stored_blobs.add(digest)
+    if record is not None and session.blobs is not None:
+        blobs = [(diff, record.get("diff_digest"))]
+        if inline is not None:  # the -c text is kept nowhere else (a script is on disk)
+            blobs.append((os.fsencode(inline.text), inline.digest))
+        for blob, digest in blobs:
+            if blob and digest and digest not in session.stored_blobs:
+                session.blobs.put_bytes(blob)
+                session.stored_blobs.add(digest)
+    return record
+
+
+def _inline_record(
+    record: dict[str, Any], repo_digest: str | None, code: InlineCode
+) -> dict[str, Any]:
+    """The code record of ``python -c``: the repository's (if any) plus the code text."""
+    from forebear.capture.git import CodeAnchor
+
+    if repo_digest is None:  # outside git: the text alone, as script_anchor has a script
+        record = CodeAnchor(
+            commit=None, branch=None, remote=None, dirty=False,
+            notes=("not in a git work tree: the code text alone identifies the code",),
+        ).to_record()
+    record["entry_point"] = str(code)
+    record["entry_digest"] = code.digest
+    if repo_digest is None:
+        from forebear.capture.git import anchor_digest
+
+        record["digest"] = anchor_digest(record)
+    else:  # the repository's identity leaves the entry out: the text is no file in it
+        ident = json.dumps({"code": repo_digest, "entry_digest": code.digest},
+                           sort_keys=True, separators=(",", ":")).encode()
+        record["digest"] = "sha256:" + hashlib.sha256(ident).hexdigest()
     return record
 
 

@@ -3,7 +3,9 @@
 Under ``forebear exec`` (FOREBEAR_EXEC_REPORT set) it starts automatic file capture in
 the command's Python process (one that no capturing Python started) and, at exit, writes
 what it and its Python children read and wrote plus its environment anchor to
-``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record. In a child a tracked
+``$FOREBEAR_EXEC_REPORT/<pid>.json`` for the parent to record; the process ``forebear
+exec`` started itself (its parent is FOREBEAR_EXEC_PID) writes the exception that ended
+it, if one did, to FOREBEAR_EXEC_ERROR, the run's error and traceback. In a child a tracked
 process started without forking (FOREBEAR_CAPTURE_SPOOL set: multiprocessing's spawn or
 forkserver, a ``subprocess`` running Python) it spools the child's opens to the
 parent's capture (``_forebear_spooler.py`` beside it). It never raises: lineage must
@@ -37,12 +39,19 @@ def _start() -> None:
     globs = [g for g in os.environ.get("FOREBEAR_IGNORE", "").split(os.pathsep) if g]
     capture = FileCapture(ignore_dirs=[*ignore, report_dir], ignore_globs=globs)
     capture.start()
+    error_path = os.environ.get("FOREBEAR_EXEC_ERROR")
+    if not error_path or os.environ.get("FOREBEAR_EXEC_PID") != str(os.getppid()):
+        error_path = None  # a process the command started: its failure is not the run's
+    failed_thread = _watch_threads() if error_path else []
+    pid = os.getpid()
 
     def _report() -> None:
         # A program ended by Ctrl-C must still die of SIGINT (exit status 130 in a shell).
         # Python before 3.13 forgets that once an atexit handler runs any code object,
         # and the imports below do: note it now, and tell the interpreter again at the end.
         interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
+        if error_path and not interrupted and os.getpid() == pid:  # not a fork of it
+            _write_error(error_path, failed_thread)
         try:
             found = capture.stop()
             from forebear.capture.environment import environment_anchor
@@ -73,6 +82,71 @@ def _start() -> None:
                 exec("raise KeyboardInterrupt")
 
     atexit.register(_report)
+
+
+# Characters of an error message and of a traceback kept (the end of a traceback, where
+# the exception is): a message can hold a whole array's repr, a chain of them much more.
+# The run keeps 4096 of its error: room is left for the exit code exec adds.
+_ERROR_CHARS = 4000
+_TRACEBACK_CHARS = 65536
+
+
+def _failure(exc: BaseException, where: str = "") -> dict[str, str]:
+    import traceback  # only once something failed: no start-up cost
+
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not hide the failure
+        message = "<unprintable>"
+    error = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    text = "".join(traceback.format_exception(exc))
+    return {"error": error[:_ERROR_CHARS] + where, "traceback": text[-_TRACEBACK_CHARS:]}
+
+
+def _watch_threads() -> list[dict[str, str]]:
+    """Keep the first exception a thread left uncaught. It does not end the process, so it
+    is the run's error only if the process then fails without one of its own (a main
+    thread that sees its worker die and exits 1)."""
+    failed: list[dict[str, str]] = []
+    if "threading" not in sys.modules:  # loaded by the capture: importing it would cost
+        return failed
+    import threading
+
+    previous = threading.excepthook
+
+    def _excepthook(args: threading.ExceptHookArgs) -> None:
+        if not failed and isinstance(args.exc_value, Exception):
+            try:  # formatted now: a traceback kept would keep its frames' data alive
+                name = args.thread.name if args.thread is not None else "?"
+                failed.append(_failure(args.exc_value, f" (in thread {name})"))
+            except Exception:
+                pass
+        previous(args)
+
+    threading.excepthook = _excepthook
+    return failed
+
+
+def _write_error(path: str, failed_thread: list[dict[str, str]]) -> None:
+    """Write the exception that ends this process (uncaught in its main thread, else in
+    another thread) to ``path``. Python keeps the uncaught one in ``sys.last_value``
+    whatever ``sys.excepthook`` a program installed; a ``KeyboardInterrupt`` is an abort,
+    and ``SystemExit`` never lands there: its exit code says it all."""
+    exc = getattr(sys, "last_value", None)
+    try:
+        if isinstance(exc, BaseException):
+            failure = _failure(exc)
+        elif failed_thread:
+            failure = failed_thread[0]
+        else:
+            return
+        import json
+
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump(failure, handle)
+        os.replace(path + ".tmp", path)
+    except Exception as error:  # never break the user's program
+        sys.stderr.write(f"forebear: could not report the command's error: {error}\n")
 
 
 def _chain() -> None:
