@@ -49,7 +49,8 @@ def read_events(name: str, text: str) -> list[tuple[str, Any]]:
     """The events in one file's ``text``: a JSON array, one JSON object, or one object per
     line, each read as strictly as the server reads a request body
     (``forebear._json.strict_loads``). Each comes with where it was (``name:line``), for
-    errors."""
+    errors. A leading byte order mark (as some Windows editors save UTF-8) is skipped."""
+    text = text.removeprefix("\ufeff")
     stripped = text.lstrip()
     if stripped.startswith("["):
         # The array holds the events: one level deeper than a body holding one.

@@ -12,6 +12,11 @@ COMPLETE / FAIL / ABORT       ``execution.start`` (job identity, anchors) then
                               ``execution.end`` with status succeeded / failed / aborted
 ============================  ==========================================================
 
+Events may arrive in any order, so the run's start is the earliest START's ``eventTime``,
+or while no START has come, the earliest of any event's: the ``execution.start`` of an
+event other than START says so with ``"start_guess": true`` (see
+``forebear.store.projection``).
+
 The run id is ``run.runId`` (any UUID, lowercased); the job's namespace and name become
 the execution's; ``eventTime`` (which must carry a time zone) is the client's claim of
 when it happened and becomes the execution's start or end time, while the journal entry's
@@ -36,13 +41,14 @@ import math
 import unicodedata
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from forebear import _canonical
 from forebear.errors import InvalidInputError
 from forebear.hashing import is_digest_text
 from forebear.model.entries import MAX_NAME, artifact_ref
-from forebear.model.ids import format_time, parse_time
+from forebear.model.ids import format_time
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -140,14 +146,20 @@ def _time(value: object) -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise _fail("eventTime must be an RFC 3339 date-time string")
     text = value.strip()
-    if not text[-1:].upper() == "Z" and not (len(text) > 6 and text[-6] in "+-"):
-        raise _fail(f"eventTime {value!r} has no time zone",
-                    hint="write times like 2026-01-01T00:00:00Z (RFC 3339, with an offset)")
+    hint = "write times like 2026-01-01T00:00:00Z (RFC 3339, with an offset)"
     try:
-        return format_time(parse_time(text))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        # Journaled events must stay mappable: what earlier versions took without an
+        # offset (a date alone, "2026-01-01", shaped like one) is still taken, as UTC.
+        if moment.tzinfo is None and len(text) > 6 and text[-6] in "+-":
+            moment = moment.replace(tzinfo=UTC)
+        utc = None if moment.tzinfo is None else format_time(moment)
     except (ValueError, OverflowError):
-        raise _fail(f"eventTime {value!r} is not an RFC 3339 date-time",
-                    hint="write times like 2026-01-01T00:00:00Z") from None
+        raise _fail(f"eventTime {value!r} is not an RFC 3339 (ISO 8601) date-time",
+                    hint) from None
+    if utc is None:
+        raise _fail(f"eventTime {value!r} has no time zone", hint)
+    return utc
 
 
 def _derived_digest(kind: str, fields: Mapping[str, Any]) -> str:
@@ -359,6 +371,8 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
         "params": dict(_mapping(ours.get("params"), "forebear.params")),
         "tags": _tags(run_facets),
     }
+    if event_type != "START":
+        start["start_guess"] = True
     parent = _facet(run_facets, "parent", "run.facets")
     if parent:
         parent_run = _mapping(parent.get("run"), "run.facets.parent.run")

@@ -8,6 +8,9 @@ every route that cannot check namespaces; on the routes that can (``namespaced=T
 the handler calls ``check_namespace`` with the namespace the request touches.
 ``create_app`` refuses to build an app with a route that has no guard, and a test walks
 the route table to prove each rule.
+
+Every entry the server journals names its sender in ``submitted_by`` (``token:<id>``),
+set by the server and never taken from the client (``stamp_entries``).
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ from forebear.server.assets import ASSETS
 from forebear.server.errors import HttpError
 from forebear.server.tokens import TokenInfo, TokenStore, scope_allows
 
-__all__ = ["PUBLIC_PATHS", "Guard", "Principal", "check_namespace", "guard_of", "guarded",
-           "principal"]
+__all__ = ["PUBLIC_PATHS", "SUBMITTED_BY", "Guard", "Principal", "check_namespace", "guard_of",
+           "guarded", "principal", "stamp_entries"]
 
 # /health, and the web page's static shell (``resources.ui``): the same bytes for
 # everyone, no data.
 PUBLIC_PATHS: Final = frozenset({"/health", *ASSETS})
 """Routes that take no token: each is named here, and ``create_app`` allows them only GET."""
+
+SUBMITTED_BY: Final = "submitted_by"
+"""The entry field in which the server names the token that sent the entry."""
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="forebear"'}
 _BEARER_HINT = "send Authorization: Bearer <token> (create one with `forebear token create`)"
@@ -44,7 +50,15 @@ class Principal:
 
     @property
     def actor(self) -> str:
+        """The actor of entries the server writes for the caller (aliases, flags, OpenLineage
+        events)."""
         return f"token:{self.token.name or self.token.id}"
+
+    @property
+    def submitter(self) -> str:
+        """``token:<id>``, what ``SUBMITTED_BY`` holds: by id, since names need not be
+        unique."""
+        return f"token:{self.token.id}"
 
 
 def _article(word: str) -> str:
@@ -106,6 +120,45 @@ def check_namespace(request: Request, namespace: str | None) -> None:
             403, "forbidden",
             f"this token is limited to namespace {limit!r}, not {str(namespace)[:200]!r}",
             hint="use a token for that namespace, or one without --namespace")
+
+
+def stamp_entries(request: Request, entries: list[Any]) -> list[Any]:
+    """``entries`` each with ``SUBMITTED_BY`` naming the caller's token (other items as
+    they are, for validation to refuse).
+
+    A client's ``actor`` is its claim of who did the work (the SDK sends the OS user) and
+    is kept; the sender is what the server saw. So a ``SUBMITTED_BY`` other than the
+    caller's, or an actor that names another token, is refused (400), never recorded.
+    """
+    who = principal(request)
+    own = who.submitter
+    prefix = len(entries) > 1
+    stamped: list[Any] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            stamped.append(entry)
+            continue
+        where = f"entry {index} of the batch" if prefix else "the entry"
+        claimed = entry.get(SUBMITTED_BY, own)
+        if claimed != own:
+            raise HttpError(
+                400, "invalid_input",
+                f"{where} says it was {SUBMITTED_BY} {str(claimed)[:200]!r}, but this request "
+                f"comes from {own}",
+                hint=f"leave {SUBMITTED_BY} out: the server records the token that sends "
+                "each entry")
+        actor = entry.get("actor")
+        if isinstance(actor, str) and actor.startswith("token:") and actor not in (
+            own, who.actor
+        ):
+            raise HttpError(
+                400, "invalid_input",
+                f"{where} names {actor[:200]!r} as its actor, but this request comes from "
+                f"{own}",
+                hint="an actor names the person or program that did the work (the SDK "
+                f"sends the OS user); the server records the sending token as {SUBMITTED_BY}")
+        stamped.append({**entry, SUBMITTED_BY: own})
+    return stamped
 
 
 def guarded(

@@ -66,9 +66,9 @@ def _splits(rest: str) -> list[tuple[str, str]]:
 
 
 class _Graph:
-    def __init__(self, store: Any, job_namespace: str | None = None) -> None:
+    def __init__(self, store: Any, namespace: str | None = None) -> None:
         self.db = _Db(store)
-        self.job_namespace = job_namespace
+        self.namespace = namespace
         self.dataset_of: dict[int, Key] = {}
         self.job_of: dict[int, Key] = {}
         self.members: dict[Key, set[int]] = {}
@@ -127,7 +127,7 @@ class _Graph:
         kind, _, rest = node_id.partition(":")
         if kind == "job":
             for namespace, name in _splits(rest):
-                if self.job_namespace is not None and namespace != self.job_namespace:
+                if self.namespace is not None and namespace != self.namespace:
                     continue  # "job:a:b:c" may be job "c" of namespace "a:b", not of "a"
                 key = ("job", namespace, name)
                 self.expand_job(key)
@@ -138,9 +138,12 @@ class _Graph:
             if exact:
                 self.classify_artifacts([int(exact[0][0])])
                 key = self.dataset_of[int(exact[0][0])]
-                self.expand_dataset(key)
-                return key
+                if self.namespace is None or key[1] == self.namespace:
+                    self.expand_dataset(key)
+                    return key
             for namespace, name in _splits(rest):
+                if self.namespace is not None and namespace != self.namespace:
+                    continue
                 self.classify_artifacts(self._named(name))
                 key = ("dataset", namespace, name)
                 if key in self.members:
@@ -239,16 +242,16 @@ class _Graph:
 
 
 def lineage(store: Any, node_id: str, depth: int = 20, *,
-            job_namespace: str | None = None) -> dict[str, Any]:
+            namespace: str | None = None) -> dict[str, Any]:
     """The Marquez lineage graph around ``node_id`` (see the module docstring).
 
-    ``job_namespace``, when given, is the only namespace a job ``node_id`` may be read
-    in (a token limited to that namespace): namespaces and names may hold colons, so a
-    node id alone could name a job of another namespace.
+    ``namespace``, when given, is the only namespace the job or dataset ``node_id`` may be
+    read in (a token limited to that namespace): namespaces and names may hold colons, so
+    a node id alone could name a node of another namespace.
     """
     if not 0 <= depth <= MAX_DEPTH:
         raise InvalidInputError(f"depth must be between 0 and {MAX_DEPTH}, not {depth}")
-    graph = _Graph(store, job_namespace)
+    graph = _Graph(store, namespace)
     root = graph.resolve(node_id)
     seen = {root}
     frontier = [root]

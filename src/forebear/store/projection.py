@@ -161,7 +161,11 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
         entry.get("exit_code"),
     )
     if kind == "execution.start":
-        proj.rows["exec_start"].append((run, entry["run_id"], *start_cols, entry["time"], seq))
+        # A guessed start has no seq: ``start_seq`` is that of the entry that set a real
+        # start time (see ``_EARLIER_START``).
+        start_seq = None if entry.get("start_guess") else seq
+        proj.rows["exec_start"].append(
+            (run, entry["run_id"], *start_cols, entry["time"], start_seq))
     elif kind == "execution.end":
         proj.rows["exec_end"].append(
             (
@@ -224,6 +228,28 @@ def project(entries: Iterable[tuple[int, Mapping[str, Any]]]) -> Projection:
     return proj
 
 
+_EARLIER_START: Final = (
+    "((excluded.start_seq IS NOT NULL AND (execution.start_seq IS NULL "
+    "OR excluded.started_at < execution.started_at OR (excluded.started_at = "
+    "execution.started_at AND excluded.start_seq < execution.start_seq))) "
+    "OR (excluded.start_seq IS NULL AND execution.start_seq IS NULL AND "
+    "(execution.started_at IS NULL OR excluded.started_at < execution.started_at)))"
+)
+"""Whether the row being upserted holds a better start than the stored one.
+
+Events of one run may come in any order (OpenLineage's do), so the start kept is the
+best of all seen, not the first: a real start (``start_seq`` set) beats a guessed one (an
+event that only shows the run existed by then), then the earlier time, then the earlier
+seq. That is a maximum over a total order, the same whatever order rows are applied in,
+so a batch grouped by statement leaves what the entries one by one would."""
+_START_COLUMNS: Final = (
+    f"started_at = CASE WHEN {_EARLIER_START} THEN excluded.started_at "
+    "ELSE execution.started_at END, "
+    f"start_seq = CASE WHEN {_EARLIER_START} THEN excluded.start_seq "
+    "ELSE execution.start_seq END"
+)
+
+
 def _statements(patch: str) -> dict[str, str]:
     """The upsert statements, with ``patch`` the dialect's JSON merge (a format string)."""
 
@@ -256,8 +282,7 @@ def _statements(patch: str) -> dict[str, str]:
             "code = COALESCE(excluded.code, execution.code), "
             "environment = COALESCE(excluded.environment, execution.environment), "
             "parent_run_id = COALESCE(excluded.parent_run_id, execution.parent_run_id), "
-            "started_at = COALESCE(execution.started_at, excluded.started_at), "
-            "start_seq = COALESCE(execution.start_seq, excluded.start_seq)"
+            f"{_START_COLUMNS}"
         ),
         "exec_full": (
             "INSERT INTO execution (node, run_id, kind, name, namespace, params, tags, actor, "
@@ -271,7 +296,7 @@ def _statements(patch: str) -> dict[str, str]:
             "actor = excluded.actor, reason = excluded.reason, code = excluded.code, "
             "environment = excluded.environment, parent_run_id = excluded.parent_run_id, "
             "status = excluded.status, error = excluded.error, traceback = excluded.traceback, "
-            "exit_code = excluded.exit_code, ended_at = excluded.ended_at"
+            f"exit_code = excluded.exit_code, ended_at = excluded.ended_at, {_START_COLUMNS}"
         ),
         "exec_end": (
             "INSERT INTO execution (node, run_id, kind, name, params, tags, code, environment, "

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from forebear.errors import ConflictError, InvalidInputError, NotFoundError
 from forebear.model.aliases import canonical_alias
 from forebear.model.ids import format_time
-from forebear.server.auth import guarded, principal
+from forebear.server.auth import SUBMITTED_BY, guarded, principal
 from forebear.server.bodies import read_json
 from forebear.server.errors import HttpError
 from forebear.server.resources.queries import WaitQuery, resolve_ref
@@ -121,6 +121,7 @@ async def put_alias(request: Request, name: NamePath) -> JSONResponse:
         "name": alias,
         "target": target.key,
         "actor": principal(request).actor,
+        SUBMITTED_BY: principal(request).submitter,
     }
     if reason:
         entry["reason"] = reason

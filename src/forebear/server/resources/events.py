@@ -4,9 +4,12 @@ The body is a JSON list of journal entries (``forebear.model.entries``), appende
 atomically in one durable transaction and answered 201 with their seqs and the journal
 size after them (pass that as ``wait_for`` to a query to read your own writes). With an
 ``Idempotency-Key``, a resent batch gets 200 and the same seqs; the same key with another
-body is 409. A token limited to a namespace may send only execution entries of that
-namespace and OpenLineage entries of jobs in it; moving a protected alias (or forcing a
-move) needs an admin token here as on ``PUT /api/v1/aliases/{name}``.
+body is 409; the key covers the entries as sent, so a resend is recognised whichever
+token sends it. Each entry is journaled with ``submitted_by``: ``token:<id>`` of the
+token that sent it (see ``forebear.server.auth.stamp_entries``). A token limited to a
+namespace may send only execution entries of that namespace and OpenLineage entries of
+jobs in it; moving a protected alias (or forcing a move) needs an admin token here as on
+``PUT /api/v1/aliases/{name}``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 
 from forebear.model.openlineage import event_namespace
-from forebear.server.auth import check_namespace, guarded, principal
+from forebear.server.auth import SUBMITTED_BY, check_namespace, guarded, principal, stamp_entries
 from forebear.server.bodies import idempotency_key, read_json
+from forebear.server.committer import user_key
 from forebear.server.errors import HttpError
 from forebear.server.state import state
 from forebear.server.tokens import scope_allows
@@ -86,11 +90,19 @@ async def post_events(request: Request) -> JSONResponse:
     for entry in entries:
         if isinstance(entry, dict) and entry.get("type") == "openlineage":
             validate_run_event(entry.get("event"))
-    encoded = encode_entries(entries)
-    digest = hashlib.sha256()
-    for data in encoded:
-        digest.update(len(data).to_bytes(8, "big") + data)
+    stamped = stamp_entries(request, entries)
+    encoded = encode_entries(stamped)
+    request_hash = None
+    if key:
+        # Over the entries as the client sent them, without the sender: the SDK's spool
+        # may resend a batch long after, with another token.
+        digest = hashlib.sha256()
+        for data in encode_entries([{k: v for k, v in entry.items() if k != SUBMITTED_BY}
+                                    for entry in stamped]):
+            digest.update(len(data).to_bytes(8, "big") + data)
+        request_hash = digest.digest()
     receipt = await found.committer.commit(
-        entries, encoded=encoded, key=f"h:{key}" if key else None, request_hash=digest.digest()
+        stamped, encoded=encoded, keys=(user_key(key),) if key else (),
+        request_hash=request_hash,
     )
     return JSONResponse(receipt.to_json(), status_code=200 if receipt.replayed else 201)

@@ -13,7 +13,7 @@ from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from forebear.graph import flags as graph_flags
-from forebear.server.auth import guarded, principal
+from forebear.server.auth import SUBMITTED_BY, guarded, principal
 from forebear.server.bodies import read_json
 from forebear.server.errors import HttpError
 from forebear.server.resources.queries import WaitQuery, resolve_ref
@@ -52,8 +52,9 @@ async def post_flag(request: Request) -> JSONResponse:
                         "\"reason\": TEXT}")
     await wait_projected(request, await run_in_threadpool(found.reader.size))
     target = await run_in_threadpool(resolve_ref, found.reader, body["target"])
-    entry = graph_flags.flag_entry(target, reason=body["reason"],
-                                   actor=principal(request).actor, clock=found.clock)
+    who = principal(request)
+    entry = {**graph_flags.flag_entry(target, reason=body["reason"], actor=who.actor,
+                                      clock=found.clock), SUBMITTED_BY: who.submitter}
     receipt = await found.committer.commit([entry])
     return JSONResponse(
         {"seq": receipt.seqs.start, "target": entry["target"],

@@ -3,9 +3,12 @@
 ``POST`` accepts one OpenLineage RunEvent as Marquez does: it is validated against the
 shipped 2-0-2 schema and forebear's mapping, journaled exactly as received (an
 ``openlineage`` entry) and answered 201 with an empty body once durable; its projection
-follows asynchronously. Resending the same event is answered 200 and journals nothing
-(the event's canonical digest is its idempotency key, unless an ``Idempotency-Key`` is
-given). A token limited to a namespace may send only events of jobs in that namespace.
+follows asynchronously. Resending the same event is answered 200 and journals nothing:
+the event's canonical digest is always one of its idempotency keys, and an
+``Idempotency-Key``, when given, is another (reused for another event, it is 409). The
+entry's ``actor`` and ``submitted_by`` name the token that sent it. A token limited to a
+namespace may send only events of jobs in that namespace, and read the graph around a
+job or dataset of that namespace.
 
 ``GET ?nodeId=...&depth=...`` answers Marquez's ``{"graph": [...]}`` (see
 ``forebear.server.marquez``).
@@ -25,8 +28,9 @@ from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
 from forebear.model.openlineage import event_key, event_namespace
 from forebear.server import marquez
-from forebear.server.auth import check_namespace, guarded, principal
+from forebear.server.auth import SUBMITTED_BY, check_namespace, guarded, principal
 from forebear.server.bodies import idempotency_key, read_json
+from forebear.server.committer import user_key
 from forebear.server.errors import HttpError
 from forebear.server.resources.queries import WaitQuery
 from forebear.server.state import state, wait_projected
@@ -84,10 +88,12 @@ async def post_lineage(request: Request) -> Response:
                         "object", hint="send one event per request")
     validate_run_event(event)
     check_namespace(request, event_namespace(event))
+    who = principal(request)
     entry = {
         "type": "openlineage",
         "time": format_time(found.clock()),
-        "actor": principal(request).actor,
+        "actor": who.actor,
+        SUBMITTED_BY: who.submitter,
         "event": event,
     }
     validate_entry(entry)
@@ -95,7 +101,7 @@ async def post_lineage(request: Request) -> Response:
     event_id, digest = event_key(event_bytes)
     receipt = await found.committer.commit(
         [entry], encoded=[entry_bytes(entry, event_bytes)],
-        key=f"h:{key}" if key else event_id, request_hash=digest,
+        keys=(user_key(key), event_id) if key else (event_id,), request_hash=digest,
     )
     return Response(status_code=200 if receipt.replayed else 201)
 
@@ -103,12 +109,14 @@ async def post_lineage(request: Request) -> Response:
 def entry_bytes(entry: dict[str, Any], event_bytes: bytes) -> bytes:
     """The canonical bytes of an ``openlineage`` entry, around its event's canonical bytes.
 
-    RFC 8785 sorts keys by UTF-16 code units (actor < event < time < type), so the entry's
-    form is its event's form with three short members around it: the event, the bulk of
-    the entry, is encoded once instead of twice.
+    RFC 8785 sorts keys by UTF-16 code units (actor < event < submitted_by < time < type),
+    so the entry's form is its event's form with a few short members around it: the event,
+    the bulk of the entry, is encoded once instead of twice.
     """
+    sender = entry.get(SUBMITTED_BY)
     data = b"".join((
         b'{"actor":', _canonical.canonical_bytes(entry["actor"]), b',"event":', event_bytes,
+        b"" if sender is None else b',"submitted_by":' + _canonical.canonical_bytes(sender),
         b',"time":', _canonical.canonical_bytes(entry["time"]), b',"type":"openlineage"}',
     ))
     if len(data) > MAX_ENTRY_BYTES:
@@ -131,12 +139,17 @@ async def get_lineage(
 ) -> dict[str, Any]:
     """Marquez's ``{"graph": [...]}`` around ``nodeId``, ``depth`` hops each way."""
     limit = principal(request).token.namespace
-    if limit is not None and not node_id.startswith(f"job:{limit}:"):
-        # A namespaced token reads the graph around its own jobs only.
-        kind, _, rest = node_id.partition(":")
-        check_namespace(request, rest.partition(":")[0] if kind == "job" else None)
+    kind = node_id.partition(":")[0]
+    if limit is not None and kind in ("job", "dataset") and not node_id.startswith(
+        f"{kind}:{limit}:"
+    ):
+        raise HttpError(
+            403, "forbidden",
+            f"this token is limited to namespace {limit!r}: it reads the graph around "
+            f"job:{limit}:<name> and dataset:{limit}:<name> only, not {node_id[:200]!r}",
+            hint="use a token for that namespace, or one without --namespace")
     await wait_projected(request, wait_for)
     store = state(request).reader
     graph: dict[str, Any] = await run_in_threadpool(
-        lambda: marquez.lineage(store, node_id, depth, job_namespace=limit))
+        lambda: marquez.lineage(store, node_id, depth, namespace=limit))
     return graph
