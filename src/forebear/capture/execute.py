@@ -283,6 +283,8 @@ def _read_failure(report_dir: str) -> dict[str, str]:
 def _record_reports(run: Run, report_dir: str) -> None:
     reads: dict[str, None] = {}
     writes: dict[str, None] = {}
+    read_at: dict[str, int] = {}  # a path's first read, in any process
+    rewritten: dict[str, str | None] = {}  # its digest as read, before a rewrite
     environment: dict[str, Any] | None = None
     for report in sorted(Path(report_dir).glob("*.json")):
         try:
@@ -291,13 +293,18 @@ def _record_reports(run: Run, report_dir: str) -> None:
             continue
         reads.update(dict.fromkeys(payload.get("reads", ())))
         writes.update(dict.fromkeys(payload.get("writes", ())))
+        for path, when in (payload.get("read_at") or {}).items():
+            read_at[path] = min(when, read_at.get(path, when))
+        for path, digest in (payload.get("rewritten") or {}).items():
+            if rewritten.get(path) is None:
+                rewritten[path] = digest
         if environment is None and isinstance(payload.get("environment"), dict):
             environment = payload["environment"]
             manifest = payload.get("manifest")
             blobs = run.session.blobs
             if blobs is not None and isinstance(manifest, str):
                 blobs.put_bytes(manifest.encode("utf-8"))
-    run.record_found(reads=reads, writes=writes)
+    run.record_found(reads=reads, writes=writes, read_at=read_at, rewritten=rewritten)
     if environment is None:
         from forebear.sdk.anchors import environment_record
 

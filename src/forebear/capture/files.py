@@ -1,9 +1,10 @@
 """Automatic file capture: what a tracked Python process reads and writes, undeclared.
 
 An audit hook (PEP 578) sees every ``open`` made through Python. The hook only appends
-``(path, mode, flags)`` to a list, so a script that opens thousands of files pays almost
-nothing; filtering (the interpreter's own files, site-packages, ``/proc``, ``/dev``, temp
-files, the store, user globs) happens once, when the run ends.
+``(path, mode, flags, time)`` to a list, so a script that opens thousands of files pays
+almost nothing (a file the run read and now opens for writing is hashed there and then:
+see ``_before_write``); filtering (the interpreter's own files, site-packages,
+``/proc``, ``/dev``, temp files, the store, user globs) happens once, when the run ends.
 
 Child processes are captured too (see "processes started during a capture" below):
 forked ones inherit the hook, and Python children started by spawn, forkserver or
@@ -25,7 +26,8 @@ import sys
 import sysconfig
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from forebear.capture._boot._forebear_spooler import (
@@ -47,9 +49,10 @@ SKIP_DIRS = frozenset(
 
 @dataclass(slots=True)
 class _Active:
-    # path, mode, flags, path, mode, flags, ...: flat, so that recording an open keeps
-    # no new container alive (10,000 kept tuples would wake the garbage collector ~15
-    # times, ~1% of a loop that opens small files).
+    # path, mode, flags, time, path, mode, flags, time, ...: flat, so that recording an
+    # open keeps no new container alive (10,000 kept tuples would wake the garbage
+    # collector ~15 times, ~1% of a loop that opens small files). The time is None for a
+    # rename and for what children spooled.
     events: list[object] = field(default_factory=list)
     # Where child processes write their opens (see _after_fork and
     # _boot/_forebear_spooler.py): this process's spool folder (made by the first child);
@@ -66,6 +69,14 @@ class _Active:
     drop: bool = False
     # When it was pushed, against the others (the stack's order, kept after removal).
     order: int = 0
+    # What _before_write needs: how to hash a file (the run's hash cache), the digests
+    # of files read and then opened for writing, taken before the open (by path as
+    # spelled), and the index of the events read so far (see _read_first).
+    digest: Callable[[str], object] | None = None
+    early: dict[str, str | None] = field(default_factory=dict)
+    read_index: set[str] = field(default_factory=set)
+    wrote_index: set[str] = field(default_factory=set)
+    indexed: int = 0
 
     def recorder(self) -> Callable[[tuple[object, ...]], None]:
         return self.sink or self.events.extend
@@ -122,35 +133,119 @@ _cwd_moved = False
 
 def _hook(event: str, args: tuple[object, ...]) -> None:
     # Runs for every audit event in the process, so it is as short as it can be: two
-    # comparisons for any other event; for "open" (path, mode, flags), one global, one
-    # length check (an extension module could raise "open" with other arguments) and
-    # one C call. Everything else waits for stop().
+    # comparisons for any other event; for "open" (path, mode, flags), one unpacking (an
+    # extension module could raise "open" with other arguments), one test of the flags,
+    # the clock and one C call. Everything else waits for stop().
     global _cwd_moved
-    if event == "open" and _record is not None and len(args) == 3:
-        _record(_absolute(args) if _cwd_moved else args)
+    if event == "open" and _record is not None:
+        try:
+            path, mode, flags = args
+        except ValueError:
+            return
+        if _cwd_moved:
+            path = _absolute(path)
+        try:
+            if flags & _WRITE_FLAGS:  # type: ignore[operator]  # rare: see _before_write
+                _before_write(path)
+        except TypeError:
+            pass  # not os.open's or io.open's int flags
+        # The time, with each open, says when a file was first read: one that changed
+        # later was not read as it is at the end (see Captured.read_at). It is taken
+        # before the open, so never after the bytes were read.
+        _record((path, mode, flags, _now()))
     elif event == "os.rename" and _record is not None and len(args) == 4:
         # os.rename, os.replace, shutil.move: a file written under a temporary name and
         # renamed into place (an atomic save) is an output under its final name.
         if args[2] in (None, -1) and args[3] in (None, -1):  # no directory descriptors
-            renamed = (args[0], _RENAME, args[1])
-            _record(_absolute(renamed) if _cwd_moved else renamed)
+            source, target = args[0], args[1]
+            if _cwd_moved:
+                source, target = _absolute(source), _absolute(target)
+            _before_write(target)  # an atomic save over a file the run read
+            _record((source, _RENAME, target, None))
     elif event == "os.chdir" and _record is not None:  # raised before the change
         _cwd_moved = True
 
 
-def _absolute(args: tuple[object, ...]) -> tuple[object, ...]:
-    """An open's (or a rename's) arguments with relative paths made absolute (it never
-    raises)."""
-    path = args[0]
+_now = time.time_ns
+
+
+def _absolute(path: object) -> object:
+    """A relative path made absolute (it never raises)."""
     if isinstance(path, int):
-        return args
+        return path
     try:
-        if args[1] == _RENAME:
-            return (os.path.abspath(path), _RENAME,  # type: ignore[call-overload]
-                    os.path.abspath(args[2]))  # type: ignore[call-overload]
-        return (os.path.abspath(path), *args[1:])  # type: ignore[call-overload]
+        return os.path.abspath(path)  # type: ignore[call-overload]
     except (TypeError, ValueError, OSError):
-        return args
+        return path
+
+
+# -- a file read, then opened for writing ---------------------------------------------
+# Inputs are hashed when the run ends; a file the run read and then overwrote (loading a
+# model's weights to fine-tune them in place) no longer holds what was read by then. So
+# when a file is opened for writing, a capture that read it (by the same spelling) before
+# writing it hashes it at once: the hook runs before the open truncates it. Only write
+# opens come here, and each capture's list of reads is indexed once, as far as it has
+# grown; the hash cache makes hashing an unchanged file free.
+_before_write_lock = threading.Lock()
+_hash_file: Callable[[str], object] | None = None  # forebear.hashing.hash_path, once needed
+
+
+def _before_write(path: object) -> None:
+    """Hash ``path`` now if a capture read it and has not written it yet (never raises)."""
+    if isinstance(path, int):
+        return
+    key = path if path.__class__ is str else _key(path)
+    if key is None:
+        return
+    try:
+        with _before_write_lock:
+            readers = [state for state in _routes  # not a forked child's, which spools
+                       if not state.drop and state.sink is None and state.events
+                       and _read_first(state, key)]
+        if not readers:
+            return
+        digest = None
+        with uncaptured():  # forebear's own read of it
+            if os.path.isfile(key):
+                digest = str((readers[0].digest or _default_digest())(key))
+        for state in readers:
+            state.early.setdefault(key, digest)
+    except Exception:  # never fail the program's own open
+        return
+
+
+def _key(path: object) -> str | None:
+    try:
+        return os.fsdecode(path)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_first(state: _Active, key: str) -> bool:
+    """Whether ``state`` read ``key`` before writing it, and holds no digest of it yet;
+    its events are indexed on from where the last call left off (lock held)."""
+    events, reads, wrote = state.events, state.read_index, state.wrote_index
+    end = len(events) - len(events) % 4  # whole records (extend adds one at once)
+    for index in range(state.indexed, end, 4):
+        name, mode, flags = events[index], events[index + 1], events[index + 2]
+        if isinstance(name, int) or mode == _RENAME:
+            continue
+        name = name if name.__class__ is str else _key(name)
+        if _is_write(mode, flags):
+            wrote.add(name)  # type: ignore[arg-type]
+        elif name not in wrote:
+            reads.add(name)  # type: ignore[arg-type]
+    state.indexed = end
+    return key in reads and key not in wrote and key not in state.early
+
+
+def _default_digest() -> Callable[[str], object]:
+    global _hash_file
+    if _hash_file is None:
+        from forebear.hashing import hash_path
+
+        _hash_file = hash_path
+    return _hash_file
 
 
 _pushed = 0  # captures pushed so far (each one's ``order``)
@@ -352,10 +447,20 @@ def _default_ignores() -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Captured:
-    """Files a run read (and did not write) and files it wrote, as absolute paths."""
+    """Files a run read (and did not write) and files it wrote, as absolute paths.
+
+    ``read_at``: when each of ``reads`` was first opened (``time.time_ns``), where known
+    (not for what child processes spooled): a file modified later than that does not
+    hold what the run read. ``rewritten``: files the run read and then overwrote (or
+    replaced by a rename), with the digest they had before the first write, or None when
+    it could not be taken (opened by another spelling, by a child process): they are
+    inputs as read, and outputs in ``writes`` as well.
+    """
 
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+    read_at: Mapping[str, int] = field(default_factory=dict)
+    rewritten: Mapping[str, str | None] = field(default_factory=dict)
 
 
 class FileCapture:
@@ -386,6 +491,9 @@ class FileCapture:
         )
         self._globs = tuple(ignore_globs)
         self._state: _Active | None = None
+        # How a file read and then opened for writing is hashed there and then (a run
+        # gives its hash cache's); forebear.hashing.hash_path when None.
+        self.digest: Callable[[str], object] | None = None
 
     def start(self) -> None:
         _install()
@@ -393,7 +501,7 @@ class FileCapture:
         # Reading the spool is forebear's own I/O, whichever capture is recording then.
         if spool + os.sep not in self._ignore_dirs:
             self._ignore_dirs += (spool + os.sep,)
-        self._state = _Active(spool=spool, since=ends(spool))
+        self._state = _Active(spool=spool, since=ends(spool), digest=self.digest)
         _push(self._state)
 
     def stop(self) -> Captured:
@@ -404,16 +512,17 @@ class FileCapture:
         self._state = None
         if state.spool is not None:
             _read_children(state)
-        return self._classify(state.events)
+        return self._classify(state.events, state.early)
 
-    def _classify(self, events: list[object]) -> Captured:
-        reads: dict[str, None] = {}
+    def _classify(self, events: list[object], early: Mapping[str, str | None]) -> Captured:
+        reads: dict[str, int | None] = {}  # each file read, when it was first opened
         writes: dict[str, None] = {}
+        read_first: set[str] = set()  # files read before this run wrote them
         resolved: dict[object, str | None] = {}
         dirs: dict[str, str] = {}  # each directory resolved once, not once per file in it
         regular: set[str] = set()  # found to be regular files while resolving (one lstat)
-        triples = iter(events)
-        for path, mode, flags in zip(triples, triples, triples, strict=False):
+        records = iter(events)
+        for path, mode, flags, when in zip(records, records, records, records, strict=False):
             if isinstance(path, int):
                 continue  # an fd: its file was opened (and seen) already
             target = resolved.get(path, "")
@@ -434,12 +543,48 @@ class FileCapture:
                 continue
             if _is_write(mode, flags):
                 writes[target] = None
-            else:
-                reads[target] = None
+                if when is None:  # a child's: whether before or after this run read it,
+                    read_first.discard(target)  # unknown; what it made, the run reads
+            elif target not in reads:
+                reads[target] = when  # type: ignore[assignment]
+                if target not in writes:
+                    read_first.add(target)
         isfile = os.path.isfile
-        inputs = tuple(p for p in reads if p not in writes and (p in regular or isfile(p)))
         outputs = tuple(p for p in writes if p in regular or isfile(p))
-        return Captured(inputs, outputs)
+        rewritten: dict[str, str | None] = dict.fromkeys(
+            p for p in outputs if p in read_first)
+        for key, digest in early.items():
+            # Taken before the first write or rename over it (which another process, or a
+            # native writer the watch finds, may have made).
+            target = resolved.get(key, "")
+            if target == "":
+                target = self._resolve(key, dirs, regular)
+            if target is not None and (target in rewritten or target in reads) \
+                    and rewritten.get(target) is None:
+                rewritten[target] = digest
+        inputs = tuple(p for p in reads if p not in writes and p not in rewritten
+                       and (p in regular or isfile(p)))
+        read_at = {p: when for p in inputs if (when := reads[p]) is not None}
+        return Captured(inputs, outputs, read_at, rewritten)
+
+    def written(self) -> set[str]:
+        """The files this capture has seen opened for writing (or renamed into place) so
+        far, as real paths, while it runs (in this process; children's come at stop)."""
+        state = self._state
+        if state is None:
+            return set()
+        events = state.events[:]  # a copy in one step: other threads append meanwhile
+        found: set[str] = set()
+        records = iter(events)
+        for path, mode, flags, _ in zip(records, records, records, records, strict=False):
+            if mode == _RENAME:
+                path = flags
+            elif isinstance(path, int) or not _is_write(mode, flags):
+                continue
+            target = self._resolve(path)
+            if target is not None:
+                found.add(target)
+        return found
 
     def _resolve(
         self, path: object, dirs: dict[str, str] | None = None, regular: set[str] | None = None

@@ -45,6 +45,10 @@ def new_capture(session: Session) -> FileCapture:
         with _prototypes_lock:
             _prototypes[key] = proto
     capture: FileCapture = _clone(proto)
+    # A file the run read and then overwrites is hashed when the write opens it: through
+    # the run's hash cache, so that an unchanged multi-GB checkpoint costs a stat.
+    cache = session.hash_cache
+    capture.digest = cache.digest if cache is not None else None
     return capture
 
 

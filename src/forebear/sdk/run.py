@@ -32,7 +32,7 @@ from typing import Any
 from forebear.capture.files import real_path, uncaptured
 from forebear.errors import InvalidInputError, NotFoundError
 from forebear.hashing import is_digest_text
-from forebear.model.entries import metric_value
+from forebear.model.entries import artifact_ref, metric_value
 from forebear.model.ids import format_time
 from forebear.sdk._capture_setup import new_capture, new_watch
 from forebear.sdk._names import display_name, guess_kind
@@ -52,6 +52,23 @@ _active: ContextVar[tuple[Run, ...]] = ContextVar("forebear_active_runs", defaul
 # hook already does (only the innermost capture records an open).
 _watching: weakref.WeakSet[Run] = weakref.WeakSet()  # a run never ended is not kept alive
 _watching_lock = threading.Lock()
+# Runs capturing now, in any thread. A file that one of them was seen writing (by its
+# audit hook) is that run's, even while it is still going: another run that ends first
+# must not claim it because its watch saw it appear.
+_capturing: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def _not_being_written(paths: list[str]) -> list[str]:
+    """``paths`` (found by a run's watch) without those that a run still going was seen
+    writing: they are that run's outputs when it ends (see _capturing)."""
+    if not paths:
+        return paths
+    with _watching_lock:
+        others = [run._capture for run in _capturing if run._capture is not None]
+    theirs: set[str] = set()
+    for capture in others:
+        theirs |= capture.written()
+    return [path for path in paths if path not in theirs]
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -136,6 +153,7 @@ class Run:
         self._produced_paths: set[str] = set()
         self._used_paths: set[str] = set()
         self._made_elsewhere: dict[str, tuple[int, int, int] | None] = {}
+        self._rewritten_paths: set[str] = set()  # read, then overwritten by the run
         self._capture = new_capture(self.session) if capture else None
         watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
         self._watch = new_watch(os.fspath(watch_dir), self.session.ignore_globs) \
@@ -202,6 +220,8 @@ class Run:
                 _watching.add(self)
         if self._capture is not None:
             self._capture.start()
+            with _watching_lock:
+                _capturing.add(self)
 
     def end(
         self,
@@ -220,15 +240,17 @@ class Run:
             _active.set(tuple(run for run in stack if run is not self))
         captured = self._capture.stop() if self._capture is not None else None
         if captured is not None:
-            self.record_found(reads=captured.reads, writes=captured.writes)
+            with _watching_lock:
+                _capturing.discard(self)
+            self.record_found(reads=captured.reads, writes=captured.writes,
+                              read_at=captured.read_at, rewritten=captured.rewritten)
         if self._watch is not None:
             with _watching_lock:
                 _watching.discard(self)
                 elsewhere, self._made_elsewhere = self._made_elsewhere, {}
-            self.record_found(writes=[
-                path for path in self._watch.changed()
-                if path not in elsewhere or _stamp(path) != elsewhere[path]
-            ])
+            changed = [path for path in self._watch.changed()
+                       if path not in elsewhere or _stamp(path) != elsewhere[path]]
+            self.record_found(writes=_not_being_written(changed))
         self._hand_outputs_to_watchers()
         self.status = status
         entry: dict[str, Any] = {
@@ -247,10 +269,11 @@ class Run:
             entry["metric_steps"] = self._metric_steps
         if self.tags:
             entry["tags"] = self.tags
-        if self._inputs:
-            entry["inputs"] = list(self._inputs.values())
-        if self._outputs:
-            entry["outputs"] = list(self._outputs.values())
+        inputs, outputs = _without_copies(self._inputs, self._outputs)
+        if inputs:
+            entry["inputs"] = inputs
+        if outputs:
+            entry["outputs"] = outputs
         # A NUL (from a program's output) is shown as U+FFFD: the journal refuses NULs, and
         # losing the run's end over one character of its error would be worse.
         if error is not None:
@@ -284,31 +307,62 @@ class Run:
             for run in others:
                 run._made_elsewhere.update(made)
 
-    def record_found(self, *, reads: Iterable[str] = (), writes: Iterable[str] = ()) -> None:
+    def record_found(
+        self,
+        *,
+        reads: Iterable[str] = (),
+        writes: Iterable[str] = (),
+        read_at: Mapping[str, int] | None = None,
+        rewritten: Mapping[str, str | None] | None = None,
+    ) -> None:
         """Record files found rather than declared (captured, watched, reported by a child).
 
         Paths are real paths. Reads are inputs, writes outputs; a file the run already
-        recorded is not recorded again (so a file both used and rewritten unchanged makes
-        no self-loop), and a file that vanished before the run ended is skipped.
+        recorded is not recorded again, and a file that vanished before the run ended is
+        skipped. ``read_at`` and ``rewritten`` are ``forebear.capture.files.Captured``'s:
+        a read file modified after it was first read is an input known by name only (its
+        bytes now are not what was read), and a file read and then overwritten is an
+        input with the digest it had when read as well as an output.
         """
         written = list(writes)
         skip = set(written)
         produced, used = self._produced_paths, self._used_paths
+        read_at = read_at or {}
+        rewritten = rewritten or {}
         cwd = os.getcwd()
+        for path, digest in rewritten.items():
+            self._rewritten_paths.add(path)
+            if path not in produced and path not in used:
+                self._use_as_read(path, digest, cwd)
         # A file that vanished before the run ended is no lineage: _VANISHED is skipped.
         with uncaptured():  # hashing them is forebear's reading, not any run's
             for path in reads:
                 if path not in skip and path not in produced and path not in used:
                     try:  # already a real path: no second realpath (10,000 inputs)
-                        self._use_file(path, role="input", kind=guess_kind(path), cwd=cwd)
+                        self._use_file(path, role="input", kind=guess_kind(path), cwd=cwd,
+                                       read_at=read_at.get(path))
                     except _VANISHED:
                         continue
         for path in written:
-            if path not in produced and path not in used:
+            # A file the run used is not its output too (an input that another process
+            # changed meanwhile, seen by the watch), unless the run itself rewrote it.
+            if path not in produced and (path not in used or path in self._rewritten_paths):
                 try:
                     self.produce(path, kind=guess_kind(path))
                 except _VANISHED:
                     continue
+
+    def _use_as_read(self, path: str, digest: str | None, cwd: str) -> None:
+        """An input whose bytes changed since the run read it: by the digest taken then,
+        or, without one, by name only."""
+        self._used_paths.add(path)
+        kind = guess_kind(path)
+        if digest is not None:
+            ref = Artifact(digest=digest, kind=kind, name=display_name(path, cwd), uri=path,
+                           role="input").to_ref()
+        else:
+            ref = _by_name(path, kind, "was rewritten after this run read it", "input")
+        self._inputs[(ref["id"], "input")] = ref
 
     # -- recording ----------------------------------------------------------------
     def use(
@@ -335,11 +389,24 @@ class Run:
 
     def _use_file(
         self, path: str, *, role: str, kind: str | None = None, name: str | None = None,
-        copy: bool | None = None, cwd: str | None = None,
+        copy: bool | None = None, cwd: str | None = None, read_at: int | None = None,
     ) -> Artifact:
-        """``use`` of a file or directory whose real path is ``path``."""
+        """``use`` of a file or directory whose real path is ``path``; ``read_at``, when
+        the run first read it (``time.time_ns``), if it was captured."""
         self._used_paths.add(path)
-        artifact = self._hash(path, kind=kind or "data", role=role, name=name, cwd=cwd)
+        artifact, mtime_ns = self._hash_stat(path, kind=kind or "data", role=role, name=name,
+                                             cwd=cwd)
+        if read_at is not None and mtime_ns > read_at:
+            # Modified after the run read it (by another process: the run's own writes
+            # make it an output): the digest now is of bytes the run never saw. The stat
+            # comes after the hashing, so an unchanged mtime means unchanged bytes. A
+            # file system clock is coarse, but never ahead of the write it stamps, so a
+            # later mtime is a real change; a change within the clock tick of the read
+            # (a few ms) keeps an mtime no later than the read and is not seen.
+            ref = _by_name(path, artifact.kind, "changed after this run read it", role)
+            self._inputs[(ref["id"], role)] = ref
+            return Artifact(digest=None, kind=artifact.kind, name=ref["name"], uri=path,
+                            role=role)
         limit = self.session.copy_inputs_below
         should_copy = copy if copy is not None else (
             limit > 0 and (artifact.size or 0) <= limit
@@ -468,6 +535,12 @@ class Run:
     def _hash(
         self, path: str, *, kind: str, role: str, name: str | None, cwd: str | None = None
     ) -> Artifact:
+        return self._hash_stat(path, kind=kind, role=role, name=name, cwd=cwd)[0]
+
+    def _hash_stat(
+        self, path: str, *, kind: str, role: str, name: str | None, cwd: str | None = None
+    ) -> tuple[Artifact, int]:
+        """The artifact of ``path`` and its mtime_ns, stat()ed after it was hashed."""
         cache = self.session.hash_cache
         if cache is not None:
             digest = cache.digest(path)
@@ -484,7 +557,7 @@ class Run:
             uri=path,
             size=size,
             role=role,
-        )
+        ), st.st_mtime_ns
 
     def _store_blob(self, path: str, digest: str | None) -> None:
         blobs = self.session.blobs
@@ -502,6 +575,41 @@ class Run:
                 hint="give a path that exists, a sha256:<hex> digest, or an alias name",
             )
         return str(target)
+
+
+def _by_name(path: str, kind: str, why: str, role: str) -> dict[str, Any]:
+    """The ref of an input whose bytes as read are unknown: known by its path alone, as
+    an OpenLineage dataset without a digest is (id ``dataset:file:<path>``); said on
+    stderr, since its lineage stops there."""
+    sys.stderr.write(f"forebear: {display_name(path)} {why}: recorded by name, without a"
+                     " digest\n")
+    return artifact_ref(digest=None, kind=kind, role=role, name=path, uri=path,
+                        namespace="file")
+
+
+def _without_copies(
+    inputs: Mapping[tuple[str, str], dict[str, Any]],
+    outputs: Mapping[tuple[str, str], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The refs of a run's end entry: an output with the digest of one of its inputs
+    (a byte-identical copy, an empty file from an empty file) is not something the run
+    made, and an edge to it would close a cycle (input -> run -> input). It is kept as
+    a further place of that input instead: a ref to the same artifact and role, whose
+    ``uri`` adds the copy's path to the artifact's URIs and makes no new edge."""
+    used = list(inputs.values())
+    if not outputs:
+        return used, []
+    by_id = {ref["id"]: ref for ref in used}
+    made: list[dict[str, Any]] = []
+    copies: list[dict[str, Any]] = []
+    for ref in outputs.values():
+        same = by_id.get(ref["id"])
+        if same is None:
+            made.append(ref)
+        elif ref.get("uri") and ref["uri"] != same.get("uri") \
+                and all(copy["uri"] != ref["uri"] for copy in copies):
+            copies.append({**same, "name": ref.get("name"), "uri": ref["uri"]})
+    return used + copies, made
 
 
 # Outputs up to this size are read once into memory, hashed and stored from there.

@@ -51,11 +51,12 @@ def open_spool(folder: str, capture: str = "") -> int | None:
 
 def spooler(fd: int) -> Callable[[tuple[object, ...]], None]:
     """A recorder of ``(path, mode, flags)`` opens and ``(source, RENAME, destination)``
-    renames that appends each to ``fd``; it never raises."""
+    renames that appends each to ``fd``; it never raises. A fourth item (the time
+    ``forebear.capture.files`` records with an open) is not spooled."""
     write, abspath, fsencode, fsdecode = os.write, os.path.abspath, os.fsencode, os.fsdecode
 
     def spool(args: tuple[object, ...]) -> None:
-        path, mode, flags = args
+        path, mode, flags = args[0], args[1], args[2]
         if isinstance(path, int):
             return
         try:
@@ -137,9 +138,10 @@ def ends(folder: str) -> dict[str, int]:
 
 def read_spool(folder: str, since: dict[str, int], capture: str,
                skip: dict[str, list[tuple[int, int]]] | None = None) -> list[object]:
-    """The ``(path, mode, flags)`` events spooled into ``folder`` after ``since`` (where
-    each file ended, as ``ends`` gave it) by any process or by one that names
-    ``capture``, flat (a rename as ``(source, RENAME, destination)``), leaving out the
+    """The ``(path, mode, flags, None)`` events spooled into ``folder`` after ``since``
+    (where each file ended, as ``ends`` gave it) by any process or by one that names
+    ``capture``, flat (a rename as ``(source, RENAME, destination, None)``; the time
+    of an open is not spooled), leaving out the
     ``skip`` byte ranges of each file (what a nested capture read). ``since`` is moved
     on to where each file ends now."""
     events: list[object] = []
@@ -177,9 +179,9 @@ def _parse(data: bytes, events: list[object]) -> None:
     for index in range(0, len(fields) - 2, 3):
         path, mode, flags = fields[index : index + 3]
         if mode == _RENAME_BYTES:
-            events += (os.fsdecode(path), RENAME, os.fsdecode(flags))
+            events += (os.fsdecode(path), RENAME, os.fsdecode(flags), None)
             continue
         try:
-            events += (os.fsdecode(path), mode.decode() or None, int(flags or 0))
+            events += (os.fsdecode(path), mode.decode() or None, int(flags or 0), None)
         except ValueError:  # not a record this module wrote
             continue

@@ -64,6 +64,8 @@ def _start() -> None:
                 "pid": os.getpid(),
                 "reads": list(found.reads),
                 "writes": list(found.writes),
+                "read_at": dict(found.read_at),
+                "rewritten": dict(found.rewritten),
                 "environment": record,
                 "manifest": anchor.manifest().decode("utf-8"),
                 "entry_point": getattr(main, "__file__", None),
