@@ -151,6 +151,36 @@ def test_verify_blobs_rehashes_every_blob(
     assert code == 1 and str(digest) in report["problems"][0]["what"]
 
 
+def test_verify_blobs_finds_a_stored_outputs_missing_blob(
+    project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import forebear
+    from forebear.artifacts.base import open_blob_store
+    from forebear.hashing import Digest
+    from forebear.sdk.session import reset_default_session
+
+    _run(capsys, "init")
+    reset_default_session()
+    (project_dir / "model.bin").write_bytes(b"weights")
+    (project_dir / "big").mkdir()  # a directory: recorded, its bytes never stored
+    (project_dir / "big" / "part").write_bytes(b"p")
+    options = dict(capture=False, watch=False, code=False, environment=False)
+    with forebear.run("train", **options) as run:  # type: ignore[arg-type]
+        model = run.produce("model.bin", kind="model")
+        run.produce("big", kind="data")
+    reset_default_session()
+    code, out, _ = _run(capsys, "verify", "--blobs", "--json")
+    assert code == 0 and json.loads(out)["ok"]
+    blobs = open_blob_store(project_dir / ".forebear" / "blobs")
+    Path(blobs.path_for(Digest.parse(model.digest))).unlink()  # type: ignore[attr-defined]
+    code, out, _ = _run(capsys, "verify", "--blobs", "--json")
+    report = json.loads(out)
+    assert code == 1
+    (problem,) = report["problems"]
+    assert problem["seq"] == 1 and str(model.digest) in problem["what"]
+    assert "missing" in problem["what"]
+
+
 def test_another_stores_key_is_one_line_naming_the_fix(
     project_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

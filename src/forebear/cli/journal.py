@@ -111,11 +111,13 @@ def verify(store: str | None, json_out: bool, blobs: bool, kept: tuple[Path, ...
                 check_store(db.records(), progress=lambda n: progress.advance(task, n))
             )
         if blobs:
-            from forebear.cli._blobs import verify_blobs
+            from forebear.cli._blobs import stored_outputs, verify_blobs
 
+            expected = stored_outputs(db.records()) if hasattr(db, "records") else {}
             task = progress.add_task("blobs", total=None)
             payload["problems"].extend(
-                verify_blobs(found, progress=lambda n: progress.advance(task, n))
+                verify_blobs(found, progress=lambda n: progress.advance(task, n),
+                             expected=expected)
             )
         if witnesses:
             from forebear.store.witness import check_kept

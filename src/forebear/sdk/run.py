@@ -273,7 +273,12 @@ class Run:
         if inputs:
             entry["inputs"] = inputs
         if outputs:
-            entry["outputs"] = outputs
+            # Said of each output whose bytes went to the blob store, so that `verify
+            # --blobs` can tell a blob gone missing from one never stored (a directory,
+            # store_blob=False, no blob store).
+            stored = self.session.stored_blobs
+            entry["outputs"] = [{**ref, "stored": True} if ref["digest"] in stored else ref
+                                for ref in outputs]
         # A NUL (from a program's output) is shown as U+FFFD: the journal refuses NULs, and
         # losing the run's end over one character of its error would be worse.
         if error is not None:
