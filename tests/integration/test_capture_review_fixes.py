@@ -199,3 +199,23 @@ def test_a_copy_of_an_input_is_a_further_place_of_it_not_a_cycle(
                                           str(project / "data" / "d.csv")}
     assert forebear.downstream(digest, store=str(project))["edges"] == [
         {"source": digest, "target": run.run_id, "role": "input"}]
+
+
+def test_parallel_execs_in_one_folder_keep_their_own_outputs(project: Path) -> None:
+    # B writes early and runs past A's end; A's working-tree watch sees b.out change, but
+    # B's command published that it opened it for writing: it is B's alone, and a.out A's.
+    (project / "in.csv").write_text("x\n")
+    (project / "w.py").write_text(
+        "import sys, time\ntime.sleep(float(sys.argv[2]))\nopen('in.csv').read()\n"
+        "open(sys.argv[1], 'w').write(sys.argv[1])\ntime.sleep(float(sys.argv[3]))\n")
+    command = [sys.executable, "-m", "forebear", "exec", "--json", "--name"]
+    b = subprocess.Popen([*command, "B", "--", sys.executable, "w.py", "b.out", "0", "2"],
+                         cwd=project, stdout=subprocess.PIPE, text=True)
+    a = subprocess.Popen([*command, "A", "--", sys.executable, "w.py", "a.out", "0.8", "0"],
+                         cwd=project, stdout=subprocess.PIPE, text=True)
+    runs = {name: json.loads(proc.communicate(timeout=60)[0])["run_id"]
+            for name, proc in (("A", a), ("B", b))}
+    store = open_store(str(project))
+    outputs = {name: {key for way, key in _edges(store, run_id) if way == "out"}
+               for name, run_id in runs.items()}
+    assert outputs == {"A": {_digest(project / "a.out")}, "B": {_digest(project / "b.out")}}

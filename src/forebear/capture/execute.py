@@ -24,6 +24,7 @@ from typing import Any
 
 import forebear
 from forebear.capture.files import BOOT, SPOOL_ENV
+from forebear.capture.live import LIVE_ENV, LiveWrites
 from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
@@ -139,6 +140,9 @@ def execute(
     report_dir = tempfile.mkdtemp(prefix="forebear-exec-")
     ignore = [str(run.session.store_dir)] if run.session.store_dir else []
     env = child_env(report_dir, ignore, os.environ) if capture else dict(os.environ)
+    live = LiveWrites(os.getcwd()) if watchers else None
+    if live is not None and capture:
+        env[LIVE_ENV] = str(live.path)
     run.start()
     for watcher in watchers:
         watcher.start()
@@ -164,8 +168,14 @@ def execute(
             else:  # the run stands as it ran; the gap in its lineage must not be silent
                 sys.stderr.write(f"forebear: declared output {path} was not written: "
                                  "not recorded\n")
+        # What another exec in this folder, running meanwhile, was seen writing is its.
+        theirs = live.others_since_start() if live is not None else set()
+        ours = str(live.folder) + os.sep if live is not None else None
         for watcher in watchers:
-            run.record_found(writes=watcher.changed())
+            run.record_found(writes=[
+                p for p in watcher.changed()
+                if not (ours and p.startswith(ours))  # the lists, when TMPDIR is in the tree
+                and (not theirs or os.path.realpath(p) not in theirs)])
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
         error = traceback = None

@@ -147,6 +147,8 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
         try:
             if flags & _WRITE_FLAGS:  # type: ignore[operator]  # rare: see _before_write
                 _before_write(path)
+                if _live_fd is not None:
+                    _publish(path)
         except TypeError:
             pass  # not os.open's or io.open's int flags
         # The time, with each open, says when a file was first read: one that changed
@@ -161,12 +163,34 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
             if _cwd_moved:
                 source, target = _absolute(source), _absolute(target)
             _before_write(target)  # an atomic save over a file the run read
+            if _live_fd is not None:
+                _publish(target)
             _record((source, _RENAME, target, None))
     elif event == "os.chdir" and _record is not None:  # raised before the change
         _cwd_moved = True
 
 
 _now = time.time_ns
+
+# Under `forebear exec`, the command's process publishes the files it opens for writing
+# (see forebear.capture.live): an fd of its list, appended to at each write open.
+_live_fd: int | None = None
+
+
+def publish_writes(path: str) -> None:
+    """Append every file this process opens for writing from now on to ``path``."""
+    global _live_fd
+    _live_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def _publish(path: object) -> None:
+    """One line per write open (never raises: the program's open must go on)."""
+    try:
+        if _live_fd is not None and not isinstance(path, int):
+            name = os.path.abspath(os.fsdecode(path))  # type: ignore[arg-type]
+            os.write(_live_fd, name.encode("utf-8", "surrogateescape") + b"\n")
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def _absolute(path: object) -> object:

@@ -37,7 +37,16 @@ def _start() -> None:
 
     ignore = [d for d in os.environ.get("FOREBEAR_EXEC_IGNORE", "").split(os.pathsep) if d]
     globs = [g for g in os.environ.get("FOREBEAR_IGNORE", "").split(os.pathsep) if g]
-    capture = FileCapture(ignore_dirs=[*ignore, report_dir], ignore_globs=globs)
+    live = os.environ.get("FOREBEAR_EXEC_LIVE")
+    if live and os.environ.get("FOREBEAR_EXEC_PID") == str(os.getppid()):
+        try:  # what other execs in this folder must not claim (forebear.capture.live)
+            from forebear.capture.files import publish_writes
+
+            publish_writes(live)  # opened before the capture starts: not the run's file
+        except OSError:
+            live = None
+    live_dir = [os.path.dirname(live)] if live else []
+    capture = FileCapture(ignore_dirs=[*ignore, report_dir, *live_dir], ignore_globs=globs)
     capture.start()
     error_path = os.environ.get("FOREBEAR_EXEC_ERROR")
     if not error_path or os.environ.get("FOREBEAR_EXEC_PID") != str(os.getppid()):
