@@ -115,6 +115,43 @@ def test_a_blob_refused_for_good_is_not_spooled_and_blocks_nothing(
         (blobs.pending_dir / digest.hex).write_bytes(big.read_bytes())
         small = blobs.put_bytes(b"small")
         assert blobs.pending() == []
-        assert [d for d, _ in blobs.refused] == [digest]
+        assert [d for d, _ in blobs.refused] == [digest, digest]  # when sent, from the spool
         assert [p.name for p in blobs.rejected_dir.iterdir()] == [digest.hex]
         assert blobs.get_bytes(small) == b"small"
+
+
+def test_an_output_the_server_refused_is_not_recorded_as_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Else `verify --blobs` would report it missing for ever, with no backup to restore.
+    import json
+
+    import forebear
+    from forebear.sdk.session import reset_default_session
+
+    with _server_with_blob_limit(tmp_path / "project", 1 << 20) as (url, token):
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("FOREBEAR_STORE", url)
+        monkeypatch.setenv("FOREBEAR_TOKEN", token)
+        monkeypatch.setenv("FOREBEAR_SPOOL", str(tmp_path / "spool"))
+        monkeypatch.delenv("FOREBEAR_BLOBS", raising=False)
+        reset_default_session()
+        (tmp_path / "big.bin").write_bytes(os.urandom(3 << 20))  # over the server's limit
+        (tmp_path / "small.bin").write_bytes(b"small")
+        try:
+            with forebear.run("train", capture=False, watch=False, code=False,
+                              environment=False) as run:
+                big = run.produce("big.bin", kind="model")
+                small = run.produce("small.bin", kind="model")
+            session = forebear.sdk.session.default_session()
+            assert session.store.flush(10)
+        finally:
+            reset_default_session()
+        from forebear.store.remote import RemoteStore
+
+        remote = RemoteStore(url, token=token, sender=False, spool_root=tmp_path / "spool")
+        entries = [json.loads(r.canonical) for r in remote.records()]
+        remote.close()
+    (end,) = [e for e in entries if e["type"] == "execution.end"]
+    stored = {ref["digest"]: ref.get("stored", False) for ref in end["outputs"]}
+    assert stored == {big.digest: False, small.digest: True}

@@ -51,7 +51,7 @@ class HttpBlobStore:
         self.pending_dir = Spool(spool_root or default_spool_root(), self.url).dir / "blobs"
         self.rejected_dir = self.pending_dir / REJECTED
         self.refused: list[tuple[Digest, str]] = []
-        """Spooled blobs the server refused for good (``flush_pending``), and why."""
+        """Blobs the server refused for good, when sent or from the spool, and why."""
 
     # -- HTTP -------------------------------------------------------------------------
     @staticmethod
@@ -95,6 +95,7 @@ class HttpBlobStore:
         elif retry_later(status) or status in _AUTH:
             self._spool(digest, write, reason)
         else:
+            self.refused.append((digest, reason))
             sys.stderr.write(f"forebear: {self.url} refused blob {digest} ({reason}); the "
                              "record keeps its digest, but the server has no copy\n")
 

@@ -276,7 +276,8 @@ class Run:
             # Said of each output whose bytes went to the blob store, so that `verify
             # --blobs` can tell a blob gone missing from one never stored (a directory,
             # store_blob=False, no blob store).
-            stored = self.session.stored_blobs
+            refused = {str(d) for d, _ in getattr(self.session.blobs, "refused", ())}
+            stored = self.session.stored_blobs - refused
             entry["outputs"] = [{**ref, "stored": True} if ref["digest"] in stored else ref
                                 for ref in outputs]
         # A NUL (from a program's output) is shown as U+FFFD: the journal refuses NULs, and
