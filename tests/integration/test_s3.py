@@ -201,6 +201,10 @@ def test_a_server_whose_bucket_is_gone_answers_503_not_a_client_error(
         assert answer.status_code == 503, answer.text
         error = answer.json()["error"]
         assert error["code"] == "blob_store_unavailable" and "does not exist" in error["message"]
+        # A download too: S3's HEAD says a bare 404 for a missing bucket, not "no blob".
+        answer = Api(app, token).get("/api/v1/blobs/sha256:" + hashlib.sha256(data).hexdigest())
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "blob_store_unavailable"
     finally:
         close_app(app)
         store.close()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
@@ -58,6 +59,7 @@ _MiB = 1 << 20
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _OPTIONS = {"endpoint_url", "endpoint", "region", "profile", "addressing_style"}
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchVersion"}
+_BUCKET_RECHECK = 10.0  # seconds between two checks that a bucket answering 404 exists
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
            "ExpiredToken", "InvalidToken"}
 
@@ -239,6 +241,8 @@ class S3BlobStore:
     def __repr__(self) -> str:
         return f"S3BlobStore('s3://{self.bucket}/{self.prefix}')"
 
+    _bucket_seen = float("-inf")  # when check() last found the bucket (time.monotonic)
+
     def check(self) -> None:
         """Raise a ForebearError naming the fix unless the bucket can be reached now.
 
@@ -277,6 +281,12 @@ class S3BlobStore:
         try:
             head: dict[str, Any] = self._call(key, "head_object")
         except NotFoundError:
+            # A HEAD answer has no body: S3 says a bare 404 for a missing bucket too, which
+            # must not pass for a missing blob. Asked again at most every few seconds.
+            now = time.monotonic()
+            if now - self._bucket_seen > _BUCKET_RECHECK:
+                self.check()
+                self._bucket_seen = now
             return None
         return head
 
