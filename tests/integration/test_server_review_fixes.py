@@ -265,3 +265,23 @@ def test_a_namespaced_token_reads_datasets_of_its_namespace(served: Served) -> N
     assert hidden.status_code == 404, hidden.text
     assert served.api("read").get("/api/v1/lineage", params={
         "nodeId": "dataset:team-a:secret:x"}).status_code == 200
+
+
+# -- a damaged blob -------------------------------------------------------------------------
+
+def test_a_damaged_small_blob_is_an_integrity_error_not_a_cut_download(
+    served: Served, tmp_path: Path
+) -> None:
+    import hashlib
+
+    data = b"model weights"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert served.api("write").put(f"/api/v1/blobs/{digest}", content=data).status_code == 201
+    assert served.api("read").get(f"/api/v1/blobs/{digest}").content == data
+    (path,) = (p for p in (tmp_path / "blobs").rglob("*") if p.is_file()
+               and p.name == digest.split(":")[1][2:])
+    path.chmod(0o644)
+    path.write_bytes(b"model weightZ")
+    answer = served.api("read").get(f"/api/v1/blobs/{digest}")
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["error"]["code"] == "integrity"

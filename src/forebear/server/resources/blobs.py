@@ -14,6 +14,7 @@ or its token.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from starlette.requests import ClientDisconnect
 from forebear.errors import (
     AuthError,
     ConfigError,
+    IntegrityError,
     InvalidInputError,
     NotFoundError,
     StoreError,
@@ -44,6 +46,7 @@ router = APIRouter(tags=["blobs"])
 DigestPath = Annotated[str, Path(min_length=1, max_length=80,
                                  description="sha256:<64 lowercase hex>")]
 _CHUNK = 1 << 20
+log = logging.getLogger("forebear.server")
 _BACKEND_ERRORS = (ConfigError, AuthError, TransportError, StoreError, OSError)
 
 
@@ -138,10 +141,30 @@ async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
         raise NotFoundError(f"this server holds no blob {wanted}",
                             hint="upload it first, or check the digest") from None
 
+    if size <= _CHUNK:
+        # Small enough to check whole before answering: a damaged blob is then an error
+        # the client can read (500 integrity), not a transfer cut short.
+        def whole() -> bytes:
+            with stream:
+                data: bytes = stream.read()
+                return data
+
+        first = await _blob_call(whole)
+    else:
+        first = b""
+
     def chunks() -> Iterator[bytes]:
+        if first or size == 0:
+            yield first
+            return
+        # Too big to hold: streamed, and checked as it goes. Damage found once the answer
+        # has started can only end it short of its Content-Length, which clients detect.
         with stream:
-            while chunk := stream.read(_CHUNK):
-                yield chunk
+            try:
+                while chunk := stream.read(_CHUNK):
+                    yield chunk
+            except IntegrityError as exc:
+                log.error("blob %s: %s; the download was cut short", wanted, exc.message)
 
     return StreamingResponse(chunks(), media_type="application/octet-stream",
                              headers={"Content-Length": str(size),
