@@ -100,6 +100,11 @@ def test_every_journaled_entry_names_the_token_that_sent_it(served: Served) -> N
     # The client's claim of who ran it is kept, as a claim.
     assert entries[0]["actor"] == "alice"
     assert served.run()["actor"] == "alice"
+    # Both show with each run: who claims to have run it, and the token it came from.
+    assert served.run()["submitted_by"] == own
+    assert served.run(RUN2)["submitted_by"] == own
+    shown = served.api("read").get("/api/v1/show", params={"ref": model["id"]})
+    assert shown.json()["transformation"]["submitted_by"] == own, shown.text
     _verified(served)
 
 

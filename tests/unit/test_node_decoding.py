@@ -14,7 +14,7 @@ ENV = json.dumps({"digest": "sha256:" + "3" * 64, "python": "3.11.7"})
 
 def _row(node: int, params: str, code: str | None, env: str | None = ENV) -> tuple[Any, ...]:
     return (node, f"run-{node}", "train", "t", "succeeded", params, "{}", code, env,
-            "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "me", None)
+            "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "me", None, None)
 
 
 def test_anchor_records_are_decoded_once_and_shared_whatever_the_row_order() -> None:

@@ -79,7 +79,9 @@ def _print_record(record: dict[str, Any]) -> None:
         out.print(f"  [dim]made by[/]      ⚙ {escape(str(step['kind']))} "
                   f"{escape(str(step['name']))}  {escape(str(step['run_id']))}  {step['status']}")
         out.print(f"  [dim]actor[/]        {escape(str(step['actor']))}"
-                  + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else ""))
+                  + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else "")
+                  + (f"  [dim]submitted by[/] {escape(step['submitted_by'])}"
+                     if step.get("submitted_by") else ""))
         out.print(f"  [dim]params[/]       {_kv(step['params'])}")
         code = step.get("code") or {}
         if code:

@@ -61,7 +61,7 @@ ARTIFACT_SQL = (
 )
 EXECUTION_SQL = (
     "SELECT x.node, x.run_id, x.kind, x.name, x.status, x.params, x.metrics, x.code, "
-    "x.environment, x.started_at, x.ended_at, x.actor, x.reason "
+    "x.environment, x.started_at, x.ended_at, x.actor, x.reason, x.submitted_by "
     "FROM execution x WHERE x.node {where}"
 )
 
@@ -142,7 +142,7 @@ def decode_executions(
     # (node, field) pairs whose value is the next parsed text, in ``texts`` order.
     slots: list[tuple[dict[str, Any], str]] = []
     for (ident, run_id, kind, name, status, params, metrics, code, env,
-         started, ended, actor, reason) in rows:
+         started, ended, actor, reason, submitted_by) in rows:
         if code is not None:
             if code != last_code:
                 code_record = seen.get(code)
@@ -180,6 +180,8 @@ def decode_executions(
             slots.append((node, "metrics"))
         if reason is not None:
             node["reason"] = reason
+        if submitted_by is not None:
+            node["submitted_by"] = submitted_by
         into[ident] = node
         if keys is not None:
             keys[ident] = run_id

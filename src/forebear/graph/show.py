@@ -49,7 +49,10 @@ def _summary(node: dict[str, Any], role: str) -> dict[str, Any]:
 def _transformation(run_node: dict[str, Any]) -> dict[str, Any]:
     keys = ("run_id", "kind", "name", "status", "code", "params", "actor", "reason",
             "started_at", "ended_at")
-    return {k: run_node.get(k) for k in keys}
+    step = {k: run_node.get(k) for k in keys}
+    if run_node.get("submitted_by"):  # the token a server took the run from
+        step["submitted_by"] = run_node["submitted_by"]
+    return step
 
 
 def _edges(store: Queryable, node: int, column: str) -> list[tuple[int, str]]:

@@ -160,12 +160,13 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
         entry.get("traceback"),
         entry.get("exit_code"),
     )
+    submitted = entry.get("submitted_by")
     if kind == "execution.start":
         # A guessed start has no seq: ``start_seq`` is that of the entry that set a real
         # start time (see ``_EARLIER_START``).
         start_seq = None if entry.get("start_guess") else seq
         proj.rows["exec_start"].append(
-            (run, entry["run_id"], *start_cols, entry["time"], start_seq))
+            (run, entry["run_id"], *start_cols, entry["time"], start_seq, submitted))
     elif kind == "execution.end":
         proj.rows["exec_end"].append(
             (
@@ -180,6 +181,7 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
                 *end_cols,
                 entry["time"],
                 seq,
+                submitted,
             )
         )
     else:
@@ -192,6 +194,7 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
                 entry.get("started_at") or entry["time"],
                 entry["time"],
                 seq,
+                submitted,
             )
         )
     _io(proj, run, entry, seq)
@@ -223,7 +226,10 @@ def project(entries: Iterable[tuple[int, Mapping[str, Any]]]) -> Projection:
         elif kind == "openlineage":
             from forebear.model.openlineage import to_entries
 
+            submitted = entry.get("submitted_by")
             for mapped in to_entries(entry["event"], actor=entry.get("actor")):
+                if submitted is not None:
+                    mapped["submitted_by"] = submitted
                 _execution(proj, mapped, seq)
     return proj
 
@@ -246,7 +252,12 @@ _START_COLUMNS: Final = (
     f"started_at = CASE WHEN {_EARLIER_START} THEN excluded.started_at "
     "ELSE execution.started_at END, "
     f"start_seq = CASE WHEN {_EARLIER_START} THEN excluded.start_seq "
-    "ELSE execution.start_seq END"
+    "ELSE execution.start_seq END, "
+    # Who submitted the run (the token a server took it from) goes with its start: the
+    # same whatever order the rows come in, as the start does; an end only fills a gap.
+    f"submitted_by = CASE WHEN {_EARLIER_START} "
+    "THEN COALESCE(excluded.submitted_by, execution.submitted_by) "
+    "ELSE COALESCE(execution.submitted_by, excluded.submitted_by) END"
 )
 
 
@@ -270,8 +281,9 @@ def _statements(patch: str) -> dict[str, str]:
         ),
         "exec_start": (
             "INSERT INTO execution (node, run_id, kind, name, namespace, params, tags, actor, "
-            "reason, code, environment, parent_run_id, status, started_at, start_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?) "
+            "reason, code, environment, parent_run_id, status, started_at, start_seq, "
+            "submitted_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) "
             "ON CONFLICT (node) DO UPDATE SET "
             "kind = COALESCE(excluded.kind, execution.kind), "
             "name = COALESCE(excluded.name, execution.name), "
@@ -287,8 +299,8 @@ def _statements(patch: str) -> dict[str, str]:
         "exec_full": (
             "INSERT INTO execution (node, run_id, kind, name, namespace, params, tags, actor, "
             "reason, code, environment, parent_run_id, status, metrics, error, traceback, "
-            "exit_code, started_at, ended_at, start_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "exit_code, started_at, ended_at, start_seq, submitted_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (node) DO UPDATE SET "
             "kind = excluded.kind, name = excluded.name, namespace = excluded.namespace, "
             f"params = {merge('params')}, tags = {merge('tags')}, "
@@ -300,8 +312,8 @@ def _statements(patch: str) -> dict[str, str]:
         ),
         "exec_end": (
             "INSERT INTO execution (node, run_id, kind, name, params, tags, code, environment, "
-            "status, metrics, error, traceback, exit_code, ended_at, end_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "status, metrics, error, traceback, exit_code, ended_at, end_seq, submitted_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (node) DO UPDATE SET "
             "code = COALESCE(excluded.code, execution.code), "
             "environment = COALESCE(excluded.environment, execution.environment), "
@@ -311,7 +323,8 @@ def _statements(patch: str) -> dict[str, str]:
             f"metrics = {merge('metrics')}, "
             "status = excluded.status, error = excluded.error, traceback = excluded.traceback, "
             "exit_code = excluded.exit_code, ended_at = excluded.ended_at, "
-            "end_seq = excluded.end_seq"
+            "end_seq = excluded.end_seq, "
+            "submitted_by = COALESCE(execution.submitted_by, excluded.submitted_by)"
         ),
         "edge": (
             "INSERT INTO edge (src, dst, role, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 STORE_FORMAT: Final = "forebear"
 """``meta.format`` of every forebear store, whatever its backend."""
@@ -227,13 +227,27 @@ CREATE TABLE idempotency_key (
 """
 """Migration 2 for PostgreSQL (the same tables as SQLite's migration 2)."""
 
+# Migration 3: the token a server took each run's entries from (``submitted_by``, which
+# the server sets on every entry it journals), beside the actor the client claims.
+_SUBMITTED_BY = "ALTER TABLE execution ADD COLUMN submitted_by TEXT;\n"
+
+
+def _with_submitted_by(ddl: str, seq_type: str) -> str:
+    """``ddl`` with migration 3's column where ALTER TABLE puts it: last in execution."""
+    last = f"    end_seq       {seq_type}\n)"
+    assert ddl.count(last) == 1
+    return ddl.replace(last, f"    end_seq       {seq_type},\n    submitted_by  TEXT\n)")
+
+
 # (version, name, script) for SQLite; each runs in one transaction and is recorded.
 SQLITE_MIGRATIONS: Final[list[tuple[int, str, str]]] = [
     (1, "journal and projections", _JOURNAL_SQLITE + _PROJECTIONS_SQLITE),
     (2, "deferred projection, tokens, idempotency keys", _SERVER_SQLITE),
+    (3, "who submitted each run", _SUBMITTED_BY),
 ]
 
-SQLITE_PROJECTIONS_DDL: Final = _PROJECTIONS_SQLITE
+SQLITE_PROJECTIONS_DDL: Final = _with_submitted_by(_PROJECTIONS_SQLITE, "INTEGER")
+"""The projection tables as the migrations leave them (verify rebuilds into these)."""
 
 # -- PostgreSQL ---------------------------------------------------------------------------
 # The same tables, column for column and in the same order (``verify`` compares rows).
@@ -241,7 +255,7 @@ SQLITE_PROJECTIONS_DDL: Final = _PROJECTIONS_SQLITE
 # the text, so rows read back the same way on every backend. Metric values are DOUBLE
 # PRECISION because SQLite's REAL is a double too.
 
-POSTGRES_PROJECTION_TABLES: Final[list[str]] = [
+_POSTGRES_PROJECTION_TABLES_1: Final[list[str]] = [
     """CREATE TABLE node (
     id   BIGINT PRIMARY KEY,
     key  TEXT NOT NULL UNIQUE,
@@ -324,6 +338,12 @@ POSTGRES_PROJECTION_TABLES: Final[list[str]] = [
 )""",
 ]
 
+POSTGRES_PROJECTION_TABLES: Final[list[str]] = [
+    _with_submitted_by(ddl, "BIGINT") if "TABLE execution" in ddl
+    else ddl for ddl in _POSTGRES_PROJECTION_TABLES_1
+]
+"""The projection tables as the migrations leave them (verify rebuilds into these)."""
+
 _PROJECTION_INDEXES_POSTGRES = """
 CREATE INDEX execution_started ON execution (started_at);
 CREATE INDEX execution_name ON execution (name);
@@ -398,9 +418,10 @@ POSTGRES_MIGRATIONS: Final[list[tuple[int, str, str]]] = [
         1,
         "journal and projections",
         _JOURNAL_POSTGRES
-        + ";\n".join(POSTGRES_PROJECTION_TABLES)
+        + ";\n".join(_POSTGRES_PROJECTION_TABLES_1)
         + ";\n"
         + _PROJECTION_INDEXES_POSTGRES,
     ),
     (2, "deferred projection, tokens, idempotency keys", POSTGRES_SERVER_MIGRATION),
+    (3, "who submitted each run", _SUBMITTED_BY),
 ]
