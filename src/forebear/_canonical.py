@@ -168,6 +168,7 @@ def _scan(container: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
 # put back into the output. A placeholder found more than once means a string happens to
 # hold those digits: then the exact path writes the value instead.
 _TOKEN_BASE = 7 * 10**30
+_TOKEN_RE = re.compile(r"7\d{30}")
 _MAX_TOKENS = 10**6
 _UNPATCHABLE = object()
 
@@ -179,12 +180,19 @@ def _c_encode_patched(container: dict[Any, Any] | list[Any] | tuple[Any, ...]) -
     if patched is None:
         return None
     text = _c_encode(patched)
-    for token, _ in subs:
-        if text.count(token) != 1:
-            return None
-    for token, number in subs:
-        text = text.replace(token, number)
-    return text
+    if not subs:
+        return text
+    # One pass to find the placeholders and one to swap them: per-token count() and
+    # replace() over the whole text made a long metric history (small learning rates,
+    # losses below 1e-4) quadratic.
+    numbers = dict(subs)
+    seen: dict[str, int] = {}
+    for found in _TOKEN_RE.findall(text):
+        if found in numbers:
+            seen[found] = seen.get(found, 0) + 1
+    if len(seen) != len(numbers) or any(count != 1 for count in seen.values()):
+        return None
+    return _TOKEN_RE.sub(lambda match: numbers.get(match.group(), match.group()), text)
 
 
 def _patch(container: Any, subs: list[tuple[str, str]]) -> Any:
