@@ -20,6 +20,10 @@ store_option = click.option(
 )
 json_option = click.option("--json", "json_out", is_flag=True, help="Print JSON for scripts.")
 
+NUMBER = click.IntRange(max=1 << 62)
+"""A count, depth or index option: larger than any store holds is refused by click, in
+one line, rather than overflowing a 64-bit database integer."""
+
 
 def common(function: F) -> F:
     """``--store URL`` and ``--json``, the options of every subcommand."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from forebear.cli._common import (
+    NUMBER,
     common,
     console,
     emit_json,
@@ -148,10 +149,10 @@ def verify(store: str | None, json_out: bool, blobs: bool, kept: tuple[Path, ...
 
 @click.command()
 @common
-@click.option("--from", "start", type=int, default=0, show_default=True,
+@click.option("--from", "start", type=NUMBER, default=0, show_default=True,
               help="First sequence number; negative counts from the end (--from -5: the "
               "last five).")
-@click.option("--limit", type=int, help="At most N entries.")
+@click.option("--limit", type=NUMBER, help="At most N entries.")
 def journal(store: str | None, json_out: bool, start: int, limit: int | None) -> None:
     """Print the journal's entries."""
     from forebear.errors import UsageError

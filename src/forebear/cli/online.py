@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from forebear.cli._common import (
+    NUMBER,
     common,
     console,
     emit_json,
@@ -17,8 +18,8 @@ from forebear.errors import UsageError
 
 @click.command()
 @click.argument("ref")
-@click.argument("index", type=int, required=False)
-@click.option("--update", type=int, help="The update's index in the whole stream instead.")
+@click.argument("index", type=NUMBER, required=False)
+@click.option("--update", type=NUMBER, help="The update's index in the whole stream instead.")
 @common
 def prove(ref: str, index: int | None, update: int | None, store: str | None,
           json_out: bool) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from forebear.cli._common import (
+    NUMBER,
     common,
     console,
     emit_json,
@@ -118,12 +119,12 @@ def _walk_options(function: Any) -> Any:
     for option in reversed((
         click.argument("ref"),
         common,
-        click.option("--depth", type=int, help="At most N edges from REF."),
+        click.option("--depth", type=NUMBER, help="At most N edges from REF."),
         click.option("--kind", multiple=True,
                      help="List only nodes of this kind (repeatable); the walk goes through "
                      "all."),
-        click.option("--limit", type=int, help="Page size (nodes)."),
-        click.option("--offset", type=int, default=0, show_default=True,
+        click.option("--limit", type=NUMBER, help="Page size (nodes)."),
+        click.option("--offset", type=NUMBER, default=0, show_default=True,
                      help="Nodes to skip (paging)."),
         click.option("--format", "fmt", type=click.Choice([f.value for f in Format]),
                      default=Format.tree.value, show_default=True, help="Output format."),
@@ -282,7 +283,7 @@ def _print_diff(result: dict[str, Any]) -> None:
 
 @click.command()
 @common
-@click.option("--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("--limit", type=NUMBER, default=50, show_default=True, help="At most N runs.")
 @click.option("--kind", help="Only runs of this kind.")
 @click.option("--status", help="running, succeeded, failed or aborted.")
 @click.option("--name", help="Only runs of this name.")

@@ -187,7 +187,7 @@ def resolve(
     )
 
 
-def _holds_projects(path: Path) -> bool:
+def holds_projects(path: Path) -> bool:
     """Whether ``path`` is a folder no run reads or writes whole: a repository's or a
     store's root, a file system's root, a home folder."""
     try:
@@ -202,10 +202,10 @@ def _holds_projects(path: Path) -> bool:
 
 def path_digest(path: Path, text: str, hasher: Hasher | None = None) -> str | None:
     """The digest of the file or folder ``path`` (``text`` as the user wrote it), or None
-    for a folder that is never an artifact (``_holds_projects``): hashing it would read
+    for a folder that is never an artifact (``holds_projects``): hashing it would read
     everything below (the store's blobs, a whole disk) to say no. InvalidInputError when
     it cannot be read."""
-    if _holds_projects(path):
+    if holds_projects(path):
         return None
     try:
         return (hasher or _default_hasher)(path)

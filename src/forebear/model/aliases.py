@@ -17,12 +17,13 @@ already in canonical form (``check_canonical``), so the record never holds two s
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Final
 
 from forebear.errors import InvalidInputError
 
-__all__ = ["MAX_ALIAS", "canonical_alias", "check_canonical"]
+__all__ = ["MAX_ALIAS", "canonical_alias", "check_canonical", "new_alias_name"]
 
 MAX_ALIAS: Final = 200
 """Longest alias name, in code points."""
@@ -81,6 +82,23 @@ def canonical_alias(name: object) -> str:
         )
     if is_run_id(lowered):
         raise InvalidInputError(f"alias name {text[:40]!r} looks like a run id", hint=_HINT)
+    return text
+
+
+# Hex digits (and a run id's dashes), at least a digest prefix's eight: a REF of that
+# shape is tried as an alias before a prefix, so an alias so named would stand in for
+# whatever artifact or run that prefix names.
+_PREFIX_SHAPED: Final = re.compile(r"[0-9a-f-]*(?:[0-9a-f]-*){8}[0-9a-f-]*")
+
+
+def new_alias_name(name: object) -> str:
+    """``canonical_alias``, refusing as well a name shaped like a digest or run id prefix
+    (for a name being set; names already journaled stay readable)."""
+    text = canonical_alias(name)
+    if _PREFIX_SHAPED.fullmatch(text.lower()):
+        raise InvalidInputError(
+            f"alias name {text[:40]!r} looks like a digest or run id prefix, which it would "
+            "stand in for", hint=_HINT)
     return text
 
 

@@ -36,7 +36,10 @@ def parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 an hour east of UTC, year 9999 an hour west
+        raise ValueError(f"{text.strip()!r} is outside the range of dates") from None
 
 
 def uuid7(*, now_ns: int | None = None) -> str:

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from forebear.errors import ConflictError, InvalidInputError, NotFoundError
-from forebear.model.aliases import canonical_alias
+from forebear.model.aliases import canonical_alias, new_alias_name
 from forebear.model.entries import MAX_NAME, artifact_ref
 from forebear.model.ids import format_time
 from forebear.sdk._resolve import Target, hash_file_ref, resolve_artifact
@@ -162,7 +162,7 @@ def set_alias(
     (ConflictError otherwise).
     """
     session = session_for(store)
-    alias = canonical_alias(name)
+    alias = new_alias_name(name)
     why = _clean(reason, "reason")
     who = _clean(actor, "actor") or session.actor
     target = resolve_artifact(session, ref, kind=kind)
@@ -357,18 +357,18 @@ def human_edit(
     if new.digest == old.digest:
         raise InvalidInputError("before and after have the same content",
                                 hint="an edit must change something; check the paths")
-    blobs = session.blobs
-    if blobs is not None and new.path and os.path.isfile(new.path) and new.digest \
-            and new.digest not in session.stored_blobs:
-        session.stored_blobs.add(str(blobs.put_file(new.path)))
     entry = _execution(
         session, kind="human_edit", name=name, actor=who, reason=why,
         params=dict(params or {}),
         inputs=[{**old.ref, "role": "before"}], outputs=[{**new.ref, "role": "after"}],
     )
-    if signing_key is not None:
+    if signing_key is not None:  # refused (another person's key) before anything is kept
         from forebear.sdk.signing import sign_entry
 
         sign_entry(entry, signing_key)
+    blobs = session.blobs
+    if blobs is not None and new.path and os.path.isfile(new.path) and new.digest \
+            and new.digest not in session.stored_blobs:
+        session.stored_blobs.add(str(blobs.put_file(new.path)))
     session.store.append(entry)
     return HumanEdit(run_id=entry["run_id"], actor=who, reason=why, before=old.id, after=new.id)

@@ -18,7 +18,7 @@ from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from forebear.errors import ConflictError, InvalidInputError, NotFoundError
-from forebear.model.aliases import canonical_alias
+from forebear.model.aliases import new_alias_name
 from forebear.model.ids import format_time
 from forebear.server.auth import SUBMITTED_BY, guarded, principal
 from forebear.server.bodies import read_json
@@ -87,7 +87,7 @@ def _protected(request: Request) -> frozenset[str]:
 async def put_alias(request: Request, name: NamePath) -> JSONResponse:
     """Append an ``alias.set`` entry; 201 with the alias record and its seq."""
     found = state(request)
-    alias = canonical_alias(name)
+    alias = new_alias_name(name)
     body = await read_json(request, found.config.max_body)
     if not isinstance(body, dict) or not isinstance(body.get("target"), str):
         raise HttpError(400, "invalid_input", "the body must be {\"target\": REF, ...}")

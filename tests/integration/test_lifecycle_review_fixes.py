@@ -1,0 +1,79 @@
+"""What a review of the lifecycle commands found: folders never hashed whole, aliases that
+would stand in for a prefix, numbers and dates out of range, and a refused edit that
+left its file behind."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from forebear.journal.keys import SigningKey
+from tests.serverkit import clean_env, cli
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    cli("init", str(tmp_path), env=clean_env())
+    (tmp_path / "model.pkl").write_bytes(b"v1")
+    return tmp_path
+
+
+def _run(project: Path, *args: str) -> tuple[int, str]:
+    done = cli(*args, env=clean_env(), check=False, cwd=project)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, done.stderr
+
+
+def _size(project: Path) -> int:
+    return len(cli("journal", "--json", env=clean_env(), cwd=project).stdout.split('"seq"'))
+
+
+@pytest.mark.parametrize("command", [
+    ["alias", "set", "whole", "{where}"],
+    ["deploy", "{where}", "--target", "api"],
+    ["human-edit", "--actor", "a", "--reason", "r", "--before", "{where}", "--after",
+     "model.pkl"],
+])
+@pytest.mark.parametrize("where", [".", "/"])
+def test_a_project_or_the_file_system_is_never_hashed_as_one_artifact(
+    project: Path, command: list[str], where: str
+) -> None:
+    before = _size(project)
+    code, err = _run(project, *[part.format(where=where) for part in command])
+    assert code != 0 and "is not hashed" in err, err
+    assert _size(project) == before
+
+
+@pytest.mark.parametrize("name", ["106675dc", "deadbeefcafe", "01a21cbb-8ba7"])
+def test_an_alias_may_not_be_shaped_like_a_prefix_it_would_stand_in_for(
+    project: Path, name: str
+) -> None:
+    code, err = _run(project, "alias", "set", name, "model.pkl")
+    assert code != 0 and "prefix" in err, err
+    assert _run(project, "alias", "set", "model-2026", "model.pkl")[0] == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["log", "--limit", "99999999999999999999"],
+    ["journal", "--from", "99999999999999999999"],
+    ["upstream", "model.pkl", "--depth", "99999999999999999999"],
+    ["downstream", "model.pkl", "--offset", "99999999999999999999"],
+    ["log", "--since", "0001-01-01T00:00:00+01:00"],
+    ["alias", "show", "production", "--at", "9999-12-31T23:59:59-01:00"],
+])
+def test_numbers_and_dates_out_of_range_are_one_line(project: Path, args: list[str]) -> None:
+    code, err = _run(project, *args)
+    assert code in (1, 2) and err.strip(), err
+
+
+def test_a_refused_signed_edit_keeps_nothing(project: Path) -> None:
+    SigningKey.generate("eve@example.com").save(project / "eve.key")
+    (project / "after.csv").write_bytes(b"edited")
+    code, err = _run(project, "human-edit", "--actor", "dana@example.com", "--reason", "r",
+                     "--before", "model.pkl", "--after", "after.csv",
+                     "--sign-key", "eve.key")
+    assert code != 0 and "eve@example.com" in err
+    digest = hashlib.sha256(b"edited").hexdigest()
+    assert not (project / ".forebear" / "blobs" / "sha256" / digest[:2] / digest[2:]).exists()
