@@ -145,12 +145,15 @@ class Git:
         found: list[bytes | None] = []
         for _ in specs:
             end = out.index(b"\n", at)
-            header = out[at:end].split()
-            if len(header) != 3 or header[1] != b"blob":  # "<spec> missing", a tree
-                found.append(None)
+            line = out[at:end]
+            if line.endswith((b" missing", b" ambiguous")):  # "<spec> missing": the spec
+                found.append(None)                           # is a path, spaces and all
                 at = end + 1
-                if len(header) == 3:  # another object's bytes follow: skip them
-                    at += int(header[2]) + 1
+                continue
+            header = line.split()  # "<oid> <type> <size>"
+            if header[1] != b"blob":  # a tree: its bytes follow, skipped
+                found.append(None)
+                at = end + 1 + int(header[2]) + 1
                 continue
             size = int(header[2])
             found.append(out[end + 1 : end + 1 + size])
