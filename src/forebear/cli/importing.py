@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from forebear.cli._common import common, console, emit_json, escape, progress_bar, settings
+from forebear.errors import ForebearError
 
 
 def _writable(store: str | None) -> Any:
@@ -59,6 +60,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
     client = MlflowClient(url)
     session = Session.from_settings(_writable(store))
     bar = progress_bar(disable=json_out)
+    before = session.store.size()
     try:
         with bar:
             task = bar.add_task("runs", total=None)
@@ -67,6 +69,12 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
                                  artifacts=not no_artifacts, history=not no_history,
                                  registry=not no_registry, actor=session.actor,
                                  progress=lambda _: bar.advance(task), jobs=jobs)
+    except ForebearError as exc:
+        if session.store.size() == before:
+            raise
+        # Each run is journaled whole as it comes: say that some are in, and that it is safe.
+        raise type(exc)(f"{exc.message} (the runs imported before it are recorded; "
+                        "importing again adds only what is missing)", hint=exc.hint) from None
     finally:
         client.close()
         session.store.close()
@@ -75,7 +83,7 @@ def mlflow(url: str | None, experiments: tuple[str, ...], no_artifacts: bool,
         return
     out = console()
     out.print(
-        f"imported {report.imported} run(s) from {escape(url)} "
+        f"imported {report.imported} run(s) from {escape(client.url)} "
         f"({', '.join(escape(e) for e in report.experiments) or 'no experiments'}): "
         f"{report.ended} ended since the last import, {report.skipped} already here, "
         f"{report.files} file(s), {report.bytes:,} bytes; {report.aliases} alias(es) set")

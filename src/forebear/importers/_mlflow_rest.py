@@ -38,13 +38,21 @@ class MlflowClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInputError(
-                f"{url!r} is not an MLflow tracking server URL",
+                f"{_without_userinfo(url)!r} is not an MLflow tracking server URL",
                 hint="start one over your runs (mlflow server --backend-store-uri "
                 "sqlite:///mlflow.db) and give its http:// URL")
         env = os.environ if environ is None else environ
         headers = {"User-Agent": "forebear-import"}
         token = env.get("MLFLOW_TRACKING_TOKEN")
         user, password = env.get("MLFLOW_TRACKING_USERNAME"), env.get("MLFLOW_TRACKING_PASSWORD")
+        if parts.username is not None:
+            # http://user:password@host, as MLflow's own client takes it: used to sign in
+            # (unless the environment names someone) and kept out of every message.
+            from urllib.parse import unquote
+
+            if not (user and password):
+                user, password = unquote(parts.username), unquote(parts.password or "")
+            url = _without_userinfo(url)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif user and password:
@@ -200,3 +208,11 @@ def _error(status: int, answer: bytes, what: str) -> ForebearError:
     if status < 500:
         return InvalidInputError(text, hint="check the tracking server URL")
     return TransportError(text, hint="the MLflow server failed: try again, or look at its log")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``: what may be printed."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
