@@ -77,3 +77,27 @@ def test_a_refused_signed_edit_keeps_nothing(project: Path) -> None:
     assert code != 0 and "eve@example.com" in err
     digest = hashlib.sha256(b"edited").hexdigest()
     assert not (project / ".forebear" / "blobs" / "sha256" / digest[:2] / digest[2:]).exists()
+
+
+def test_a_run_using_an_alias_records_the_artifact_not_the_name(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import forebear
+    from forebear.sdk.session import reset_default_session
+
+    assert _run(project, "alias", "set", "production", "model.pkl")[0] == 0
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("FOREBEAR_STORE", raising=False)
+    reset_default_session()
+    try:
+        with forebear.run("score", kind="evaluate", capture=False, watch=False, code=False,
+                          environment=False) as run:
+            used = run.use("production", role="model")
+    finally:
+        reset_default_session()
+    assert (used.kind, used.name) == ("model", "model.pkl")
+    records = json.loads(cli("journal", "--json", env=clean_env(), cwd=project).stdout)
+    end = json.loads(records[-1]["canonical"])
+    assert [(ref["name"], ref["kind"]) for ref in end["inputs"]] == [("model.pkl", "model")]

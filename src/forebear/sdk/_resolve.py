@@ -46,7 +46,7 @@ class Target:
         return str(self.ref["id"])
 
 
-def _query(store: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def query(store: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     execute = getattr(store, "execute", None)
     if execute is None:
         return []  # a store without SQL reads (HTTP): nothing is known locally
@@ -58,7 +58,7 @@ def _query(store: Any, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...
 
 
 def _known(store: Any, key: str) -> dict[str, Any] | None:
-    rows = _query(
+    rows = query(
         store,
         "SELECT a.digest, a.kind, a.name, a.size FROM artifact a JOIN node n ON n.id = a.node "
         "WHERE n.key = ?",

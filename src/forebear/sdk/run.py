@@ -385,13 +385,22 @@ class Run:
         if os.path.exists(text):
             return self._use_file(os.path.realpath(text), role=role, kind=kind, name=name,
                                   copy=copy)
-        if is_digest_text(text):
-            artifact = Artifact(digest=text, kind=kind or "data", name=name, role=role)
-        else:
-            digest = self._resolve_alias(text)
-            artifact = Artifact(digest=digest, kind=kind or "data", name=name or text, role=role)
+        # A digest or an alias: the artifact as recorded (its kind and name), never the
+        # alias's name, which is mutable and not the artifact's.
+        digest = text if is_digest_text(text) else self._resolve_alias(text)
+        known_kind, known_name = self._recorded(digest)
+        artifact = Artifact(digest=digest, kind=kind or known_kind or "data",
+                            name=name or known_name, role=role)
         self._inputs[(artifact.id, role)] = artifact.to_ref()
         return artifact
+
+    def _recorded(self, digest: str) -> tuple[str | None, str | None]:
+        """The kind and name the store has for ``digest`` (None, None when it cannot say)."""
+        from forebear.sdk._resolve import query
+
+        rows = query(self.session.store, "SELECT kind, name FROM artifact WHERE digest = ?",
+                     (digest,))
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
 
     def _use_file(
         self, path: str, *, role: str, kind: str | None = None, name: str | None = None,
