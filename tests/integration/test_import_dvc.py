@@ -308,3 +308,27 @@ def test_runs_never_committed_come_from_the_run_cache(
     assert tried in {o["id"] for o in shown["outputs"]}  # the tried model, by content
     again = cli_ok(capsys, "import", "dvc", str(copy), "--run-cache", "--history", "--json")
     assert (again["imported"], again["skipped"]) == (0, 4)
+
+
+def test_a_lock_committed_broken_is_left_out_of_the_history_with_a_warning(
+        dvc_project: Project, tmp_path: Path, project_dir: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Committed history cannot be fixed: a merge conflict someone committed in dvc.lock
+    # is skipped, said on stderr, and every other commit still comes in.
+    copy = tmp_path / "conflicted"
+    shutil.copytree(dvc_project.root, copy, symlinks=True)
+    good = (copy / "dvc.lock").read_text()
+    (copy / "dvc.lock").write_text("<<<<<<< HEAD\nschema: 2.0\n=======\n>>>>>>> other\n")
+    def commit(message: str) -> None:
+        subprocess.run(["git", "commit", "-qam", message], cwd=copy, env=dvc_project.env,
+                       check=True, capture_output=True)
+
+    commit("conflict")
+    (copy / "dvc.lock").write_text(good)
+    commit("fixed")
+    init_store(project_dir)
+    report = cli_ok(capsys, "import", "dvc", str(copy), "--history", "--json")
+    assert len(report["unreadable"]) == 1 and "not YAML DVC wrote" in report["unreadable"][0]
+    assert report["imported"] == len(_runs(capsys)) > 0
+    code, err = cli_fails(capsys, "import", "dvc", str(copy), "--experiments")
+    assert code == 1 and "has no DVC experiments" in err, err

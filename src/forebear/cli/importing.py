@@ -126,6 +126,8 @@ def dvc(project: Path, history: bool, revs: tuple[str, ...], experiments: bool,
                                                                      total=of))
     finally:
         session.store.close()
+    for why in report.unreadable:  # on stderr, with --json too
+        click.echo(f"forebear: left out: {why}", err=True)
     if json_out:
         emit_json(report.to_json())
         return

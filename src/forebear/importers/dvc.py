@@ -79,6 +79,8 @@ class DvcReport:
     commits: list[str] = field(default_factory=list)
     run_cache: int = 0
     """Runs read from DVC's run cache (with ``run_cache``)."""
+    unreadable: list[str] = field(default_factory=list)
+    """Why each ``dvc.lock`` of a past commit that DVC did not write was left out."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -264,13 +266,23 @@ def _code(lock: LockFile, remote: str | None) -> dict[str, Any] | None:
             "name": f"{remote or 'repository'}@{lock.commit[:12]}"}
 
 
-def stage_runs(locks: Sequence[LockFile]) -> dict[str, tuple[LockFile, str, dict[str, Any]]]:
+def stage_runs(locks: Sequence[LockFile], skipped: list[str] | None = None,
+               ) -> dict[str, tuple[LockFile, str, dict[str, Any]]]:
     """Every stage entry of ``locks`` by its run id: (lock, stage name, entry), each from
     the first lock that holds it (a stage that did not change between commits is one
-    run)."""
+    run). A lock of a past commit that DVC did not write (a merge conflict committed by
+    mistake) cannot be fixed any more: with ``skipped`` given, it is left out and why is
+    added there; the working tree's own is refused."""
     found: dict[str, tuple[LockFile, str, dict[str, Any]]] = {}
     for lock in locks:
-        for name, stage in parse_lock(lock).items():
+        try:
+            stages = parse_lock(lock)
+        except InvalidInputError as exc:
+            if skipped is None or not lock.commit:
+                raise
+            skipped.append(exc.message)
+            continue
+        for name, stage in stages.items():
             found.setdefault(_run_id(lock.path, stage), (lock, name, stage))
     return found
 
@@ -388,6 +400,10 @@ def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[
     remote = None
     if history or revs or experiments:
         locks, remote = history_locks(repo, revs, history=history, experiments=experiments)
+        if not locks and experiments and not (history or revs):
+            raise NotFoundError(f"{repo} has no DVC experiments (nothing under refs/exps)",
+                                hint="run `dvc exp run` first, or import without "
+                                "--experiments")
         if not locks:
             raise NotFoundError(f"no commit of {repo} asked for holds a dvc.lock",
                                 hint="commit dvc.lock after `dvc repro`, or import the "
@@ -399,7 +415,8 @@ def import_dvc(store: Any, path: Path, *, history: bool = False, revs: Sequence[
                                 hint="run `dvc repro` first: dvc.lock records its stages")
     report.locks = len(locks)
     report.commits = list(dict.fromkeys(lock.commit for lock in locks if lock.commit))
-    runs = stage_runs(locks)  # parsed and checked before anything is hashed or written
+    # Parsed and checked before anything is hashed or written.
+    runs = stage_runs(locks, report.unreadable if report.commits else None)
     if run_cache:
         cached = run_cache_runs(repo)
         report.run_cache = len(cached)
