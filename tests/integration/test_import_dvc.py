@@ -332,3 +332,49 @@ def test_a_lock_committed_broken_is_left_out_of_the_history_with_a_warning(
     assert report["imported"] == len(_runs(capsys)) > 0
     code, err = cli_fails(capsys, "import", "dvc", str(copy), "--experiments")
     assert code == 1 and "has no DVC experiments" in err, err
+
+
+def test_metrics_of_foreach_stages_and_the_project_list_and_params_groups(
+        tmp_path: Path, project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What DVC 3 and dvclive write: a top-level `metrics:` list, `foreach` stages whose
+    # metrics files are templates, and a params group, which `dvc params diff` dots.
+    root = tmp_path / "templated"
+    dvc = _dvc()
+    env = {**os.environ, "PATH": f"{Path(dvc).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A",
+           "GIT_COMMITTER_EMAIL": "a@x", "DVC_NO_ANALYTICS": "1"}
+    env.pop("PYTHONPATH", None)
+    root.mkdir()
+    (root / "ev.py").write_text("import json, sys\njson.dump({'acc': 0.5 + int(sys.argv[1])"
+                                " / 10}, open(sys.argv[2], 'w'))\n")
+    (root / "params.yaml").write_text("prepare:\n  seed: 3\n  split: 0.2\n")
+    (root / "dvc.yaml").write_text(textwrap.dedent("""\
+        stages:
+          evaluate:
+            cmd: python ev.py 0 metrics.json
+            deps: [ev.py]
+            params: [prepare]
+            outs:
+              - metrics.json:
+                  cache: false
+          gen:
+            foreach: [1, 2]
+            do:
+              cmd: python ev.py ${item} m${item}.json
+              deps: [ev.py]
+              metrics:
+                - m${item}.json:
+                    cache: false
+        metrics:
+          - metrics.json
+        """))
+    for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro", "-q"]):
+        done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stderr)
+    init_store(project_dir)
+    cli_ok(capsys, "import", "dvc", str(root), "--json")
+    runs = {r["name"]: r for r in _runs(capsys)}
+    assert runs["evaluate"]["metrics"] == {"acc": 0.5}
+    assert runs["gen@1"]["metrics"] == {"acc": 0.6} and runs["gen@2"]["metrics"] == {"acc": 0.7}
+    assert {k: v for k, v in runs["evaluate"]["params"].items() if k != "command"} == {
+        "prepare.seed": 3, "prepare.split": 0.2}

@@ -27,8 +27,10 @@ import finds is written in one transaction.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -188,10 +190,18 @@ def _params(stage: Mapping[str, Any]) -> dict[str, Any]:
     for source, values in (stage.get("params") or {}).items():
         if not isinstance(values, dict):
             continue
-        prefix = "" if source == "params.yaml" else f"{source}:"
-        for key, value in values.items():
-            out[f"{prefix}{key}"] = _json_safe(value)
+        _dotted(values, "" if source == "params.yaml" else f"{source}:", out)
     return out
+
+
+def _dotted(values: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    """A group of parameters (``params: [prepare]``) under dotted keys, as ``dvc params
+    diff`` shows them (``prepare.seed``), so that ``forebear diff`` names what changed."""
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            _dotted(value, f"{prefix}{key}.", out)
+        else:
+            out[f"{prefix}{key}"] = _json_safe(value)
 
 
 @functools.lru_cache(maxsize=64)  # one dvc.yaml serves every stage and run cache entry
@@ -208,18 +218,38 @@ def _pipeline_stages(text: str | None) -> dict[str, dict[str, Any]]:
         return {}
     stages = pipeline.get("stages") if isinstance(pipeline, dict) else None
     if not isinstance(stages, dict):
-        return {}
-    return {str(name): stage for name, stage in stages.items() if isinstance(stage, dict)}
-
-
-def _declared_metrics(lock: LockFile, name: str) -> set[str]:
-    """The paths ``dvc.yaml`` declares as the metrics files of stage ``name``."""
-    items = _pipeline_stages(lock.pipeline).get(name, {}).get("metrics")
-    found: set[str] = set()
-    for item in items if isinstance(items, list) else ():
-        if isinstance(item, str | dict):
-            found.update(str(path) for path in ([item] if isinstance(item, str) else item))
+        stages = {}
+    found = {str(name): stage for name, stage in stages.items() if isinstance(stage, dict)}
+    # The project-wide list (DVC 3, dvclive), kept under a name no stage can have.
+    if isinstance(pipeline, dict) and isinstance(pipeline.get("metrics"), list):
+        found[_TOP_LEVEL] = {"metrics": pipeline["metrics"]}
     return found
+
+
+_TOP_LEVEL = "@top-level"
+_TEMPLATE = re.compile(r"\$\{[^}]*\}")
+
+
+def _declared_metrics(lock: LockFile, name: str) -> list[str]:
+    """The paths ``dvc.yaml`` declares as metrics files of stage ``name``: its own (a
+    ``foreach``/``matrix`` stage's ``gen@1`` by its definition ``gen``, templates such
+    as ``m${item}.json`` as patterns) and the project-wide ``metrics`` list."""
+    stages = _pipeline_stages(lock.pipeline)
+    own = stages.get(name) or stages.get(name.split("@", 1)[0], {})
+    if isinstance(own.get("do"), dict):  # foreach: the stage is defined under `do`
+        own = own["do"]
+    found: list[str] = []
+    for items in (own.get("metrics"), stages.get(_TOP_LEVEL, {}).get("metrics")):
+        for item in items if isinstance(items, list) else ():
+            if isinstance(item, str | dict):
+                found += [_TEMPLATE.sub("*", str(path))
+                          for path in ([item] if isinstance(item, str) else item)]
+    return found
+
+
+def _is_declared(path: str, declared: Sequence[str]) -> bool:
+    return any(path == pattern or ("*" in pattern and fnmatch.fnmatchcase(path, pattern))
+               for pattern in declared)
 
 
 def _metrics(stage: Mapping[str, Any], declared: Any, base: Path, objects: Objects,
@@ -229,7 +259,7 @@ def _metrics(stage: Mapping[str, Any], declared: Any, base: Path, objects: Objec
     out: dict[str, Any] = {}
     for item in stage.get("outs") or ():
         md5 = item.get("md5")
-        if item["path"] not in declared or not isinstance(md5, str):
+        if not isinstance(md5, str) or not _is_declared(item["path"], declared):
             continue
         data = objects.content(md5, (base / item["path"]).as_posix(), commit)
         if data is None:
