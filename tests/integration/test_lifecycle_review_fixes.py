@@ -101,3 +101,24 @@ def test_a_run_using_an_alias_records_the_artifact_not_the_name(
     records = json.loads(cli("journal", "--json", env=clean_env(), cwd=project).stdout)
     end = json.loads(records[-1]["canonical"])
     assert [(ref["name"], ref["kind"]) for ref in end["inputs"]] == [("model.pkl", "model")]
+
+
+def test_a_human_edit_keeps_its_person_and_reason_through_an_openlineage_round_trip(
+    project: Path, tmp_path: Path
+) -> None:
+    import json
+
+    (project / "raw.csv").write_text("x,y\n1,2\n")
+    (project / "fixed.csv").write_text("x,y\n1,3\n")
+    assert _run(project, "human-edit", "--actor", "dana@example.com", "--reason",
+                "row 1 mislabelled", "--before", "raw.csv", "--after", "fixed.csv")[0] == 0
+    events = cli("export", "fixed.csv", "--format", "openlineage", env=clean_env(),
+                 cwd=project).stdout
+    other = tmp_path / "other"
+    cli("init", str(other), env=clean_env())
+    (other / "events.json").write_text(events)
+    cli("import", "openlineage", "events.json", env=clean_env(), cwd=other)
+    shown = json.loads(cli("show", str(project / "fixed.csv"), "--json", env=clean_env(),
+                           cwd=other).stdout)
+    step = shown["transformation"]
+    assert (step["actor"], step["reason"]) == ("dana@example.com", "row 1 mislabelled")

@@ -14,7 +14,8 @@ environment anchors travel as the standard facets below.
   the facet requires as its ``url``.
 - **run**: the run id; facets ``parent``, ``processing_engine`` (Python and its version,
   forebear as the adapter), ``tags``, ``errorMessage`` (a failed run's error and
-  traceback), and ``forebear`` (kind, params, actor, and on the last event the metrics).
+  traceback), and ``forebear`` (kind, params, actor, reason, and on the last event the
+  metrics).
 - **datasets**: an artifact recorded at a location is the dataset at that location (a
   path is namespace ``file``, ``s3://bucket/key`` is namespace ``s3://bucket`` and name
   ``key``, as OpenLineage's naming spec has them), and its digest is that dataset's
@@ -131,6 +132,8 @@ def _events(graph: Graph, run: Mapping[str, Any], more: Mapping[str, Any],
     ours: dict[str, Any] = {"kind": kind, "params": dict(run.get("params") or {})}
     if run.get("actor"):
         ours["actor"] = run["actor"]
+    if run.get("reason"):
+        ours["reason"] = run["reason"]
     job = {"namespace": job_namespace, "name": _name(run.get("name"), run["id"]),
            "facets": job_facets}
     inputs = [_dataset(graph.nodes[a], role, "inputFacets", producer)

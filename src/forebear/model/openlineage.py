@@ -367,10 +367,16 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
         "name": name,
         "namespace": namespace,
         "time": when,
-        "actor": actor or _opt_text(event.get("producer"), "producer") or "openlineage",
+        # Who ran it, as the event claims (forebear's own facet, from an export), else
+        # who sent it; a server keeps the token it came through in submitted_by.
+        "actor": _opt_text(ours.get("actor"), "forebear.actor") or actor
+        or _opt_text(event.get("producer"), "producer") or "openlineage",
         "params": dict(_mapping(ours.get("params"), "forebear.params")),
         "tags": _tags(run_facets),
     }
+    reason = _opt_text(ours.get("reason"), "forebear.reason")
+    if reason:
+        start["reason"] = reason
     if event_type != "START":
         start["start_guess"] = True
     parent = _facet(run_facets, "parent", "run.facets")
