@@ -122,3 +122,12 @@ def test_a_human_edit_keeps_its_person_and_reason_through_an_openlineage_round_t
                            cwd=other).stdout)
     step = shown["transformation"]
     assert (step["actor"], step["reason"]) == ("dana@example.com", "row 1 mislabelled")
+
+
+def test_a_sign_key_that_is_no_key_is_told_so_not_to_chmod_it(project: Path) -> None:
+    (project / "data.csv").write_text("x,y\n")
+    (project / "data.csv").chmod(0o644)
+    (project / "after.csv").write_bytes(b"edited")
+    code, err = _run(project, "human-edit", "--actor", "dana@example.com", "--reason", "r",
+                     "--before", "model.pkl", "--after", "after.csv", "--sign-key", "data.csv")
+    assert code != 0 and "corrupt" in err and "chmod" not in err, err

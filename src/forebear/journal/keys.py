@@ -354,11 +354,6 @@ class SigningKey:
         except OSError as exc:
             raise SigningKeyError(f"cannot read signing key {path}: {exc.strerror}") from None
         mode = stat.S_IMODE(info.st_mode)
-        if os.name == "posix" and mode & 0o077:
-            raise SigningKeyError(
-                f"signing key {path} is open to other users (mode {mode:04o})",
-                hint=f"chmod 600 {path}",
-            )
         if len(data) > 64 * 1024:
             raise SigningKeyError(f"signing key {path} is not a key file (too large)")
         try:
@@ -367,9 +362,17 @@ class SigningKey:
             raise SigningKeyError(f"signing key {path} is not a key file (not UTF-8)") from None
         line = text[:-1] if text.endswith("\n") else text
         try:
-            return cls.parse(line)
+            key = cls.parse(line)
         except SigningKeyError as exc:
             raise SigningKeyError(f"signing key {path} is corrupt: {exc.message}") from None
+        # Checked once the file is known to be a key: for a data file given by mistake,
+        # "chmod 600" would be the wrong fix.
+        if os.name == "posix" and mode & 0o077:
+            raise SigningKeyError(
+                f"signing key {path} is open to other users (mode {mode:04o})",
+                hint=f"chmod 600 {path}",
+            )
+        return key
 
 
 def _fsync_dir(directory: Path) -> None:
