@@ -131,3 +131,29 @@ def test_a_sign_key_that_is_no_key_is_told_so_not_to_chmod_it(project: Path) -> 
     code, err = _run(project, "human-edit", "--actor", "dana@example.com", "--reason", "r",
                      "--before", "model.pkl", "--after", "after.csv", "--sign-key", "data.csv")
     assert code != 0 and "corrupt" in err and "chmod" not in err, err
+
+
+def test_a_signed_edit_shows_the_key_that_signed_it(project: Path) -> None:
+    import json
+
+    made = json.loads(cli("key", "create", "dana@example.com", "--json", env=clean_env(),
+                          cwd=project).stdout)
+    assert (project / made["path"]).stat().st_mode & 0o777 == 0o600
+    assert _run(project, "key", "create", "dana@example.com")[0] != 0  # never overwritten
+    (project / "after.csv").write_bytes(b"edited")
+    (project / "plain.csv").write_bytes(b"edited too")
+    assert _run(project, "human-edit", "--actor", "dana@example.com", "--reason", "r",
+                "--before", "model.pkl", "--after", "after.csv",
+                "--sign-key", made["path"])[0] == 0
+    assert _run(project, "human-edit", "--actor", "dana@example.com", "--reason", "r",
+                "--before", "model.pkl", "--after", "plain.csv")[0] == 0
+
+    def shown(path: str) -> dict[str, object]:
+        out = cli("show", path, "--json", env=clean_env(), cwd=project).stdout
+        step: dict[str, object] = json.loads(out)["transformation"]
+        return step
+
+    assert shown("after.csv")["signed_by"] == made["verifier"]
+    assert "signed_by" not in shown("plain.csv")
+    assert made["verifier"] in cli("show", "after.csv", env=clean_env(), cwd=project).stdout
+    assert _run(project, "verify")[0] == 0

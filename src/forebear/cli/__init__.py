@@ -48,7 +48,7 @@ def _build() -> click.Group:
         _query.log, _query.show, _query.upstream, _query.downstream, _query.path,
         _query.diff,
         _query.flag, _query.flagged,
-        _lifecycle.alias_app, _lifecycle.deploy, _lifecycle.human_edit,
+        _lifecycle.alias_app, _lifecycle.deploy, _lifecycle.human_edit, _lifecycle.key_app,
         _online.prove, _export.export, _importing.import_app,
         _server.serve, _server.worker, _server.token_app, _server.spool_app,
     ):

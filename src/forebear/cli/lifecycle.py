@@ -184,3 +184,32 @@ def human_edit(actor: str, reason: str, before: str, after: str, name: str, kind
     else:
         console().print(f"human edit by {escape(done.actor)}: {done.before} → {done.after}  "
                         f"[dim]run {done.run_id}[/]")
+
+
+@click.group("key")
+def key_app() -> None:
+    """A person's own signing key, for signing their human edits (--sign-key)."""
+
+
+@key_app.command("create")
+@click.argument("name")
+@click.option("--output", "-o", type=click.Path(path_type=Path),
+              help="Where to write it (default: NAME.key here, NAME's unsafe characters "
+              "as _).")
+@click.option("--json", "json_out", is_flag=True, help="Print JSON for scripts.")
+def key_create(name: str, output: Path | None, json_out: bool) -> None:
+    """Create an Ed25519 key named NAME (the person, as they appear as --actor) and print
+    its public verifier key, for auditors to check their signed edits against."""
+    import re
+
+    from forebear.journal.keys import SigningKey
+
+    key = SigningKey.generate(name)
+    where = output or Path(re.sub(r"[^A-Za-z0-9@._+-]", "_", name) + ".key")
+    key.save(where)  # mode 0600; an existing file is never overwritten
+    verifier = key.verifier().encode()
+    if json_out:
+        emit_json({"name": name, "path": str(where), "verifier": verifier})
+    else:
+        click.echo(f"wrote {where} (keep it private; sign with --sign-key {where})")
+        click.echo(f"public key, to publish: {verifier}")

@@ -83,6 +83,8 @@ def _print_record(record: dict[str, Any]) -> None:
                   + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else "")
                   + (f"  [dim]submitted by[/] {escape(step['submitted_by'])}"
                      if step.get("submitted_by") else ""))
+        if step.get("signed_by"):
+            out.print(f"  [dim]signed by[/]    {escape(step['signed_by'])}")
         out.print(f"  [dim]params[/]       {_kv(step['params'])}")
         code = step.get("code") or {}
         if code:

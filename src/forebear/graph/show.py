@@ -46,13 +46,32 @@ def _summary(node: dict[str, Any], role: str) -> dict[str, Any]:
             "name": node.get("name")}
 
 
-def _transformation(run_node: dict[str, Any]) -> dict[str, Any]:
+def _transformation(run_node: dict[str, Any], signed_by: str | None) -> dict[str, Any]:
     keys = ("run_id", "kind", "name", "status", "code", "params", "actor", "reason",
             "started_at", "ended_at")
     step = {k: run_node.get(k) for k in keys}
     if run_node.get("submitted_by"):  # the token a server took the run from
         step["submitted_by"] = run_node["submitted_by"]
+    if signed_by is not None:
+        step["signed_by"] = signed_by
     return step
+
+
+def _signer(store: Queryable, run_node: dict[str, Any]) -> str | None:
+    """The key (``name+id+public key``) that signed a human edit, as its entry in the
+    journal carries it (``verify`` checks that signature): an auditor compares it with
+    the person's published key."""
+    if run_node.get("kind") != "human_edit":
+        return None
+    rows = run(store, "SELECT j.entry FROM execution x JOIN journal j ON j.seq = x.start_seq "
+               "WHERE x.run_id = ?", (run_node["run_id"],))
+    if not rows:
+        return None
+    try:
+        signed = json.loads(bytes(rows[0][0])).get("signature")
+    except (ValueError, AttributeError):
+        return None
+    return str(signed["key"]) if isinstance(signed, dict) and "key" in signed else None
 
 
 def _edges(store: Queryable, node: int, column: str) -> list[tuple[int, str]]:
@@ -128,7 +147,8 @@ def show(store: Queryable, resolved: Resolved) -> dict[str, Any]:
             for src, role in step_inputs
             if role not in ANCHOR_ROLES and src in parents
         ],
-        "transformation": _transformation(run_node) if run_node else None,
+        "transformation": _transformation(run_node, _signer(store, run_node))
+        if run_node else None,
         "environment": run_node.get("environment") if run_node else None,
         "metrics": (run_node.get("metrics") or {}) if run_node else {},
         "time": (run_node.get("ended_at") or run_node.get("started_at")) if run_node else None,
