@@ -200,6 +200,12 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     for alias in ("legacy@prod", "legacy@staging"):
         assert cli_ok(capsys, "alias", "show", alias, "--json")["digest"] == str(
             hash_tree(folder))
+    # A version registered from a run's folder reaches that run: a `register` step used
+    # the run's files under the folder and made it.
+    up = cli_ok(capsys, "upstream", "legacy@prod", "--json")
+    ids_up = {node["id"] for node in up["nodes"]}
+    assert _uuid(ids["prepare"]) in ids_up and digest in ids_up
+    assert [n["kind"] for n in up["nodes"] if n["type"] == "execution"].count("register") == 1
     assert report["aliases"] == 3 and report["aliases_skipped"] == []
     fold = cli_ok(capsys, "show", _uuid(ids["fold"]), "--json")
     assert fold["parent_run_id"] == _uuid(ids["train"]) and fold["namespace"] == "fraud"

@@ -387,12 +387,33 @@ def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
             if store.resolve_alias(canonical) == target["id"]:
                 report.aliases_unchanged += 1
                 continue
+            source = str(found.get("source") or "")
+            files = models.get(f"{source}#files", {}).get("files")
+            made = ([_registration(source, name, version, target, files, now, actor)]
+                    if files else [{"type": "artifact", "time": now, "artifact": target}])
             store.append_batch([
-                {"type": "artifact", "time": now, "artifact": target},
+                *made,
                 {"type": "alias.set", "time": now, "name": canonical, "target": target["id"],
                  "actor": actor, "reason": f"MLflow Model Registry: {name} version {version}"},
             ])
             report.aliases += 1
+
+
+def _registration(source: str, name: str, version: str, target: Mapping[str, Any],
+                  files: Sequence[tuple[str, str]], now: str, actor: str) -> dict[str, Any]:
+    """A version registered from a run's folder (``runs:/<run>/<path>``, MLflow 2) as the
+    step it was: a ``register`` run that used the run's files under that path and made
+    the folder, so the version's upstream reaches the run, its data and its code. Its
+    id comes from the source, so importing again writes the same run."""
+    ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlflow-registry:{source}"))
+    return {
+        "type": "execution", "run_id": ident, "kind": "register",
+        "name": clean_text(f"register {name}")[:MAX_NAME], "time": now, "status": "succeeded",
+        "actor": actor, "params": {"source": source, "version": str(version)},
+        "inputs": [artifact_ref(digest=digest, kind=guess_kind(path), name=path, role="file")
+                   for path, digest in files],
+        "outputs": [{**target, "role": "model"}],
+    }
 
 
 def _points_at(store: Any, alias: str, version: Mapping[str, Any]) -> bool:
@@ -440,11 +461,16 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: 
         items = list(client.run_files(run_id, folder))
         if not items:
             return None
+        by_path = {client.run_file_path(run_id, item["path"]): item["path"] for item in items}
+        digests: dict[str, str] = {}
         digest, _ = downloads.folder(
             [(item["path"][len(folder):].lstrip("/") if folder else item["path"],
-              client.run_file_path(run_id, item["path"])) for item in items])
+              client.run_file_path(run_id, item["path"])) for item in items], digests)
         models[source] = artifact_ref(digest=digest, kind="model", name=folder or run_id,
                                       meta={"mlflow_source": source})
+        # The run's own files that make the folder: what links the version to its run.
+        models[f"{source}#files"] = {"files": sorted(
+            (by_path[path], file_digest) for path, file_digest in digests.items())}
         return models[source]
     return None
 
@@ -491,11 +517,16 @@ class _Downloads:
         self.report.bytes += sum(size for _, size in found)
         return found
 
-    def folder(self, files: Sequence[tuple[str, str]]) -> tuple[str, int]:
+    def folder(self, files: Sequence[tuple[str, str]],
+               digests: dict[str, str] | None = None) -> tuple[str, int]:
         """(digest, size) of the folder of ``(relative path, download path)`` files: the
         digest of its tree manifest (``manifest_of``), the one the same folder has on
-        disk; the manifest goes to the blob store with the files."""
+        disk; the manifest goes to the blob store with the files. ``digests``, when
+        given, gets each download path's digest."""
         got = self.fetch([path for _, path in files])
+        if digests is not None:
+            digests.update((path, digest) for (_, path), (digest, _) in zip(files, got,
+                                                                           strict=True))
         manifest = manifest_of([(name, Digest.parse(digest))
                                 for (name, _), (digest, _) in zip(files, got, strict=True)])
         if self.blobs is not None:
