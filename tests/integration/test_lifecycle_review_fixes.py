@@ -157,3 +157,31 @@ def test_a_signed_edit_shows_the_key_that_signed_it(project: Path) -> None:
     assert "signed_by" not in shown("plain.csv")
     assert made["verifier"] in cli("show", "after.csv", env=clean_env(), cwd=project).stdout
     assert _run(project, "verify")[0] == 0
+
+
+def test_an_openlineage_round_trip_keeps_one_environment(project: Path, tmp_path: Path) -> None:
+    import json
+
+    import forebear
+    from forebear.sdk.session import reset_default_session
+
+    reset_default_session()
+    (project / "out.bin").write_bytes(b"out")
+    try:
+        with forebear.run("train", store=str(project), capture=False, watch=False) as run:
+            run.produce(str(project / "out.bin"), kind="model")
+    finally:
+        reset_default_session()
+    events = cli("export", str(project / "out.bin"), "--format", "openlineage",
+                 env=clean_env(), cwd=project).stdout
+    other = tmp_path / "other"
+    cli("init", str(other), env=clean_env())
+    (other / "events.json").write_text(events)
+    cli("import", "openlineage", "events.json", env=clean_env(), cwd=other)
+
+    def kinds(where: Path) -> list[str]:
+        up = json.loads(cli("upstream", str(project / "out.bin"), "--json",
+                            env=clean_env(), cwd=where).stdout)
+        return sorted(n["kind"] for n in up["nodes"] if n["kind"] in ("code", "environment"))
+
+    assert kinds(other) == kinds(project) == ["code", "environment"]

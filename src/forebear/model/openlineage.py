@@ -383,10 +383,13 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
     if parent:
         parent_run = _mapping(parent.get("run"), "run.facets.parent.run")
         start["parent_run_id"] = _run_id(parent_run.get("runId"), "run.facets.parent.run.runId")
-    code = _code(job_facets)
+    # A forebear export names the run's code and environment nodes themselves, as inputs
+    # in those roles: no second node is derived from the standard facets beside them.
+    anchored = {ref.get("role") for ref in inputs}
+    code = None if "code" in anchored else _code(job_facets)
     if code is not None:
         start["code"] = code
-    environment = _environment(run_facets)
+    environment = None if "environment" in anchored else _environment(run_facets)
     if environment is not None:
         start["environment"] = environment
     metrics = _numbers(ours.get("metrics"), "forebear.metrics")
