@@ -78,6 +78,11 @@ LOG_RUNS = textwrap.dedent("""
                                          run_id=ids["prepare"])
     client.set_registered_model_alias("legacy", "prod", legacy.version)
     client.transition_model_version_stage("legacy", legacy.version, "Staging")
+    # A name with a space, which MLflow allows and an alias does not.
+    client.create_registered_model("legacy model")
+    spaced = client.create_model_version("legacy model", f"runs:/{ids['prepare']}/data",
+                                         run_id=ids["prepare"])
+    client.set_registered_model_alias("legacy model", "prod", spaced.version)
     print(json.dumps(ids))
 """) % SECRET
 
@@ -197,7 +202,7 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     champion = cli_ok(capsys, "alias", "show", "fraud@champion", "--json")
     assert champion["digest"] == model and "fraud version 1" in champion["reason"]
     folder = csv.parent
-    for alias in ("legacy@prod", "legacy@staging"):
+    for alias in ("legacy@prod", "legacy@staging", "legacy-model@prod"):
         assert cli_ok(capsys, "alias", "show", alias, "--json")["digest"] == str(
             hash_tree(folder))
     # A version registered from a run's folder reaches that run: a `register` step used
@@ -206,7 +211,7 @@ def test_runs_params_metrics_code_datasets_artifacts_and_models_come_in(
     ids_up = {node["id"] for node in up["nodes"]}
     assert _uuid(ids["prepare"]) in ids_up and digest in ids_up
     assert [n["kind"] for n in up["nodes"] if n["type"] == "execution"].count("register") == 1
-    assert report["aliases"] == 3 and report["aliases_skipped"] == []
+    assert report["aliases"] == 4 and report["aliases_skipped"] == []
     fold = cli_ok(capsys, "show", _uuid(ids["fold"]), "--json")
     assert fold["parent_run_id"] == _uuid(ids["train"]) and fold["namespace"] == "fraud"
     assert train["tags"]["team"] == "risk" and train["tags"]["mlflow.run_id"] == ids["train"]
@@ -221,7 +226,7 @@ def test_importing_again_brings_only_what_changed(
     before = open_store(str(project_dir)).size()
     again = cli_ok(capsys, "import", "mlflow", tracking["url"], "--experiment", "fraud", "--json")
     assert (again["imported"], again["ended"], again["skipped"]) == (0, 0, 6)
-    assert (again["aliases"], again["aliases_unchanged"], again["files"]) == (0, 3, 0)
+    assert (again["aliases"], again["aliases_unchanged"], again["files"]) == (0, 4, 0)
     assert open_store(str(project_dir)).size() == before
     subprocess.run([str(tracking["python"]), "-c",
                     "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "

@@ -355,23 +355,31 @@ def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
 
     report = downloads.report
     now = format_time(utc_now())
+    taken: dict[str, str] = {}  # alias prefix -> the registered model that has it
     for model in client.registered_models():
         name = str(model.get("name") or "")
+        # MLflow allows spaces in a model's name; an alias has none: "fraud model" is
+        # fraud-model@..., unless another registered model is called that.
+        prefix = "-".join(name.split())
+        if taken.setdefault(prefix, name) != name:
+            report.aliases_skipped.append(
+                f"{name}: its aliases would be named {prefix}@..., as {taken[prefix]}'s are")
+            continue
         names: dict[str, str] = {}  # alias -> version
         for version in model.get("latest_versions") or ():
             stage = str(version.get("current_stage") or "")
             if stage and stage not in ("None", "Archived"):
-                names[f"{name}@{stage.lower()}"] = str(version.get("version"))
+                names[f"{prefix}@{stage.lower()}"] = str(version.get("version"))
         for item in model.get("aliases") or ():
-            names[f"{name}@{item.get('alias')}"] = str(item.get("version"))
+            names[f"{prefix}@{item.get('alias')}"] = str(item.get("version"))
         for alias, version in sorted(names.items()):
+            found = client.model_version(name, version)
+            if runs is not None and str(found.get("run_id")) not in runs:
+                continue  # not of the runs imported: nothing to say about it
             try:
                 canonical = canonical_alias(alias)
             except InvalidInputError as exc:
                 report.aliases_skipped.append(f"{alias}: {exc.message}")
-                continue
-            found = client.model_version(name, version)
-            if runs is not None and str(found.get("run_id")) not in runs:
                 continue
             if _points_at(store, canonical, found):  # no download to find that out
                 report.aliases_unchanged += 1
