@@ -133,6 +133,15 @@ def _opt_text(value: object, where: str, limit: int = MAX_NAME) -> str | None:
     return value
 
 
+def _claim(value: object) -> str | None:
+    """A who or why that forebear's own facet claims, if it is text the journal takes; a
+    claim that is not is left out, and the event stands on what it carries otherwise."""
+    try:
+        return _opt_text(value, "forebear facet")
+    except InvalidInputError:
+        return None
+
+
 def _run_id(value: object, where: str) -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise _fail(f"{where} must be a UUID string")
@@ -369,12 +378,12 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
         "time": when,
         # Who ran it, as the event claims (forebear's own facet, from an export), else
         # who sent it; a server keeps the token it came through in submitted_by.
-        "actor": _opt_text(ours.get("actor"), "forebear.actor") or actor
+        "actor": _claim(ours.get("actor")) or actor
         or _opt_text(event.get("producer"), "producer") or "openlineage",
         "params": dict(_mapping(ours.get("params"), "forebear.params")),
         "tags": _tags(run_facets),
     }
-    reason = _opt_text(ours.get("reason"), "forebear.reason")
+    reason = _claim(ours.get("reason"))
     if reason:
         start["reason"] = reason
     if event_type != "START":
