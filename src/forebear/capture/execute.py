@@ -169,13 +169,9 @@ def execute(
                 sys.stderr.write(f"forebear: declared output {path} was not written: "
                                  "not recorded\n")
         # What another exec in this folder, running meanwhile, was seen writing is its.
-        theirs = live.others_since_start() if live is not None else set()
-        ours = str(live.folder) + os.sep if live is not None else None
         for watcher in watchers:
-            run.record_found(writes=[
-                p for p in watcher.changed()
-                if not (ours and p.startswith(ours))  # the lists, when TMPDIR is in the tree
-                and (not theirs or os.path.realpath(p) not in theirs)])
+            found = watcher.changed()
+            run.record_found(writes=live.mine(found) if live is not None else found)
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
         error = traceback = None

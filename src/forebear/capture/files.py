@@ -186,9 +186,9 @@ def publish_writes(path: str) -> None:
 def _publish(path: object) -> None:
     """One line per write open (never raises: the program's open must go on)."""
     try:
-        if _live_fd is not None and not isinstance(path, int):
+        if not isinstance(path, int):
             name = os.path.abspath(os.fsdecode(path))  # type: ignore[arg-type]
-            os.write(_live_fd, name.encode("utf-8", "surrogateescape") + b"\n")
+            os.write(_live_fd, name.encode("utf-8", "surrogateescape") + b"\n")  # type: ignore[arg-type]
     except (OSError, TypeError, ValueError):
         pass
 

@@ -40,6 +40,14 @@ class LiveWrites:
         self.started = time.time_ns()
         self._prune()
 
+    def mine(self, paths: list[str]) -> list[str]:
+        """``paths`` (a watch's finds) less what other execs published while this one
+        ran, and less the lists themselves (when the temporary folder is in the tree)."""
+        theirs = self.others_since_start()
+        lists = str(self.folder) + os.sep
+        return [path for path in paths if not path.startswith(lists)
+                and (not theirs or os.path.realpath(path) not in theirs)]
+
     def others_since_start(self) -> set[str]:
         """Paths (resolved) the other execs published while this one ran: lists modified
         since it began, or of execs still running."""

@@ -3,11 +3,10 @@ find the stored outputs' blobs that are missing."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from forebear import config
+from forebear import _json, config
 from forebear.store.base import JournalRecord
 
 
@@ -18,7 +17,7 @@ def stored_outputs(records: Iterable[JournalRecord]) -> dict[str, int]:
     for record in records:
         if b'"stored":true' not in record.canonical:  # most entries: no parse
             continue
-        entry = json.loads(record.canonical)
+        entry = _json.loads(record.canonical)
         for ref in entry.get("outputs") or ():
             if isinstance(ref, dict) and ref.get("stored") is True and ref.get("digest"):
                 found.setdefault(str(ref["digest"]), record.seq)

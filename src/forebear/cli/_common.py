@@ -62,13 +62,9 @@ def raise_if_refused(store: Any) -> None:
     token)."""
     refused = getattr(store, "refused", None)
     if refused:
-        from forebear.errors import AuthError
-        from forebear.store.remote import refusal_fix
+        from forebear.store.remote import refusal_error
 
-        error = AuthError if refused[0].startswith(("HTTP 401", "HTTP 403")) else ForebearError
-        raise error(f"the server refused what this command wrote ({refused[0]}); nothing "
-                    f"was recorded", hint=f"{refusal_fix(refused[0])}, then run "
-                    "`forebear spool retry`")
+        raise refusal_error(refused[0])
 
 
 def key_unreadable(found: config.Settings) -> bool:

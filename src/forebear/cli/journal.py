@@ -127,7 +127,7 @@ def verify(store: str | None, json_out: bool, blobs: bool, kept: tuple[Path, ...
             for witness in witnesses:
                 payload["problems"].extend(
                     problem.to_json() for problem in check_kept(
-                        witness, head, lambda old, new: db.consistency_proof(old, new)))
+                        witness, head, db.consistency_proof))
         payload["problems"].extend(key_problems)
     payload["ok"] = not payload["problems"]
     if json_out:

@@ -15,6 +15,7 @@ from forebear.cli._common import (
     console,
     emit_json,
     escape,
+    json_option,
     raise_if_refused,
     settings,
 )
@@ -196,7 +197,7 @@ def key_app() -> None:
 @click.option("--output", "-o", type=click.Path(path_type=Path),
               help="Where to write it (default: NAME.key here, NAME's unsafe characters "
               "as _).")
-@click.option("--json", "json_out", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def key_create(name: str, output: Path | None, json_out: bool) -> None:
     """Create an Ed25519 key named NAME (the person, as they appear as --actor) and print
     its public verifier key, for auditors to check their signed edits against."""

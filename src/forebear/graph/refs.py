@@ -129,9 +129,8 @@ def resolve(
     if files and is_path(path):
         digest = path_digest(path, text, hasher)
         if digest is None:
-            unrecorded = (f"; the folder {text} holds a project or a file system (.git, "
-                          ".forebear, a root or a home folder) and is not hashed: name the "
-                          "file or folder in it that a run used or made")
+            unrecorded = (f"; {not_hashed(text)}: name the file or folder in it that a "
+                          "run used or made")
         else:
             found = _by_key(store, digest, "file")
             if found is not None:
@@ -185,6 +184,12 @@ def resolve(
         hint="give a recorded file, an alias, a digest or its prefix, or a run id "
         "(see `forebear log`)",
     )
+
+
+def not_hashed(text: str) -> str:
+    """Why the folder ``text`` is not hashed (``holds_projects``), for messages."""
+    return (f"the folder {text} holds a project or a file system (.git, .forebear, a root "
+            "or a home folder) and is not hashed")
 
 
 def holds_projects(path: Path) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from forebear._http import HttpClient
+from forebear.capture.git_remote import redact_url
 from forebear.errors import (
     AuthError,
     ForebearError,
@@ -38,7 +39,7 @@ class MlflowClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInputError(
-                f"{_without_userinfo(url)!r} is not an MLflow tracking server URL",
+                f"{redact_url(url)!r} is not an MLflow tracking server URL",
                 hint="start one over your runs (mlflow server --backend-store-uri "
                 "sqlite:///mlflow.db) and give its http:// URL")
         env = os.environ if environ is None else environ
@@ -52,7 +53,7 @@ class MlflowClient:
 
             if not (user and password):
                 user, password = unquote(parts.username), unquote(parts.password or "")
-            url = _without_userinfo(url)
+            url = redact_url(url)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         elif user and password:
@@ -208,11 +209,3 @@ def _error(status: int, answer: bytes, what: str) -> ForebearError:
     if status < 500:
         return InvalidInputError(text, hint="check the tracking server URL")
     return TransportError(text, hint="the MLflow server failed: try again, or look at its log")
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@``: what may be printed."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()

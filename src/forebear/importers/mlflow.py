@@ -356,6 +356,7 @@ def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
     report = downloads.report
     now = format_time(utc_now())
     taken: dict[str, str] = {}  # alias prefix -> the registered model that has it
+    folders: dict[str, list[tuple[str, str]]] = {}  # runs:/ source -> its files
     for model in client.registered_models():
         name = str(model.get("name") or "")
         # MLflow allows spaces in a model's name; an alias has none: "fraud model" is
@@ -385,7 +386,7 @@ def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
                 report.aliases_unchanged += 1
                 continue
             target = _version_model(client, found, downloads, artifacts=artifacts,
-                                    models=models)
+                                    models=models, folders=folders)
             if target is None:
                 report.aliases_skipped.append(
                     f"{alias}: version {version}'s source {found.get('source')!r} is not a "
@@ -396,7 +397,7 @@ def _import_registry(store: Any, client: MlflowClient, downloads: _Downloads, *,
                 report.aliases_unchanged += 1
                 continue
             source = str(found.get("source") or "")
-            files = models.get(f"{source}#files", {}).get("files")
+            files = folders.get(source)
             made = ([_registration(source, name, version, target, files, now, actor)]
                     if files else [{"type": "artifact", "time": now, "artifact": target}])
             store.append_batch([
@@ -450,10 +451,11 @@ def _model_id_of(version: Mapping[str, Any]) -> str:
 
 
 def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: _Downloads,
-                   *, artifacts: bool, models: dict[str, dict[str, Any]]
-                   ) -> dict[str, Any] | None:
+                   *, artifacts: bool, models: dict[str, dict[str, Any]],
+                   folders: dict[str, list[tuple[str, str]]]) -> dict[str, Any] | None:
     """The artifact ref of a model version's model: a logged model (``models:/m-...``)
-    or a folder of a run's artifacts (``runs:/<run>/<path>``)."""
+    or a folder of a run's artifacts (``runs:/<run>/<path>``), whose files (path,
+    digest) go to ``folders`` under its source."""
     source, model_id = str(version.get("source") or ""), _model_id_of(version)
     if model_id:
         if model_id not in models:
@@ -469,16 +471,13 @@ def _version_model(client: MlflowClient, version: Mapping[str, Any], downloads: 
         items = list(client.run_files(run_id, folder))
         if not items:
             return None
-        by_path = {client.run_file_path(run_id, item["path"]): item["path"] for item in items}
-        digests: dict[str, str] = {}
-        digest, _ = downloads.folder(
+        digest, _, digests = downloads.folder(
             [(item["path"][len(folder):].lstrip("/") if folder else item["path"],
-              client.run_file_path(run_id, item["path"])) for item in items], digests)
+              client.run_file_path(run_id, item["path"])) for item in items])
         models[source] = artifact_ref(digest=digest, kind="model", name=folder or run_id,
                                       meta={"mlflow_source": source})
         # The run's own files that make the folder: what links the version to its run.
-        models[f"{source}#files"] = {"files": sorted(
-            (by_path[path], file_digest) for path, file_digest in digests.items())}
+        folders[source] = sorted(zip((item["path"] for item in items), digests, strict=True))
         return models[source]
     return None
 
@@ -525,21 +524,17 @@ class _Downloads:
         self.report.bytes += sum(size for _, size in found)
         return found
 
-    def folder(self, files: Sequence[tuple[str, str]],
-               digests: dict[str, str] | None = None) -> tuple[str, int]:
-        """(digest, size) of the folder of ``(relative path, download path)`` files: the
-        digest of its tree manifest (``manifest_of``), the one the same folder has on
-        disk; the manifest goes to the blob store with the files. ``digests``, when
-        given, gets each download path's digest."""
+    def folder(self, files: Sequence[tuple[str, str]]) -> tuple[str, int, list[str]]:
+        """(digest, size, each file's digest) of the folder of ``(relative path, download
+        path)`` files: the digest of its tree manifest (``manifest_of``), the one the
+        same folder has on disk; the manifest goes to the blob store with the files."""
         got = self.fetch([path for _, path in files])
-        if digests is not None:
-            digests.update((path, digest) for (_, path), (digest, _) in zip(files, got,
-                                                                           strict=True))
         manifest = manifest_of([(name, Digest.parse(digest))
                                 for (name, _), (digest, _) in zip(files, got, strict=True)])
         if self.blobs is not None:
             self.blobs.put_bytes(manifest)
-        return str(Digest.of_bytes(manifest)), sum(size for _, size in got)
+        return (str(Digest.of_bytes(manifest)), sum(size for _, size in got),
+                [digest for digest, _ in got])
 
     def _one(self, path: str) -> tuple[str, int]:
         """Download one file; its digest and size. With a blob store, the bytes go to a
@@ -576,7 +571,8 @@ class _Downloads:
 def _fetch_model(client: MlflowClient, model_id: str, downloads: _Downloads
                  ) -> dict[str, Any]:
     info = client.model(model_id)
-    digest, size = downloads.folder([(item["path"], client.model_file_path(model_id, item["path"]))
-                                     for item in client.model_files(model_id)])
+    digest, size, _ = downloads.folder([
+        (item["path"], client.model_file_path(model_id, item["path"]))
+        for item in client.model_files(model_id)])
     return {"id": model_id, "digest": digest, "size": size,
             "name": _text(info.get("name")) or model_id, "uri": _text(info.get("artifact_uri"))}

@@ -102,13 +102,11 @@ def resolve_artifact(
     if not text.strip():
         raise InvalidInputError(f"the {what} is empty", hint="give a path, alias or digest")
     if os.path.exists(text):
-        from forebear.graph.refs import holds_projects
+        from forebear.graph.refs import holds_projects, not_hashed
 
         if holds_projects(Path(text)):  # as show refuses it: hashing would read it all
-            raise InvalidInputError(
-                f"the folder {text} holds a project or a file system (.git, .forebear, a "
-                "root or a home folder) and is not hashed as one artifact",
-                hint="name the file or folder in it that you mean")
+            raise InvalidInputError(f"{not_hashed(text)} as one artifact",
+                                    hint="name the file or folder in it that you mean")
         return hash_file_ref(session, text, kind=kind)
     store = session.store
     if getattr(store, "execute", None) is None:

@@ -36,6 +36,7 @@ from forebear.model.entries import artifact_ref, metric_value
 from forebear.model.ids import format_time
 from forebear.sdk._capture_setup import new_capture, new_watch
 from forebear.sdk._names import display_name, guess_kind
+from forebear.sdk._resolve import query
 from forebear.sdk._values import append_as_unicode, clean_text, json_safe
 from forebear.sdk.anchors import code_record, environment_record
 from forebear.sdk.artifact import Artifact
@@ -396,8 +397,6 @@ class Run:
 
     def _recorded(self, digest: str) -> tuple[str | None, str | None]:
         """The kind and name the store has for ``digest`` (None, None when it cannot say)."""
-        from forebear.sdk._resolve import query
-
         rows = query(self.session.store, "SELECT kind, name FROM artifact WHERE digest = ?",
                      (digest,))
         return (rows[0][0], rows[0][1]) if rows else (None, None)

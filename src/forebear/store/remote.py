@@ -40,6 +40,7 @@ from urllib.parse import quote
 from forebear import _canonical, _json, config
 from forebear._http import HttpClient, error_from_response, refusal, retry_later
 from forebear.errors import (
+    AuthError,
     ForebearError,
     InvalidInputError,
     NotFoundError,
@@ -479,11 +480,23 @@ class RemoteStore:
         self._http.drop()
 
 
+def _for_its_token(reason: str) -> bool:
+    """Whether a refusal (``refusal``'s ``HTTP <status>: ...``) is of the token."""
+    return reason.startswith(("HTTP 401", "HTTP 403"))
+
+
 def refusal_fix(reason: str) -> str:
-    """What to do about a refused batch, from the refusal's ``HTTP <status>`` prefix."""
-    if reason.startswith(("HTTP 401", "HTTP 403")):
+    """What to do about a refused batch."""
+    if _for_its_token(reason):
         return "set FOREBEAR_TOKEN to a token with the write scope"
     return "fix what the server names"
+
+
+def refusal_error(reason: str) -> ForebearError:
+    """The error of a command whose writes the server refused for ``reason``."""
+    error = AuthError if _for_its_token(reason) else ForebearError
+    return error(f"the server refused what this command wrote ({reason}); nothing was "
+                 "recorded", hint=f"{refusal_fix(reason)}, then run `forebear spool retry`")
 
 
 def _close_at_exit(ref: weakref.ReferenceType[RemoteStore]) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Path, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -129,7 +129,7 @@ async def put_blob(request: Request, digest: DigestPath) -> JSONResponse:
 @guarded(router, "GET", "/api/v1/blobs/{digest}", scope="read",
          summary="Download a blob, verified against its digest",
          responses={200: {"content": {"application/octet-stream": {}}}})
-async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
+async def get_blob(request: Request, digest: DigestPath) -> Response:
     """The blob's bytes (``application/octet-stream``)."""
     blobs = state(request).blobs
     wanted = _digest(digest, blobs)
@@ -141,6 +141,7 @@ async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
         raise NotFoundError(f"this server holds no blob {wanted}",
                             hint="upload it first, or check the digest") from None
 
+    headers = {"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}
     if size <= _CHUNK:
         # Small enough to check whole before answering: a damaged blob is then an error
         # the client can read (500 integrity), not a transfer cut short.
@@ -149,14 +150,10 @@ async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
                 data: bytes = stream.read()
                 return data
 
-        first = await _blob_call(whole)
-    else:
-        first = b""
+        return Response(await _blob_call(whole), media_type="application/octet-stream",
+                        headers=headers)
 
     def chunks() -> Iterator[bytes]:
-        if first or size == 0:
-            yield first
-            return
         # Too big to hold: streamed, and checked as it goes. Damage found once the answer
         # has started can only end it short of its Content-Length, which clients detect.
         with stream:
@@ -167,6 +164,4 @@ async def get_blob(request: Request, digest: DigestPath) -> StreamingResponse:
                 log.error("blob %s: %s; the download was cut short", wanted, exc.message)
 
     return StreamingResponse(chunks(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(size),
-                                      "Content-Disposition": "attachment",
-                                      "X-Content-Type-Options": "nosniff"})
+                             headers={"Content-Length": str(size), **headers})
