@@ -14,7 +14,7 @@ MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-3.17.2
 DVC_VENV := .bench/dvc-venv
 DVC_STAMP := $(DVC_VENV)/.installed-3.67.1
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hatch_build.py src/forebear/capture/_audit.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[all,dev]'

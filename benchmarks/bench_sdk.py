@@ -333,9 +333,11 @@ def bench_import(python: str, module: str, extra: str = "", repeat: int = 7) -> 
 def capture_worker(project: str, mode: str, repeat: int) -> dict[str, Any]:
     """One fresh interpreter: the script ``repeat`` times, plain or each in a tracked run.
 
-    ``plain`` never imports forebear, so no audit hook exists; ``tracked`` runs each
-    repetition inside ``forebear.run`` with capture on, then once more outside any run
-    (the hook stays installed, idle).
+    ``plain`` never imports forebear, so no audit hook exists; ``tracked`` first times
+    the script ``repeat`` times before importing forebear (``before``: the same process
+    untracked, so drift between processes cancels out), then runs each repetition inside
+    ``forebear.run`` with capture on, then once more outside any run (the hook stays
+    installed, idle). Which audit hook capture used comes back as ``hook``.
     """
     os.chdir(project)
     os.environ.pop("FOREBEAR_STORE", None)
@@ -355,13 +357,16 @@ def capture_worker(project: str, mode: str, repeat: int) -> dict[str, Any]:
         script()  # page cache, dentry cache
     if mode == "plain":
         return {"loops": [timed(script) for _ in range(repeat)]}
+    before = [timed(script) for _ in range(repeat)]
 
     import forebear
+    from forebear.capture import files
     from forebear.store.registry import init_store
 
     if not (Path(project) / ".forebear").exists():
         init_store(Path(project))
-    out: dict[str, list[float]] = {"loops": [], "idle": [], "start": [], "end": [], "inputs": []}
+    out: dict[str, Any] = {"loops": [], "idle": [], "start": [], "end": [], "inputs": [],
+                           "before": before}
     for _ in range(repeat):
         run = forebear.run("read-files", kind="preprocess",
                            entry_point=os.path.join(project, "train.py"))
@@ -370,6 +375,7 @@ def capture_worker(project: str, mode: str, repeat: int) -> dict[str, Any]:
         out["end"].append(timed(run.end))
         out["inputs"].append(float(len(run._inputs)))
         out["idle"].append(timed(script))
+    out["hook"] = files.hook_kind
     return out
 
 
@@ -379,11 +385,12 @@ def bench_capture(files: int = 10_000, pairs: int = 5, repeat: int = 5) -> dict[
         project = _project(Path(tmp) / "project", data_files=files)
         os.sync()  # no writeback of the new files during the first timings
 
-        def worker(mode: str) -> dict[str, Any]:
+        def worker(mode: str, hook: str = "") -> dict[str, Any]:
+            env = {**os.environ, "FOREBEAR_CAPTURE_HOOK": hook}
             done = subprocess.run(
                 [sys.executable, str(Path(__file__).resolve()), "--capture-worker", str(project),
                  "--mode", mode, "--repeat", str(repeat)],
-                capture_output=True, text=True, check=False,
+                capture_output=True, text=True, check=False, env=env,
             )
             if done.returncode != 0:
                 raise RuntimeError(f"capture worker failed: {done.stderr.strip()[-2000:]}")
@@ -393,13 +400,24 @@ def bench_capture(files: int = 10_000, pairs: int = 5, repeat: int = 5) -> dict[
         plain: list[float] = []
         tracked: dict[str, list[float]] = {}
         paired: list[float] = []  # per neighbouring pair of processes: drift cancels out
+        within: list[float] = []  # per tracked process, against its own untracked loops
+        python_hook: dict[str, list[float]] = {}  # the pure-Python hook, for comparison
+        python_within: list[float] = []
         for _ in range(pairs):
             loops = worker("plain")["loops"]
             plain += loops
-            for key, values in worker("tracked").items():
-                tracked.setdefault(key, []).extend(values)
+            for hook, into, ratios in (("", tracked, within),
+                                       ("python", python_hook, python_within)):
+                found = worker("tracked", hook)
+                expected = hook or "c"
+                if found.pop("hook") != expected:
+                    raise AssertionError(f"capture did not use its {expected} audit hook")
+                for key, values in found.items():
+                    into.setdefault(key, []).extend(values)
+                untracked = statistics.median(found["before"])
+                ratios.append(statistics.median(found["loops"]) / untracked)
             paired.append(statistics.median(tracked["loops"][-repeat:]) / statistics.median(loops))
-    if any(n != files for n in tracked["inputs"]):
+    if any(n != files for n in tracked["inputs"] + python_hook["inputs"]):
         raise AssertionError(f"capture recorded {tracked['inputs']} inputs, not {files} each")
     result = {
         "files": float(files),
@@ -417,6 +435,9 @@ def bench_capture(files: int = 10_000, pairs: int = 5, repeat: int = 5) -> dict[
     result["overhead_paired_pct"] = (statistics.median(paired) - 1) * 100
     result["overhead_min_pct"] = (result["in_run_min_ms"] / result["plain_min_ms"] - 1) * 100
     result["idle_hook_overhead_pct"] = (result["idle_hook_ms"] / result["plain_ms"] - 1) * 100
+    result["overhead_same_process_pct"] = (statistics.median(within) - 1) * 100
+    result["python_hook_in_run_ms"] = _median_ms(python_hook["loops"])
+    result["python_hook_overhead_same_process_pct"] = (statistics.median(python_within) - 1) * 100
     result["end_cached_us_per_input"] = result["run_end_cached_ms"] * 1e3 / files
     return result
 
@@ -551,6 +572,7 @@ _TARGETS: dict[str, tuple[str, float]] = {
     "capture_overhead_pct": ("<", 5.0),
     "capture_overhead_paired_pct": ("<", 5.0),
     "capture_overhead_min_pct": ("<", 5.0),
+    "capture_overhead_same_process_pct": ("<", 5.0),
 }
 
 

@@ -44,6 +44,17 @@ def test_the_core_install_has_no_extra(core_venv: Path) -> None:
     assert not names & set(EXTRAS_ONLY), names & set(EXTRAS_ONLY)
 
 
+def test_the_core_install_built_the_capture_hook_in_c(core_venv: Path) -> None:
+    # hatch_build.py compiles it into the wheel; the wheel is then platform-specific.
+    probe = ("from forebear.capture import files, _audit; files._install(); "
+             "print(files.hook_kind, _audit.__file__)")
+    done = subprocess.run([str(core_venv / "bin" / "python"), "-c", probe],
+                          capture_output=True, text=True, cwd=core_venv)
+    assert done.returncode == 0, done.stderr[-2000:]
+    kind, path = done.stdout.split()
+    assert kind == "c" and Path(path).is_relative_to(core_venv), done.stdout
+
+
 def test_the_core_install_tracks_and_answers_end_to_end(core_venv: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

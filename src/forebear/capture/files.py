@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from forebear.capture._boot._forebear_spooler import (
     CODE_SUFFIXES,
@@ -121,7 +122,41 @@ def _reroute() -> None:
         _record = _active[-1].recorder()
     else:
         _record = _route
+    _tell_compiled()
     _point_children()
+
+
+# The compiled hook (``_audit.c``), when installed: told the recorder and whether it may
+# record a read open itself (not while relative paths must be made absolute first).
+_set_recorder: Callable[
+    [list[object] | Callable[[tuple[object, ...]], None] | None, bool], None] | None = None
+
+
+def _tell_compiled() -> None:
+    if _set_recorder is None:
+        return
+    target: list[object] | Callable[[tuple[object, ...]], None] | None = _record
+    top = _routes[-1] if _routes else None
+    if top is not None and _record == top.events.extend:
+        target = top.events  # appended to in C: no call per open
+    _set_recorder(target, not _cwd_moved)
+
+
+def _compiled_hook() -> ModuleType | None:
+    """``forebear.capture._audit`` if it was built at install and not turned off."""
+    if os.environ.get(HOOK_ENV, "").strip().lower() == "python":
+        return None
+    try:
+        from forebear.capture import _audit
+    except ImportError:
+        return None
+    return _audit
+
+
+HOOK_ENV = "FOREBEAR_CAPTURE_HOOK"
+"""``python`` makes capture use its pure-Python audit hook even where the C one was built."""
+hook_kind = "none"
+"""Which audit hook capture installed in this process: ``c``, ``python`` or ``none`` yet."""
 _installed = False
 _install_lock = threading.Lock()
 # Set when the process changes its working directory during a capture: a relative path
@@ -168,6 +203,7 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
             _record((source, _RENAME, target, None))
     elif event == "os.chdir" and _record is not None:  # raised before the change
         _cwd_moved = True
+        _tell_compiled()
 
 
 _now = time.time_ns
@@ -293,16 +329,25 @@ def _remove(state: _Active) -> None:
             if _active[index] is state:
                 del _active[index]
                 break
-        _reroute()
         if not _active:
             _cwd_moved = False
+        _reroute()
 
 
 def _install() -> None:
-    global _installed
+    global _installed, _set_recorder, hook_kind
     with _install_lock:
         if not _installed:
-            sys.addaudithook(_hook)  # permanent by design of PEP 578; idle when no capture
+            # Permanent by design of PEP 578; idle when no capture. The compiled hook
+            # records read opens itself and passes the rest to _hook.
+            compiled = _compiled_hook()
+            if compiled is not None:
+                compiled.install(_hook, _WRITE_FLAGS)
+                _set_recorder = compiled.set_recorder
+                hook_kind = "c"
+            else:
+                sys.addaudithook(_hook)
+                hook_kind = "python"
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_after_fork)
             _installed = True
@@ -421,6 +466,7 @@ def _after_fork() -> None:
     fd = open_spool(state.spool, str(state.order))
     if fd is not None:
         state.sink = _record = spooler(fd)
+        _tell_compiled()
 
 
 def _read_children(state: _Active) -> None:

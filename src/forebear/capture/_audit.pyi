@@ -1,0 +1,6 @@
+from collections.abc import Callable
+
+def install(hook: Callable[[str, tuple[object, ...]], None], write_flags: int, /) -> None: ...
+def set_recorder(
+    record: list[object] | Callable[[tuple[object, ...]], None] | None, fast: bool, /
+) -> None: ...
