@@ -378,3 +378,49 @@ def test_metrics_of_foreach_stages_and_the_project_list_and_params_groups(
     assert runs["gen@1"]["metrics"] == {"acc": 0.6} and runs["gen@2"]["metrics"] == {"acc": 0.7}
     assert {k: v for k, v in runs["evaluate"]["params"].items() if k != "command"} == {
         "prepare.seed": 3, "prepare.split": 0.2}
+
+
+def test_a_stages_paths_are_taken_from_its_wdir(
+        tmp_path: Path, project_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # dvc.lock writes a stage's deps and outs relative to its `wdir` (dvc.yaml's, not the
+    # lock's): named from the lock's folder, sub/data/in.csv was "data/in.csv", and a
+    # file of that name at the top was taken for it. Generated stages fill ${item} in.
+    root = tmp_path / "wdir"
+    dvc = _dvc()
+    env = {**os.environ, "PATH": f"{Path(dvc).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    env.pop("PYTHONPATH", None)
+    for folder in ("sub/data", "data", "p1", "p2"):
+        (root / folder).mkdir(parents=True)
+    (root / "sub" / "data" / "in.csv").write_text("a,b\n1,2\n")
+    (root / "data" / "in.csv").write_text("not the stage's input\n")
+    for part in ("p1", "p2"):
+        (root / part / "in.txt").write_text(f"{part}\n")
+    (root / "dvc.yaml").write_text(textwrap.dedent("""\
+        stages:
+          prep:
+            wdir: sub
+            cmd: mkdir -p out && tr a-z A-Z < data/in.csv > out/out.csv
+            deps: [data/in.csv]
+            outs: [out/out.csv]
+          part:
+            foreach: [p1, p2]
+            do:
+              wdir: ${item}
+              cmd: tr a-z A-Z < in.txt > out.txt
+              deps: [in.txt]
+              outs: [out.txt]
+        """))
+    for args in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "repro", "-q"]):
+        done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stderr)
+    init_store(project_dir)
+    cli_ok(capsys, "import", "dvc", str(root), "--json")
+    lineage = cli_ok(capsys, "upstream", str(root / "sub" / "out" / "out.csv"), "--json")
+    names = {n["name"]: n.get("digest") for n in lineage["nodes"] if n["type"] == "artifact"}
+    assert names == {"sub/out/out.csv": _sha256(root / "sub" / "out" / "out.csv"),
+                     "sub/data/in.csv": _sha256(root / "sub" / "data" / "in.csv")}
+    for part in ("p1", "p2"):
+        lineage = cli_ok(capsys, "upstream", str(root / part / "out.txt"), "--json")
+        names = {n["name"] for n in lineage["nodes"] if n["type"] == "artifact"}
+        assert names == {f"{part}/out.txt", f"{part}/in.txt"}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import hashlib
+import posixpath
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -230,14 +231,43 @@ _TOP_LEVEL = "@top-level"
 _TEMPLATE = re.compile(r"\$\{[^}]*\}")
 
 
-def _declared_metrics(lock: LockFile, name: str) -> list[str]:
-    """The paths ``dvc.yaml`` declares as metrics files of stage ``name``: its own (a
-    ``foreach``/``matrix`` stage's ``gen@1`` by its definition ``gen``, templates such
-    as ``m${item}.json`` as patterns) and the project-wide ``metrics`` list."""
+def _definition(lock: LockFile, name: str) -> dict[str, Any]:
+    """Stage ``name`` as ``dvc.yaml`` defines it (a ``foreach``/``matrix`` stage's
+    ``gen@1`` by its definition ``gen``), or ``{}``."""
     stages = _pipeline_stages(lock.pipeline)
     own = stages.get(name) or stages.get(name.split("@", 1)[0], {})
     if isinstance(own.get("do"), dict):  # foreach: the stage is defined under `do`
         own = own["do"]
+    return own
+
+
+def _base(lock: LockFile, name: str) -> Path:
+    """The folder a stage's paths in ``dvc.lock`` are relative to: its ``wdir`` (from
+    ``dvc.yaml``) under the lock's folder. A ``wdir`` of a generated stage that names its
+    item (``${key}``, or ``${item}`` of a list) is filled in; one that still holds a
+    template after that cannot be known, and the lock's folder is taken."""
+    folder = Path(lock.path).parent
+    wdir = _definition(lock, name).get("wdir")
+    if not isinstance(wdir, str) or wdir in ("", "."):
+        return folder
+    key = name.split("@", 1)[1] if "@" in name else None
+    if key is not None:
+        stages = _pipeline_stages(lock.pipeline)
+        loop = stages.get(name.split("@", 1)[0], {}).get("foreach")
+        wdir = wdir.replace("${key}", key)
+        if isinstance(loop, list) and key in map(str, loop):
+            wdir = wdir.replace("${item}", key)
+    if "${" in wdir:
+        return folder
+    return Path(posixpath.normpath((folder / wdir).as_posix()))
+
+
+def _declared_metrics(lock: LockFile, name: str) -> list[str]:
+    """The paths ``dvc.yaml`` declares as metrics files of stage ``name``: its own
+    (templates such as ``m${item}.json`` as patterns) and the project-wide ``metrics``
+    list."""
+    stages = _pipeline_stages(lock.pipeline)
+    own = _definition(lock, name)
     found: list[str] = []
     for items in (own.get("metrics"), stages.get(_TOP_LEVEL, {}).get("metrics")):
         for item in items if isinstance(items, list) else ():
@@ -355,7 +385,7 @@ def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any]
                 objects: Objects, *, actor: str, remote: str | None = None
                 ) -> dict[str, Any]:
     """The ``execution`` entry of one stage run (see the module docstring)."""
-    base = Path(lock.path).parent
+    base = _base(lock, name)
     time = lock.time or format_time(utc_now())
     entry: dict[str, Any] = {
         "type": "execution", "run_id": run_id, "kind": KIND, "name": name,
@@ -381,7 +411,7 @@ def stage_entry(run_id: str, lock: LockFile, name: str, stage: Mapping[str, Any]
 
 def _ref(item: Mapping[str, Any], base: Path, repo: Path, objects: Objects,
          role: str, commit: str | None) -> dict[str, Any]:
-    relative = (base / str(item["path"])).as_posix()
+    relative = posixpath.normpath((base / str(item["path"])).as_posix())
     md5 = item.get("md5") or item.get("etag") or item.get("checksum")
     workspace = repo / relative
     digest = size = None
