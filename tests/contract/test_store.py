@@ -182,7 +182,8 @@ def test_metric_histories_hold_non_finite_values_and_refuse_malformed_ones(store
 @pytest.mark.parametrize(("field", "value"), [
     ("actor", {"name": "x"}), ("reason", ["x"]), ("error", 3), ("traceback", "a\x00b"),
     ("namespace", True), ("parent_run_id", [1]), ("started_at", {"t": 1}),
-    ("exit_code", "1"), ("exit_code", True), ("exit_code", 1.5),
+    ("exit_code", "1"), ("exit_code", True), ("exit_code", 1.5), ("exit_code", 2**40),
+    ("exit_code", -(2**31) - 1),
     ("environment", {"digest": 5}), ("code", {"digest": "sha256:zz"}),
     ("code", {"digest": "sha256:" + "a" * 64, "name": ["x"]}),
 ])
@@ -196,6 +197,15 @@ def test_execution_fields_of_the_wrong_type_are_refused_on_every_backend(
     with pytest.raises(InvalidInputError, match=field):
         store.append(run)
     assert store.size() == 0
+
+
+def test_an_exit_code_of_32_unsigned_bits_is_kept_on_every_backend(store: Any) -> None:
+    # Windows reports an access violation as 0xC0000005: past PostgreSQL's INTEGER, where
+    # it once was journaled and then stopped the server's projection for good.
+    run = {**make_run(), "exit_code": 0xC0000005}
+    store.append(run)
+    assert store.execute("SELECT exit_code FROM execution") == [(0xC0000005,)]
+    assert store.verify().ok
 
 
 _T = "2026-01-01T00:00:00.000000Z"

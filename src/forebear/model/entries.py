@@ -250,8 +250,10 @@ def validate_entry(entry: object) -> None:
                 _optional_text(entry, key)
         exit_code = entry.get("exit_code")
         if exit_code is not None and (not isinstance(exit_code, int)
-                                      or isinstance(exit_code, bool)):
-            raise _fail("'exit_code' must be an integer")
+                                      or isinstance(exit_code, bool)
+                                      or not -(2**31) <= exit_code < 2**32):
+            raise _fail("'exit_code' must be an integer a process can exit with "
+                        "(-2**31 to 2**32 - 1)")
         if kind != "execution.end":
             _text(entry, "kind")
             _text(entry, "name")

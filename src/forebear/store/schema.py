@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 STORE_FORMAT: Final = "forebear"
 """``meta.format`` of every forebear store, whatever its backend."""
@@ -244,6 +244,7 @@ SQLITE_MIGRATIONS: Final[list[tuple[int, str, str]]] = [
     (1, "journal and projections", _JOURNAL_SQLITE + _PROJECTIONS_SQLITE),
     (2, "deferred projection, tokens, idempotency keys", _SERVER_SQLITE),
     (3, "who submitted each run", _SUBMITTED_BY),
+    (4, "exit codes beyond 32 bits", "SELECT 1;\n"),  # PostgreSQL's change; nothing here
 ]
 
 SQLITE_PROJECTIONS_DDL: Final = _with_submitted_by(_PROJECTIONS_SQLITE, "INTEGER")
@@ -338,9 +339,15 @@ _POSTGRES_PROJECTION_TABLES_1: Final[list[str]] = [
 )""",
 ]
 
+# Migration 4: an exit code is a 32-bit unsigned DWORD on Windows (0xC0000005 for an
+# access violation), beyond PostgreSQL's INTEGER; SQLite's INTEGER holds it already.
+_EXIT_CODE_BIGINT = "ALTER TABLE execution ALTER COLUMN exit_code TYPE BIGINT;\n"
+_EXIT_CODE_INTEGER = "    exit_code     INTEGER,\n"
+
 POSTGRES_PROJECTION_TABLES: Final[list[str]] = [
-    _with_submitted_by(ddl, "BIGINT") if "TABLE execution" in ddl
-    else ddl for ddl in _POSTGRES_PROJECTION_TABLES_1
+    _with_submitted_by(ddl, "BIGINT").replace(_EXIT_CODE_INTEGER,
+                                               "    exit_code     BIGINT,\n")
+    if "TABLE execution" in ddl else ddl for ddl in _POSTGRES_PROJECTION_TABLES_1
 ]
 """The projection tables as the migrations leave them (verify rebuilds into these)."""
 
@@ -424,4 +431,5 @@ POSTGRES_MIGRATIONS: Final[list[tuple[int, str, str]]] = [
     ),
     (2, "deferred projection, tokens, idempotency keys", POSTGRES_SERVER_MIGRATION),
     (3, "who submitted each run", _SUBMITTED_BY),
+    (4, "exit codes beyond 32 bits", _EXIT_CODE_BIGINT),
 ]
