@@ -15,7 +15,8 @@ set by the server and never taken from the client (``stamp_entries``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,8 +28,9 @@ from forebear.server.assets import ASSETS
 from forebear.server.errors import HttpError
 from forebear.server.tokens import TokenInfo, TokenStore, scope_allows
 
-__all__ = ["PUBLIC_PATHS", "SUBMITTED_BY", "Guard", "Principal", "check_namespace", "guard_of",
-           "guarded", "principal", "stamp_entries"]
+__all__ = ["PUBLIC_PATHS", "SUBMITTED_BY", "Guard", "Principal", "check_namespace",
+           "check_run_namespaces", "guard_of", "guarded", "openlineage_run_id", "principal",
+           "stamp_entries"]
 
 # /health, and the web page's static shell (``resources.ui``): the same bytes for
 # everyone, no data.
@@ -120,6 +122,53 @@ def check_namespace(request: Request, namespace: str | None) -> None:
             403, "forbidden",
             f"this token is limited to namespace {limit!r}, not {str(namespace)[:200]!r}",
             hint="use a token for that namespace, or one without --namespace")
+
+
+async def check_run_namespaces(request: Request, store: Any, run_ids: Iterable[object]) -> None:
+    """403 unless each run of ``run_ids`` that ``store`` already holds is in the caller's
+    token's namespace (a token without one passes; runs not recorded yet pass, and take
+    the namespace the entries give them).
+
+    ``check_namespace`` checks the namespace an entry claims; this checks the run it
+    touches, or a token limited to one namespace could end, fail or add outputs to
+    another namespace's run by naming it. ``store``'s execution table is the projection, so a
+    run whose first entries are not projected yet is let through here: the projection
+    itself then keeps a run's namespace (see ``forebear.store.projection``).
+    """
+    limit = principal(request).token.namespace
+    wanted = sorted({run_id for run_id in run_ids if isinstance(run_id, str)})
+    if limit is None or not wanted:
+        return
+
+    def stored() -> list[tuple[Any, ...]]:
+        from forebear.graph._sql import chunks, marks, run
+
+        rows: list[tuple[Any, ...]] = []
+        for part in chunks(wanted):
+            rows += run(store, "SELECT run_id, namespace FROM execution "
+                               f"WHERE run_id IN ({marks(len(part))})", part)
+        return rows
+
+    for run_id, namespace in await run_in_threadpool(stored):
+        if namespace != limit:
+            raise HttpError(
+                403, "forbidden",
+                f"run {str(run_id)[:64]} is in namespace {namespace!r}; this token is limited "
+                f"to {limit!r}", hint="use a token for that namespace, or one without "
+                "--namespace")
+
+
+def openlineage_run_id(event: object) -> str | None:
+    """The run id forebear keeps for an OpenLineage event's ``run.runId`` (the UUID in
+    its canonical form), or None when it has none that validation would take."""
+    run = event.get("run") if isinstance(event, dict) else None
+    value = run.get("runId") if isinstance(run, dict) else None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def stamp_entries(request: Request, entries: list[Any]) -> list[Any]:

@@ -15,18 +15,33 @@ jobs in it; moving a protected alias (or forcing a move) needs an admin token he
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
+from starlette.concurrency import run_in_threadpool
 
+from forebear.errors import InvalidInputError
+from forebear.graph._sql import marks, run
+from forebear.hashing import Digest
+from forebear.model.aliases import new_alias_name
+from forebear.model.ids import parse_time
 from forebear.model.openlineage import event_namespace
-from forebear.server.auth import SUBMITTED_BY, check_namespace, guarded, principal, stamp_entries
+from forebear.server.auth import (
+    SUBMITTED_BY,
+    check_namespace,
+    check_run_namespaces,
+    guarded,
+    openlineage_run_id,
+    principal,
+    stamp_entries,
+)
 from forebear.server.bodies import idempotency_key, read_json
 from forebear.server.committer import user_key
 from forebear.server.errors import HttpError
-from forebear.server.state import state
+from forebear.server.state import state, wait_projected
 from forebear.server.tokens import scope_allows
 from forebear.server.validation import validate_run_event
 from forebear.store.sql import encode_entries
@@ -56,6 +71,81 @@ def _namespace(entry: Any) -> str | None:
     return None
 
 
+# A client's clock may run a little ahead of the server's; an alias move dated further on
+# would be the alias's latest move (``alias show --at``, ``alias history``) until then.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def _check_alias_moves(request: Request, entries: list[Any]) -> None:
+    """What ``PUT /api/v1/aliases/{name}`` checks, for ``alias.set`` entries sent here
+    (the SDK's transport): a name that may be set (``new_alias_name``: not shaped like a
+    digest prefix it would shadow), a target that is the digest of an artifact (recorded,
+    or registered earlier in the same batch), and a time not ahead of the server's clock."""
+    moves = [e for e in entries if isinstance(e, dict) and e.get("type") == "alias.set"]
+    if not moves:
+        return
+    found = state(request)
+    batch: set[str] = set()
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        artifact = entry.get("artifact") if entry.get("type") == "artifact" else None
+        refs = [artifact] if isinstance(artifact, dict) else [
+            *(entry.get("inputs") or ()), *(entry.get("outputs") or ())]
+        batch.update(str(r.get("digest")) for r in refs if isinstance(r, dict))
+    latest = found.clock() + _CLOCK_SKEW
+    wanted: list[str] = []
+    for move in moves:
+        name = new_alias_name(move.get("name"))
+        target = move.get("target")
+        if not isinstance(target, str) or not _is_digest(target):
+            raise InvalidInputError(f"alias {name!r}: the target {str(target)[:80]!r} is not a "
+                                    "content digest", hint="an alias points at an artifact's "
+                                    "digest (sha256:<64 hex>)")
+        try:
+            at = parse_time(str(move.get("time")))
+        except ValueError:
+            at = None  # validate_entry names it
+        if at is not None and at > latest:
+            raise InvalidInputError(f"alias {name!r} is moved at {move.get('time')}, ahead of "
+                                    "the server's clock", hint="check the client's clock")
+        if target not in batch:
+            wanted.append(target)
+    if not wanted:
+        return
+    # The journal may hold the targets before the projection does.
+    await wait_projected(request, await run_in_threadpool(found.store.size))
+
+    def known() -> set[str]:
+        rows = run(found.reader, f"SELECT digest FROM artifact WHERE digest IN "
+                                 f"({marks(len(wanted))})", wanted)
+        return {row[0] for row in rows}
+
+    missing = sorted(set(wanted) - await run_in_threadpool(known))
+    if missing:
+        raise InvalidInputError(f"alias target {missing[0]} is not an artifact this store knows",
+                                hint="record the artifact first (forebear alias set records a "
+                                "file it is given), or send its artifact entry in the same batch")
+
+
+def _is_digest(text: str) -> bool:
+    try:
+        Digest.parse(text)
+    except InvalidInputError:
+        return False
+    return True
+
+
+def _run_of(entry: Any) -> str | None:
+    """The run an entry touches, if any (an OpenLineage event's runId as forebear keeps it)."""
+    if not isinstance(entry, dict):
+        return None
+    if entry.get("type") == "openlineage":
+        return openlineage_run_id(entry.get("event"))
+    run_id = entry.get("run_id")
+    return run_id if isinstance(run_id, str) else None
+
+
 @guarded(router, "POST", "/api/v1/events", scope="write", namespaced=True, status_code=201,
          summary="Append a batch of forebear journal entries",
          openapi_extra={"requestBody": EVENTS_BODY},
@@ -78,6 +168,7 @@ async def post_events(request: Request) -> JSONResponse:
     if token.namespace is not None:
         for entry in entries:
             check_namespace(request, _namespace(entry))
+        await check_run_namespaces(request, found.reader, map(_run_of, entries))
     if not scope_allows(token.scope, "admin"):
         for entry in entries:
             if isinstance(entry, dict) and entry.get("type") == "alias.set" and (
@@ -90,6 +181,7 @@ async def post_events(request: Request) -> JSONResponse:
     for entry in entries:
         if isinstance(entry, dict) and entry.get("type") == "openlineage":
             validate_run_event(entry.get("event"))
+    await _check_alias_moves(request, entries)
     stamped = stamp_entries(request, entries)
     encoded = encode_entries(stamped)
     request_hash = None

@@ -28,7 +28,14 @@ from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
 from forebear.model.openlineage import event_key, event_namespace
 from forebear.server import marquez
-from forebear.server.auth import SUBMITTED_BY, check_namespace, guarded, principal
+from forebear.server.auth import (
+    SUBMITTED_BY,
+    check_namespace,
+    check_run_namespaces,
+    guarded,
+    openlineage_run_id,
+    principal,
+)
 from forebear.server.bodies import idempotency_key, read_json
 from forebear.server.committer import user_key
 from forebear.server.errors import HttpError
@@ -88,6 +95,7 @@ async def post_lineage(request: Request) -> Response:
                         "object", hint="send one event per request")
     validate_run_event(event)
     check_namespace(request, event_namespace(event))
+    await check_run_namespaces(request, found.reader, [openlineage_run_id(event)])
     who = principal(request)
     entry = {
         "type": "openlineage",

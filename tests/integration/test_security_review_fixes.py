@@ -1,0 +1,126 @@
+"""What a security review of the server found, each case as it was reproduced."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from forebear.server.app import close_app, create_app, state_of
+from forebear.store.registry import init_store, open_store
+from tests.serverkit import Api, ol_event
+
+RUN_B = "01a217de-8245-7ff6-8ad3-a684e45146b0"
+T = "2026-11-27T10:00:00.000000Z"
+
+
+@pytest.fixture
+def world(tmp_path: Any) -> Iterator[dict[str, Any]]:
+    store = open_store(str(init_store(tmp_path)))
+    app = create_app(store)
+    tokens = state_of(app).tokens
+    made = {"write": tokens.create("write")[1],
+            "team-a": tokens.create("write", namespace="team-a")[1],
+            "team-b": tokens.create("write", namespace="team-b")[1]}
+    try:
+        yield {"app": app, "store": store, "tokens": made}
+    finally:
+        close_app(app)
+        store.close()
+
+
+def _projected(store: Any) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if store.projected_size() == store.size():
+            return
+        time.sleep(0.02)
+    raise AssertionError("the projection did not catch up")
+
+
+def _run(run_id: str, namespace: str | None, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": "execution.start", "time": T, "run_id": run_id,
+                             "kind": "train", "name": "victim", "actor": "b"}
+    if namespace is not None:
+        entry["namespace"] = namespace
+    return {**entry, **extra}
+
+
+@pytest.mark.parametrize("victim_namespace", ["team-b", None])
+def test_a_namespace_token_cannot_touch_a_run_of_another_namespace(
+        world: dict[str, Any], victim_namespace: str | None) -> None:
+    app = world["app"]
+    owner = Api(app, world["tokens"]["write" if victim_namespace is None else "team-b"])
+    assert owner.post("/api/v1/events", json=[_run("r-b", victim_namespace)]).status_code == 201
+    _projected(world["store"])
+    size = world["store"].size()
+    attacker = Api(app, world["tokens"]["team-a"])
+    hijack = {"type": "execution.end", "time": T, "run_id": "r-b", "namespace": "team-a",
+              "status": "failed", "error": "hijacked"}
+    answer = attacker.post("/api/v1/events", json=[hijack])
+    assert answer.status_code == 403, answer.text
+    assert "run r-b is in namespace" in answer.json()["error"]["message"]
+    assert world["store"].size() == size  # nothing of the batch was written
+    # Its own runs, new or recorded, it still writes.
+    own = [_run("r-a", "team-a"), {**hijack, "run_id": "r-a", "error": "own"}]
+    assert attacker.post("/api/v1/events", json=own[:1]).status_code == 201
+    _projected(world["store"])
+    assert attacker.post("/api/v1/events", json=own[1:]).status_code == 201
+
+
+def test_a_namespace_token_cannot_send_openlineage_events_for_another_namespaces_run(
+        world: dict[str, Any]) -> None:
+    app = world["app"]
+    owner = Api(app, world["tokens"]["team-b"])
+    start = ol_event("START", RUN_B, namespace="team-b")
+    assert owner.post("/api/v1/lineage", json=start).status_code == 201
+    _projected(world["store"])
+    size = world["store"].size()
+    attacker = Api(app, world["tokens"]["team-a"])
+    fail = ol_event("FAIL", RUN_B, namespace="team-a", outputs=[
+        {"namespace": "team-a", "name": "planted"}])
+    for path, body in (("/api/v1/lineage", fail),
+                       ("/api/v1/events", [{"type": "openlineage", "time": T, "event": fail}])):
+        answer = attacker.post(path, json=body)
+        assert answer.status_code == 403, (path, answer.text)
+    assert world["store"].size() == size
+
+
+def _recorded(api: Api, store: Any) -> str:
+    """The digest of a model a run produced, projected."""
+    digest = "sha256:" + "ab" * 32
+    run = {"type": "execution", "time": T, "run_id": "r-m", "kind": "train", "name": "m",
+           "status": "succeeded", "actor": "a", "inputs": [], "outputs": [
+               {"id": digest, "digest": digest, "kind": "model", "name": "m.pkl", "uri": None,
+                "size": 3, "role": "model"}]}
+    assert api.post("/api/v1/events", json=[run]).status_code == 201
+    _projected(store)
+    return digest
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"name": "abababab"}, "looks like a digest"),
+    ({"target": "r-m"}, "not a content digest"),
+    ({"target": "sha256:" + "0" * 64}, "not an artifact this store knows"),
+    ({"time": "9999-12-31T23:59:59.000000Z"}, "ahead of the server's clock"),
+])
+def test_alias_moves_sent_as_events_get_the_checks_of_put_alias(
+        world: dict[str, Any], change: dict[str, Any], message: str) -> None:
+    api = Api(world["app"], world["tokens"]["write"])
+    digest = _recorded(api, world["store"])
+    size = world["store"].size()
+    move = {"type": "alias.set", "time": T, "name": "staging", "target": digest, "actor": "x"}
+    answer = api.post("/api/v1/events", json=[{**move, **change}])
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]["message"]
+    assert world["store"].size() == size
+    assert api.post("/api/v1/events", json=[move]).status_code == 201
+    # A new artifact registered in the same batch, as the SDK sends it, is a target.
+    other = "sha256:" + "cd" * 32
+    registered = {"type": "artifact", "time": T, "artifact": {
+        "id": other, "digest": other, "kind": "model", "name": "n.pkl", "uri": None,
+        "size": 1, "role": ""}}
+    both = [registered, {**move, "target": other}]
+    assert api.post("/api/v1/events", json=both).status_code == 201, both
