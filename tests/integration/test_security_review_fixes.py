@@ -124,3 +124,31 @@ def test_alias_moves_sent_as_events_get_the_checks_of_put_alias(
         "size": 1, "role": ""}}
     both = [registered, {**move, "target": other}]
     assert api.post("/api/v1/events", json=both).status_code == 201, both
+
+
+def test_spooled_batches_someone_else_could_have_written_are_never_sent(
+        tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+    from pathlib import Path
+
+    from forebear.errors import ConfigError
+    from forebear.store.spool import Spool
+
+    spool = Spool(Path(tmp_path), "http://127.0.0.1:1")
+    mine = spool.put("k1", [{"type": "flag", "time": T}])
+    assert spool.files() == [mine]
+    planted = spool.dir / "00000000000000000001-1-planted.json"
+    planted.write_bytes(mine.read_bytes())
+    os.chmod(planted, 0o666)  # anyone could have written it
+    if os.getuid() == 0:
+        other = spool.dir / "00000000000000000002-1-other.json"
+        other.write_bytes(mine.read_bytes())
+        os.chmod(other, 0o600)
+        os.chown(other, 65534, 65534)  # nobody's
+    assert spool.files() == [mine]
+    assert "it is not sent" in caplog.text
+    os.chmod(spool.dir, 0o777)  # a folder another user can add batches to
+    assert spool.files() == []
+    assert "its batches are not sent" in caplog.text
+    with pytest.raises(ConfigError, match="another user could plant batches"):
+        spool.put("k2", [])

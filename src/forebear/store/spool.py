@@ -15,19 +15,23 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from forebear import config
-from forebear.errors import ForebearError, InvalidInputError
+from forebear.errors import ConfigError, ForebearError, InvalidInputError
 
 __all__ = ["REJECTED", "SPOOL_FORMAT", "Spool", "default_spool_root"]
 
 SPOOL_FORMAT = 1
 REJECTED = "rejected"
+
+log = logging.getLogger("forebear.spool")
 
 
 def default_spool_root(environ: Mapping[str, str] | None = None) -> Path:
@@ -45,6 +49,31 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _untrusted(path: Path) -> str | None:
+    """Why ``path`` may not be this user's own (None: it is): owned by another user, a
+    symbolic link, or writable by others."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None  # gone meanwhile: nothing to send from it
+    if stat.S_ISLNK(found.st_mode):
+        return "is a symbolic link"
+    if hasattr(os, "getuid") and found.st_uid != os.getuid():
+        return f"belongs to another user (uid {found.st_uid})"
+    if found.st_mode & 0o022:
+        return f"is writable by others (mode {stat.S_IMODE(found.st_mode):o})"
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
 class Spool:
     """Batches waiting for one server: one fsynced file per batch, oldest sent first."""
 
@@ -57,6 +86,11 @@ class Spool:
         if not self.dir.is_dir():
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             (self.dir / "url").write_text(self.url + "\n")
+        problem = _untrusted(self.dir)
+        if problem:
+            raise ConfigError(f"the spool folder {self.dir} {problem}: another user could "
+                              "plant batches there that would be sent under your token",
+                              hint="remove it, or set FOREBEAR_SPOOL to a folder of your own")
 
     def put(self, key: str, entries: Sequence[Mapping[str, Any]], *,
             folder: str | None = None, reason: str | None = None,
@@ -91,10 +125,26 @@ class Spool:
         return target_dir / name
 
     def files(self) -> list[Path]:
-        """Spooled batches, oldest first."""
+        """Spooled batches, oldest first: only those this user wrote, in a folder only this
+        user can write to (a batch is sent under the sender's token, so one planted by
+        someone else is never sent; it is logged and left alone)."""
         if not self.dir.is_dir():
             return []
-        return sorted(p for p in self.dir.glob("*.json") if not p.name.startswith("."))
+        problem = _untrusted(self.dir)
+        if problem:
+            _warn_once(f"the spool folder {self.dir} {problem}; its batches are not sent "
+                       "(remove it, or set FOREBEAR_SPOOL to a folder of your own)")
+            return []
+        found = []
+        for path in sorted(self.dir.glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            problem = _untrusted(path)
+            if problem:
+                _warn_once(f"the spooled batch {path} {problem}; it is not sent")
+                continue
+            found.append(path)
+        return found
 
     def rejected(self) -> list[Path]:
         """Batches the server refused, kept for inspection."""
