@@ -152,3 +152,22 @@ def test_spooled_batches_someone_else_could_have_written_are_never_sent(
     assert "its batches are not sent" in caplog.text
     with pytest.raises(ConfigError, match="another user could plant batches"):
         spool.put("k2", [])
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://forebear@127.0.0.1:5432/db?password=QuerySecretPw",
+    "postgresql://forebear@127.0.0.1:5432/db?sslmode=require&sslpassword=QuerySecretPw",
+    "postgresql://forebear:QuerySecretPw@[::1:5432/db",
+    "postgresql://forebear:Query%ZZSecretPw@127.0.0.1:5432/db",
+    "postgresql://forebear:QuerySecret%40Pw@127.0.0.1:5432/db",
+])
+def test_a_store_urls_password_never_reaches_a_message(url: str) -> None:
+    from forebear.errors import StoreError
+    from forebear.store.postgres import redact
+    from forebear.store.registry import open_store
+
+    shown = redact(url)
+    assert "Secret" not in shown and "***" in shown
+    with pytest.raises(StoreError) as refused:
+        open_store(url.replace("5432", "1"))  # nothing listens there, or libpq refuses it
+    assert "Secret" not in str(refused.value) and "Secret" not in str(refused.value.hint)

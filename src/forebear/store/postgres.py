@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from forebear import config
 from forebear.errors import (
@@ -80,14 +80,28 @@ def _psycopg() -> Any:
     return psycopg
 
 
+# A password in a store URL: after the user (postgresql://user:secret@host), or as a query
+# parameter (?password=secret, sslpassword=...). Found by pattern rather than by parsing,
+# so that a URL too malformed to parse (an unclosed [ of an IPv6 host) is redacted too.
+_USERINFO_PASSWORD = re.compile(r"(://[^/@:?#]*:)([^@/?#]*)(@)")
+_QUERY_PASSWORD = re.compile(r"([?&][^=&#]*password=)([^&#]*)", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for messages and reports."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    """``url`` with its passwords replaced by ``***``, for messages and reports."""
+    url = _USERINFO_PASSWORD.sub(lambda m: m[1] + "***" + m[3] if m[2] else m[0], url)
+    return _QUERY_PASSWORD.sub(lambda m: m[1] + "***" if m[2] else m[0], url)
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message, which may quote the URL or a bad part of it) with
+    every password of ``url`` replaced by ``***``, as found and as percent-decoded."""
+    secrets = {m[2] for m in _USERINFO_PASSWORD.finditer(url)}
+    secrets |= {m[2] for m in _QUERY_PASSWORD.finditer(url)}
+    for secret in sorted(secrets | {unquote(s) for s in secrets}, key=len, reverse=True):
+        if len(secret) >= 3:  # a shorter one would blank out ordinary words
+            text = text.replace(secret, "***")
+    return redact(text)
 
 
 def _libpq_url(url: str) -> str:
@@ -99,6 +113,7 @@ def _store_error(exc: Exception, url: str, doing: str) -> StoreError:
     """The one place psycopg errors become forebear errors."""
     pg = _psycopg()
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _scrub(text, url)
     if isinstance(exc, pg.errors.InsufficientPrivilege):
         hint = (
             "open the store once as its owner, who may change the schema "
