@@ -182,6 +182,7 @@ def test_metric_histories_hold_non_finite_values_and_refuse_malformed_ones(store
 @pytest.mark.parametrize(("field", "value"), [
     ("actor", {"name": "x"}), ("reason", ["x"]), ("error", 3), ("traceback", "a\x00b"),
     ("namespace", True), ("parent_run_id", [1]), ("started_at", {"t": 1}),
+    ("started_at", "not-a-time"), ("time", "yesterday at noon"), ("time", "2026-01-01"),
     ("exit_code", "1"), ("exit_code", True), ("exit_code", 1.5), ("exit_code", 2**40),
     ("exit_code", -(2**31) - 1),
     ("environment", {"digest": 5}), ("code", {"digest": "sha256:zz"}),

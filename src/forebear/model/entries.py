@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from forebear.errors import InvalidInputError
 from forebear.hashing import is_digest_text
+from forebear.model.ids import parse_time
 
 ENTRY_VERSION: Final = 1
 STATUSES: Final = frozenset({"running", "succeeded", "failed", "aborted"})
@@ -115,9 +116,25 @@ def _text(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
         raise _fail(f"{key!r} must not contain a NUL character")
 
 
-_FREE_TEXT: Final = ("namespace", "actor", "reason", "parent_run_id", "error", "traceback",
-                     "started_at")
+_FREE_TEXT: Final = ("namespace", "actor", "reason", "parent_run_id", "error", "traceback")
 """Optional text fields of execution entries."""
+
+
+def _time(entry: Mapping[str, Any], key: str, *, required: bool = True) -> None:
+    # Times are shown, ordered and asked about (``--since``, ``alias show --at``): one
+    # that is not a time ("yesterday at noon") would be listed as if it were.
+    _text(entry, key, required=required)
+    value = entry.get(key)
+    if value is None:
+        return
+    try:
+        parse_time(value)
+        if len(value) < 16 or value[10] not in "Tt ":
+            raise ValueError(value)
+    except ValueError:
+        raise _fail(f"{key!r} must be an RFC 3339 date and time, not {value[:64]!r}",
+                    hint="write times as forebear.model.ids.format_time does, e.g. "
+                         "2026-01-01T00:00:00.000000Z") from None
 
 
 def _text_or_none(value: object, what: str) -> None:
@@ -233,8 +250,9 @@ def validate_entry(entry: object) -> None:
             f"unknown entry type {str(kind)[:40]!r}",
             hint="use one of " + ", ".join(sorted(ENTRY_TYPES)),
         )
-    _text(entry, "time")
+    _time(entry, "time")
     if kind.startswith("execution"):
+        _time(entry, "started_at", required=False)
         _text(entry, "run_id")
         for key in ("params", "metrics", "tags", "code", "environment"):
             _mapping(entry, key)
