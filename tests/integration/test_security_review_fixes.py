@@ -171,3 +171,31 @@ def test_a_store_urls_password_never_reaches_a_message(url: str) -> None:
     with pytest.raises(StoreError) as refused:
         open_store(url.replace("5432", "1"))  # nothing listens there, or libpq refuses it
     assert "Secret" not in str(refused.value) and "Secret" not in str(refused.value.hint)
+
+
+def test_a_worker_whose_server_is_gone_stops_even_while_projection_fails(
+        tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # A poison entry made every projection fail; the worker retried for ever, long after
+    # the `forebear serve` that started it had exited.
+    import threading
+
+    from forebear.server.worker import ProjectionWorker
+
+    store = open_store(str(init_store(tmp_path)))
+
+    def fail(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("integer out of range")
+
+    store.project_pending = fail
+    server = {"alive": True}
+    worker = ProjectionWorker(store, poll=0.01, alive=lambda: server["alive"])
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while worker.failures < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.failures >= 2 and thread.is_alive()  # retrying while the server lives
+    server["alive"] = False
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    store.close()

@@ -110,6 +110,8 @@ class ProjectionWorker:
                 log.exception("projection failed; retrying in %.1f s", backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
+                if self._alive is not None and not self._alive():
+                    return  # the server that started this worker is gone
                 continue
             if done == 0:
                 if self._alive is not None and not self._alive():
