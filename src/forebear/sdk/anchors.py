@@ -12,7 +12,10 @@ The entry point is the script Python ran: the ``__main__`` file (a module's, und
 ``python -m``), or for ``python -c CODE`` the code text itself (``InlineCode``). A
 process that ran no file (an interactive session, a notebook, code from stdin) has none
 (``NO_SCRIPT``): the launcher in ``sys.argv[0]`` (``ipython``, ``ipykernel_launcher``,
-forebear's own) is not the code.
+forebear's own) is not the code. Its code record says so in its ``notes`` (``interactive
+session: the code typed is not recorded``), so that a reader of the record knows that
+the repository's anchor (or, outside git, nothing) is not all the code that ran; so does
+the record of a script run under ``python -i`` once its prompt has started.
 """
 
 from __future__ import annotations
@@ -209,8 +212,10 @@ def code_record(
 
     where = cwd or os.getcwd()
     now = time.monotonic()
+    note = None
     if entry is None:
         entry = _entry_point()
+        note = _unrecorded_code(entry)
     elif not isinstance(entry, InlineCode) and entry != NO_SCRIPT:
         entry = _real_entry(entry, now)
     inline = entry if isinstance(entry, InlineCode) else None
@@ -244,7 +249,39 @@ def code_record(
             if blob and digest and digest not in session.stored_blobs:
                 session.blobs.put_bytes(blob)
                 session.stored_blobs.add(digest)
+    if note is not None:
+        record = _with_note(record, note)
     return record
+
+
+def _unrecorded_code(entry: str) -> str | None:
+    """What this process ran that no code record holds, said as a note; None if nothing.
+
+    Code typed at a prompt (``sys.ps1`` is set once the interactive prompt starts) or
+    read from stdin or run by a notebook kernel (no ``__main__`` file) is kept nowhere:
+    the note says so, rather than let two runs of different code look alike.
+    """
+    if hasattr(sys, "ps1"):
+        if entry == NO_SCRIPT:
+            return "interactive session: the code typed is not recorded"
+        return "interactive session: code typed after the entry script is not recorded"
+    if entry == NO_SCRIPT:
+        return ("no script file (code from stdin or a notebook): the code run is not "
+                "recorded")
+    return None
+
+
+def _with_note(record: dict[str, Any] | None, note: str) -> dict[str, Any]:
+    """``record`` (a copy: the cached one is shared) with ``note`` added to its notes; for
+    no record (outside git), one of the note alone, with no digest: it is no code anchor
+    (runs of different code would share it) but says that the code is unknown."""
+    if record is None:
+        from forebear.capture.git import CodeAnchor
+
+        record = CodeAnchor(commit=None, branch=None, remote=None, dirty=False).to_record()
+        record["digest"] = None
+        record["name"] = "unrecorded code"
+    return {**record, "notes": [*record.get("notes", ()), note]}
 
 
 def _inline_record(

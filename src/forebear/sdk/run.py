@@ -14,6 +14,17 @@ durable (fsynced and renamed into place, its folder fsynced). Every head is sign
 
 Inside the run, files the process reads are inputs and files it writes are outputs
 (``forebear.capture.files``), hashed when the run ends.
+
+A metric history (``log_metrics(..., step=)``) goes into the end entry while it is short
+(up to ``_INLINE_HISTORY`` bytes as JSON); a longer one (a loss logged every batch of a
+long training) would make the entry too large to journal, so it is stored as a blob,
+``{"metric_steps": [[key, step, value], ...]}`` in canonical JSON, and recorded as an
+output of the run (kind ``metrics``, role ``metric_history``, named
+``<run name>.metric-history.json``); the end entry keeps the last value of each metric.
+
+A run records only between its start and its end: logging to a run never started, or
+to one that has ended, is a ``UsageError`` (its values would silently never reach the
+store). Inputs may be declared before the start (``forebear exec --input`` does).
 """
 
 from __future__ import annotations
@@ -27,17 +38,27 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import Any, SupportsFloat, SupportsIndex
 
+from forebear._canonical import canonical_bytes
 from forebear.capture.files import real_path, uncaptured
-from forebear.errors import InvalidInputError, NotFoundError
+from forebear.errors import ForebearError, InvalidInputError, NotFoundError, UsageError
 from forebear.hashing import is_digest_text
-from forebear.model.entries import artifact_ref, metric_value
+from forebear.model.entries import artifact_ref
 from forebear.model.ids import format_time
 from forebear.sdk._capture_setup import new_capture, new_watch
 from forebear.sdk._names import display_name, guess_kind
 from forebear.sdk._resolve import query
-from forebear.sdk._values import append_as_unicode, clean_text, json_safe
+from forebear.sdk._values import (
+    append_as_unicode,
+    clean_text,
+    escape_surrogates,
+    metric_key,
+    metric_number,
+    metric_step,
+    safe_mapping,
+    too_large,
+)
 from forebear.sdk.anchors import code_record, environment_record
 from forebear.sdk.artifact import Artifact
 from forebear.sdk.session import Session, session_for
@@ -135,16 +156,14 @@ class Run:
     ) -> None:
         if not name or not isinstance(name, str):
             raise InvalidInputError("a run needs a name", hint='forebear.run("train", ...)')
+        self.params: dict[str, Any] = safe_mapping(params, "params", 'params={"lr": 0.1}')
+        self.tags: dict[str, Any] = safe_mapping(tags, "tags", 'tags={"team": "fraud"}')
         self.name = name
         self.kind = kind
         self.session: Session = session_for(store)
         self.run_id = self.session.new_id()
         self.actor = actor or self.session.actor
         self.reason = reason
-        self.params: dict[str, Any] = {clean_text(k): json_safe(v)
-                                       for k, v in (params or {}).items()}
-        self.tags: dict[str, Any] = {clean_text(k): json_safe(v)
-                                     for k, v in (tags or {}).items()}
         self.metrics: dict[str, float | str] = {}
         self.status = "running"
         self._late_params: dict[str, Any] = {}
@@ -183,9 +202,11 @@ class Run:
 
     def start(self) -> None:
         """Write the ``execution.start`` entry (done by ``with``)."""
+        if self._ended:
+            raise UsageError(f"run {self.name!r} has ended and cannot start again",
+                             hint="start a new one: with forebear.run(...) as run:")
         if self._started:
             return
-        self._started = True
         stack = _active.get()
         self.parent = stack[-1] if stack else None
         session = self.session
@@ -213,7 +234,11 @@ class Run:
         # run's end entry commits durably (fsync) and carries it along. A store that has
         # no relaxed append commits it durably.
         append = getattr(session.store, "append_relaxed", None) or session.store.append
-        append_as_unicode(append, entry)
+        try:
+            append_as_unicode(append, entry)
+        except InvalidInputError as exc:
+            raise too_large(entry, exc) from None
+        self._started = True
         _active.set((*stack, self))
         if self._watch is not None:
             self._watch.start()
@@ -235,6 +260,9 @@ class Run:
         """Write the ``execution.end`` entry (done by ``with``)."""
         if self._ended:
             return
+        if not self._started:
+            raise UsageError(f"run {self.name!r} was never started: there is nothing to end",
+                             hint="use `with forebear.run(...) as run:`")
         self._ended = True
         stack = _active.get()
         if self in stack:
@@ -253,6 +281,9 @@ class Run:
                        if path not in elsewhere or _stamp(path) != elsewhere[path]]
             self.record_found(writes=_not_being_written(changed))
         self._hand_outputs_to_watchers()
+        steps, history = self._metric_history()
+        if history is not None:
+            self._outputs[(history["id"], "metric_history")] = history
         self.status = status
         entry: dict[str, Any] = {
             "type": "execution.end",
@@ -266,8 +297,8 @@ class Run:
             entry["environment"] = self.child_environment
         if self.metrics:
             entry["metrics"] = self.metrics
-        if self._metric_steps:
-            entry["metric_steps"] = self._metric_steps
+        if steps:
+            entry["metric_steps"] = steps
         if self.tags:
             entry["tags"] = self.tags
         inputs, outputs = _without_copies(self._inputs, self._outputs)
@@ -295,13 +326,46 @@ class Run:
         except InvalidInputError as exc:
             # What the run logged cannot be journaled. Its start is on record: end it as
             # failed, saying why, rather than leave it "running" forever; then raise.
+            why = too_large(entry, exc)
             self.status = "failed"
             self.session.store.append({
                 "type": "execution.end", "run_id": self.run_id, "status": "failed",
                 "time": entry["time"],
-                "error": clean_text(f"forebear could not record this run's end: {exc}")[:4096],
+                "error": clean_text(f"forebear could not record this run's end: {why}")[:4096],
             })
-            raise
+            if why is exc:
+                raise
+            raise why from None
+
+    def _metric_history(self) -> tuple[list[list[Any]] | None, dict[str, Any] | None]:
+        """The end entry's ``metric_steps``, or for a history too long for it the ref of
+        the blob that holds it instead (see the module docstring)."""
+        steps = self._metric_steps
+        if len(steps) <= _INLINE_POINTS:  # short enough whatever its keys: not measured
+            return steps or None, None
+        try:
+            data = canonical_bytes({"metric_steps": steps})
+        except InvalidInputError:  # a key that is not Unicode, written out as journaled
+            data = canonical_bytes({"metric_steps": escape_surrogates(steps)})
+        if len(data) <= _INLINE_HISTORY:
+            return steps, None
+        blobs, digest = self.session.blobs, None
+        if blobs is not None:
+            try:
+                digest = str(blobs.put_bytes(data))
+            except (ForebearError, OSError) as exc:
+                sys.stderr.write(f"forebear: could not store the metric history: {exc}\n")
+        if digest is not None:
+            self.session.stored_blobs.add(digest)
+            return None, Artifact(digest=digest, kind="metrics",
+                                  name=f"{self.name}.metric-history.json", size=len(data),
+                                  role="metric_history").to_ref()
+        if len(data) <= _NO_BLOB_HISTORY:  # no blob for it: in the entry, while it fits
+            return steps, None
+        sys.stderr.write(f"forebear: the metric history of run {self.name!r} "
+                         f"({len(steps):,} points) is too long for its record and has no "
+                         "blob store to go to: only each metric's last value is kept\n")
+        return None, None
 
     def _hand_outputs_to_watchers(self) -> None:
         """Tell the runs watching the tree now which files this one made (see _watching)."""
@@ -355,7 +419,7 @@ class Run:
             # changed meanwhile, seen by the watch), unless the run itself rewrote it.
             if path not in produced and (path not in used or path in self._rewritten_paths):
                 try:
-                    self.produce(path, kind=guess_kind(path))
+                    self._produce(path, kind=guess_kind(path))
                 except _VANISHED:
                     continue
 
@@ -381,7 +445,11 @@ class Run:
         name: str | None = None,
         copy: bool | None = None,
     ) -> Artifact:
-        """Record an input: a file or directory path, a digest, or an alias name."""
+        """Record an input: a file or directory path, a digest, or an alias name.
+
+        Inputs may be declared before the run starts; they are recorded when it ends.
+        """
+        self._check_open("run.use()", before_start=True)
         text = os.fspath(ref)
         if os.path.exists(text):
             return self._use_file(os.path.realpath(text), role=role, kind=kind, name=name,
@@ -448,6 +516,8 @@ class Run:
         """
         from forebear.sdk.transfer import external_ref
 
+        self._check_open("run.use_external()", before_start=True)
+
         ref = external_ref(uri, digest=digest, revision=revision, role=role, kind=kind,
                            name=name, store=store)
         self._inputs[(ref["id"], role)] = ref
@@ -463,6 +533,19 @@ class Run:
         store_blob: bool = True,
     ) -> Artifact:
         """Record an output file or directory; a file's bytes go to the blob store."""
+        self._check_open("run.produce()")
+        return self._produce(path, kind=kind, role=role, name=name, store_blob=store_blob)
+
+    def _produce(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "artifact",
+        role: str = "output",
+        name: str | None = None,
+        store_blob: bool = True,
+    ) -> Artifact:
+        """``produce``, also while the run ends (files found by capture and watch)."""
         with uncaptured():  # forebear's own opens of the output are not the run's
             full = real_path(os.fspath(path))
             try:
@@ -506,46 +589,70 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Add parameters (recorded when the run ends)."""
-        for key, value in params.items():
-            self.params[clean_text(key)] = self._late_params[clean_text(key)] = json_safe(value)
+        self._check_open("run.log_params()")
+        safe = safe_mapping(params, "run.log_params()",
+                             'run.log_params({"lr": 0.1}) or run.log_param("lr", 0.1)')
+        self.params.update(safe)
+        self._late_params.update(safe)
 
     def log_param(self, key: str, value: Any) -> None:
         """Add one parameter."""
         self.log_params({key: value})
 
-    def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None:
+    def log_metrics(
+        self, metrics: Mapping[str, SupportsFloat], *, step: SupportsIndex | float | None = None
+    ) -> None:
         """Record metric values; with ``step``, each value is also kept in the history.
 
         A value that is not a finite number (a diverged loss) is recorded, never refused:
         JSON has no NaN or Infinity, so it is kept as the string ``"NaN"``,
         ``"Infinity"`` or ``"-Infinity"``. Something that is not a number at all is an
-        InvalidInputError.
+        InvalidInputError, and so is a ``step`` that is not a whole number: nothing is
+        recorded from a call that is refused.
         """
-        for key, value in metrics.items():
-            try:
-                real = float(value)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"metric {key!r} is {value!r}, not a number",
-                                        hint="log numbers (floats or ints)") from None
-            number = metric_value(real)
-            self.metrics[clean_text(key)] = number
-            if step is not None:
-                self._metric_steps.append([clean_text(key), int(step), number])
+        self._check_open("run.log_metrics()")
+        if not isinstance(metrics, Mapping):
+            raise InvalidInputError(
+                "run.log_metrics(): expected a mapping of names to numbers, not "
+                f"{type(metrics).__name__}",
+                hint='run.log_metrics({"loss": 0.5}) or run.log_metric("loss", 0.5)')
+        at = None if step is None else metric_step(step)
+        values = [(metric_key(key), metric_number(key, value)) for key, value in
+                  metrics.items()]
+        for key, number in values:
+            self.metrics[key] = number
+            if at is not None:
+                self._metric_steps.append([key, at, number])
 
-    def log_metric(self, key: str, value: float, *, step: int | None = None) -> None:
+    def log_metric(
+        self, key: str, value: SupportsFloat, *, step: SupportsIndex | float | None = None
+    ) -> None:
         """Record one metric value."""
         self.log_metrics({key: value}, step=step)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Attach tags (free-form labels) to the run."""
-        for key, value in tags.items():
-            self.tags[clean_text(key)] = json_safe(value)
+        self._check_open("run.set_tags()")
+        self.tags.update(safe_mapping(tags, "run.set_tags()",
+                                       'run.set_tags({"team": "fraud"}) or '
+                                       'run.set_tag("team", "fraud")'))
 
     def set_tag(self, key: str, value: Any) -> None:
         """Attach one tag."""
         self.set_tags({key: value})
 
     # -- helpers ------------------------------------------------------------------
+    def _check_open(self, call: str, *, before_start: bool = False) -> None:
+        """Refuse ``call`` on a run that would never record it: one that has ended, or
+        (unless ``before_start``) one never started."""
+        if self._ended:
+            raise UsageError(f"run {self.name!r} has ended: {call} would not be recorded",
+                             hint="start a new one: with forebear.run(...) as run:")
+        if not self._started and not before_start:
+            raise UsageError(
+                f"run {self.name!r} was never started: {call} would not be recorded",
+                hint="use `with forebear.run(...) as run:` (or call run.start() first)")
+
     def _hash(
         self, path: str, *, kind: str, role: str, name: str | None, cwd: str | None = None
     ) -> Artifact:
@@ -628,6 +735,15 @@ def _without_copies(
 
 # Outputs up to this size are read once into memory, hashed and stored from there.
 _SMALL_OUTPUT = 256 * 1024
+# A metric history of up to this many points goes into the end entry unmeasured (a point
+# is at most ~1 KiB, its key at most MAX_NAME characters); a longer one, up to this many
+# bytes as JSON. Beyond, it is a blob (see the module docstring): well under the journal's
+# 4 MiB entry limit, so the rest of the record (inputs, outputs, params) always fits.
+_INLINE_POINTS = 1000
+_INLINE_HISTORY = 1024 * 1024
+# Without a blob store (or when storing the blob failed), a longer history is kept in
+# the entry while it can fit at all; beyond, only each metric's last value is.
+_NO_BLOB_HISTORY = 3 * 1024 * 1024
 # What a captured or watched file that vanished before the run ended raises.
 _VANISHED = (OSError, InvalidInputError, NotFoundError)
 
@@ -639,5 +755,8 @@ def run(name: str, **options: Any) -> Run:
     ``reason``, ``capture`` (automatic file capture, default on), ``watch`` (a directory
     whose new or changed files are outputs; default the working directory), ``code`` and
     ``environment`` (record the anchors, default on).
+
+    The run records from its start to its end, which ``with`` marks; a run that was
+    never started, or has ended, refuses ``log_*``, ``set_tag*`` and ``produce``.
     """
     return Run(name, **options)
