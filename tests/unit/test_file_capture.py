@@ -505,3 +505,36 @@ def test_a_tree_over_the_limit_is_not_watched_and_says_so_once(
     assert "too many to watch" in said and "run.produce()" in said
     TreeWatch(str(tree), limit=1).start()  # lineage may miss files: said, but not per run
     assert capsys.readouterr().err == ""
+
+
+def test_captures_in_asyncio_tasks_side_by_side_each_get_their_tasks_opens(tree: Path) -> None:
+    # Tasks of one event loop share a thread: by thread, every open went to the capture
+    # started last. Each task's context names its own; asyncio.to_thread carries it.
+    import asyncio
+
+    names = [str(tree / "data" / f"t{i}.csv") for i in range(4)]
+    for name in names:
+        Path(name).write_text("x\n")
+
+    async def task(i: int) -> tuple[set[str], set[str]]:
+        capture = FileCapture(cwd=str(tree), include_temp=True)
+        capture.start()
+        await asyncio.sleep(0.01 * (4 - i))  # every task has started before any reads
+        if i % 2:
+            await asyncio.to_thread(lambda: open(names[i]).close())
+        else:
+            open(names[i]).close()
+        inner = FileCapture(cwd=str(tree), include_temp=True)  # nested in this task's
+        inner.start()
+        out = tree / "out" / f"o{i}.txt"
+        out.write_text(str(i))
+        await asyncio.sleep(0.01 * i)
+        assert _captured(inner) == (set(), {str(out)})
+        return _captured(capture)
+
+    async def main() -> list[tuple[set[str], set[str]]]:
+        return await asyncio.gather(*(task(i) for i in range(4)))
+
+    for i, found in enumerate(asyncio.run(main())):
+        assert found == ({names[i]}, set()), i
+    assert files._record is None and not files._active

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -78,6 +79,8 @@ class _Active:
     read_index: set[str] = field(default_factory=set)
     wrote_index: set[str] = field(default_factory=set)
     indexed: int = 0
+    # The capture current where this one started (``_current``): the one it is nested in.
+    parent: _Active | None = None
 
     def recorder(self) -> Callable[[tuple[object, ...]], None]:
         return self.sink or self.events.extend
@@ -94,14 +97,30 @@ _record: Callable[[tuple[object, ...]], None] | None = None
 _routes: tuple[_Active, ...] = ()  # a snapshot of _active for _route, innermost last
 
 
+# The capture the running code started (or its caller did): asyncio tasks and threads
+# each see their own, so runs side by side in one thread (tasks of one event loop) take
+# each their own task's opens. Code that runs in no such context (a pool's worker thread)
+# has none, and falls back on the thread.
+_current: ContextVar[_Active | None] = ContextVar("forebear_capture", default=None)
+
+
 def _this_threads(states: Sequence[_Active]) -> _Active | None:
-    """The innermost capture this thread started, or, for a thread with none of its own
-    (a worker of a run's pool), the innermost one of all; None while this thread's opens
-    are dropped."""
+    """The capture the running code's context started (``_current``), else the innermost
+    one this thread started, else, for a thread with none of its own (a worker of a run's
+    pool), the innermost one of all; None while this thread's opens are dropped."""
     ident = threading.get_ident()
+    own = None
     for state in reversed(states):
         if state.thread == ident:
-            return None if state.drop else state
+            if state.drop:
+                return None
+            own = state
+            break
+    current = _current.get()
+    if current is not None and own is not current and any(s is current for s in states):
+        return current
+    if own is not None:
+        return own
     return next((state for state in reversed(states) if not state.drop), None)
 
 
@@ -118,12 +137,21 @@ def _reroute() -> None:
     _routes = tuple(_active)
     if not _active:
         _record = None
-    elif all(state.thread == _active[0].thread and not state.drop for state in _active):
+    elif _one_chain(_active):
         _record = _active[-1].recorder()
     else:
         _record = _route
     _tell_compiled()
     _point_children()
+
+
+def _one_chain(states: Sequence[_Active]) -> bool:
+    """Whether every open goes to the innermost capture: all started by one thread, none
+    dropping its opens, each nested in the one before (not runs side by side in tasks)."""
+    first = states[0].thread
+    return all(state.thread == first and not state.drop
+               and (index == 0 or state.parent is states[index - 1])
+               for index, state in enumerate(states))
 
 
 # The compiled hook (``_audit.c``), when installed: told the recorder and whether it may
@@ -357,7 +385,9 @@ def _install() -> None:
             child = sys.modules.get("_forebear_spooler")
             found = child.take_over() if child is not None else None
             if found is not None:
-                _push(_Active(spool=found[0], sink=spooler(found[1])))
+                reporter = _Active(spool=found[0], sink=spooler(found[1]))
+                _current.set(reporter)  # captures started from here on nest in it
+                _push(reporter)
 
 
 # -- processes started during a capture ------------------------------------------------
@@ -561,6 +591,7 @@ class FileCapture:
         )
         self._globs = tuple(ignore_globs)
         self._state: _Active | None = None
+        self._token: Token[_Active | None] | None = None
         # How a file read and then opened for writing is hashed there and then (a run
         # gives its hash cache's); forebear.hashing.hash_path when None.
         self.digest: Callable[[str], object] | None = None
@@ -571,7 +602,9 @@ class FileCapture:
         # Reading the spool is forebear's own I/O, whichever capture is recording then.
         if spool + os.sep not in self._ignore_dirs:
             self._ignore_dirs += (spool + os.sep,)
-        self._state = _Active(spool=spool, since=ends(spool), digest=self.digest)
+        self._state = _Active(spool=spool, since=ends(spool), digest=self.digest,
+                              parent=_current.get())
+        self._token = _current.set(self._state)
         _push(self._state)
 
     def stop(self) -> Captured:
@@ -580,6 +613,11 @@ class FileCapture:
             return Captured((), ())
         _remove(state)
         self._state = None
+        token, self._token = self._token, None
+        if token is not None:
+            # ValueError: stopped in another context than it started in (nothing to undo)
+            with contextlib.suppress(ValueError):
+                _current.reset(token)
         if state.spool is not None:
             _read_children(state)
         return self._classify(state.events, state.early)
