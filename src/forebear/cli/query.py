@@ -47,10 +47,24 @@ def show(ref: str, store: str | None, json_out: bool) -> None:
 
     with Reader(store) as reader:
         record = reader.show(ref)
+        parent = record.get("parent_run_id") if record["type"] == "execution" else None
+        parent_name = _run_name(reader, parent) if parent and not json_out else None
     if json_out:
         emit_json(record)
     else:
-        _print_record(record)
+        _print_record(record, parent_name)
+
+
+def _run_name(reader: Any, run_id: str) -> str | None:
+    """The name of run ``run_id``, or None when the store does not hold it (an OpenLineage
+    parent facet may name a run that was never sent)."""
+    from forebear.errors import ForebearError
+
+    try:
+        name = reader.show(run_id)["node"].get("name")
+    except ForebearError:
+        return None
+    return str(name) if name else None
 
 
 def _kv(values: dict[str, Any] | None) -> str:
@@ -61,7 +75,20 @@ def _kv(values: dict[str, Any] | None) -> str:
                             for k, v in values.items()))
 
 
-def _print_record(record: dict[str, Any]) -> None:
+def _environment(env: dict[str, Any]) -> str:
+    """One environment as rich markup: the Python the SDK saw, or the engine an
+    OpenLineage ``processing_engine`` facet names (Spark, Flink, ...)."""
+    from forebear.graph.render import short
+
+    if env.get("python") is None and env.get("engine"):
+        what = f"{env['engine']} {env.get('engine_version') or '?'}"
+    else:
+        what = f"python {env.get('python', '?')}"
+    parts = [what, env.get("platform"), short(env.get("digest"))]
+    return "  ".join(escape(str(part)) for part in parts if part)
+
+
+def _print_record(record: dict[str, Any], parent_name: str | None = None) -> None:
     from forebear.graph.render import label, short
 
     out = console()
@@ -73,6 +100,10 @@ def _print_record(record: dict[str, Any]) -> None:
         )
     out.print(label(record["node"]))
     out.print(f"  [dim]id[/]           {escape(str(record['id']))}")
+    parent_run = record.get("parent_run_id") if record["type"] == "execution" else None
+    if parent_run:
+        out.print(f"  [dim]parent run[/]   {escape(str(parent_run))}"
+                  + (f"  {escape(parent_name)}" if parent_name else ""))
     step = record["transformation"]
     if record["type"] == "artifact" and record.get("size") is not None:
         out.print(f"  [dim]size[/]         {record['size']:,} bytes")
@@ -94,8 +125,7 @@ def _print_record(record: dict[str, Any]) -> None:
                       f" {escape(str(code.get('branch') or ''))}{dirty}")
     env = record.get("environment") or {}
     if env:
-        out.print(f"  [dim]environment[/]  python {escape(str(env.get('python', '?')))}  "
-                  f"{escape(str(env.get('platform', '')))}  {escape(short(env.get('digest')))}")
+        out.print(f"  [dim]environment[/]  {_environment(env)}")
     out.print(f"  [dim]metrics[/]      {_kv(record['metrics'])}")
     out.print(f"  [dim]time[/]         {escape(str(record['time'] or '-'))}")
     for parent in record["parents"]:

@@ -14,8 +14,17 @@ COMPLETE / FAIL / ABORT       ``execution.start`` (job identity, anchors) then
 
 Events may arrive in any order, so the run's start is the earliest START's ``eventTime``,
 or while no START has come, the earliest of any event's: the ``execution.start`` of an
-event other than START says so with ``"start_guess": true`` (see
-``forebear.store.projection``).
+event other than START says so with ``"start_guess": true``. Its end is likewise the
+terminal event with the latest ``eventTime``, whatever came after it (see
+``forebear.store.projection``). The run's kind is the ``forebear`` facet's ``kind`` or the
+``jobType`` facet's ``jobType`` (lowercased); an event with neither says ``"kind": "job"``
+with ``"kind_guess": true``, which names a run no event has typed and changes no kind
+already known.
+
+OpenLineage 2.x also has static events, DatasetEvent and JobEvent, which carry a dataset
+or a job but no run: forebear records runs, so they map onto nothing. ``static_event_type``
+tells them apart, for a caller to skip them (the server answers them 202, not recorded);
+``to_entries`` refuses them.
 
 The run id is ``run.runId`` (any UUID, lowercased); the job's namespace and name become
 the execution's; ``eventTime`` (which must carry a time zone) is the client's claim of
@@ -57,6 +66,7 @@ __all__ = [
     "check_name",
     "event_key",
     "event_namespace",
+    "static_event_type",
     "to_entries",
 ]
 
@@ -336,13 +346,42 @@ def event_namespace(event: object) -> str | None:
     return namespace if isinstance(namespace, str) else None
 
 
+STATIC_EVENTS: Final = ("DatasetEvent", "JobEvent")
+"""The OpenLineage 2.x event types that describe lineage without a run."""
+
+
+def static_event_type(event: object) -> str | None:
+    """``"DatasetEvent"`` or ``"JobEvent"`` when ``event`` is one of OpenLineage's static
+    events, which have no run and so no entries here; None for a RunEvent, or for what is
+    no event at all (``to_entries`` then says what is wrong with it).
+
+    As Marquez does, the ``schemaURL`` tells (``...OpenLineage.json#/$defs/DatasetEvent``;
+    a URL that names neither means a RunEvent), and an event that has a ``run`` is taken as
+    a RunEvent whatever its URL says: the server journaled such events before static ones
+    were told apart, and a journaled event must stay mappable.
+    """
+    if not isinstance(event, dict) or "run" in event:
+        return None
+    url = event.get("schemaURL")
+    if isinstance(url, str):
+        for name in STATIC_EVENTS:
+            if url.endswith(f"/{name}"):
+                return name
+    return None
+
+
 def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any]]:
     """The execution entries an OpenLineage RunEvent stands for (see the module docstring).
 
-    Raises InvalidInputError naming the first field that cannot be mapped.
+    Raises InvalidInputError naming the first field that cannot be mapped, or saying that
+    a static event (see ``static_event_type``) has no run.
     """
     if not isinstance(event, dict):
         raise _fail("an OpenLineage event must be a JSON object")
+    static = static_event_type(event)
+    if static is not None:
+        raise _fail(f"a {static} has no run: forebear records runs",
+                    hint="skip DatasetEvents and JobEvents (static lineage); send RunEvents")
     event_type = event.get("eventType")
     if event_type is not None and event_type not in NON_TERMINAL and event_type not in STATUS_OF:
         raise _fail(f"unknown eventType {str(event_type)[:40]!r}",
@@ -362,7 +401,7 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
     ours = {**_facet(job_facets, FACET, "job.facets"), **_facet(run_facets, FACET, "run.facets")}
     job_type = _facet(job_facets, "jobType", "job.facets").get("jobType")
     kind = _opt_text(ours.get("kind"), "forebear.kind") or (
-        job_type.lower() if isinstance(job_type, str) and job_type else "job"
+        job_type.lower() if isinstance(job_type, str) and job_type else None
     )
     inputs = _datasets(event, "inputs", "inputFacets", "input")
     outputs = _datasets(event, "outputs", "outputFacets", "output")
@@ -372,7 +411,7 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
     start: dict[str, Any] = {
         "type": "execution.start",
         "run_id": run_id,
-        "kind": check_name(kind[:MAX_NAME], "kind"),
+        "kind": check_name(kind[:MAX_NAME], "kind") if kind else "job",
         "name": name,
         "namespace": namespace,
         "time": when,
@@ -383,6 +422,10 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
         "params": dict(_mapping(ours.get("params"), "forebear.params")),
         "tags": _tags(run_facets),
     }
+    if not kind:
+        # No event-given kind: "job" names the run until an event types it, and changes
+        # no kind another event gave (see forebear.store.projection).
+        start["kind_guess"] = True
     reason = _claim(ours.get("reason"))
     if reason:
         start["reason"] = reason

@@ -1,7 +1,9 @@
-"""Validating OpenLineage RunEvents against the JSON schema shipped in this package.
+"""Validating OpenLineage events against the JSON schema shipped in this package.
 
 ``schemas/OpenLineage.json`` is the OpenLineage 2-0-2 core schema (see ``schemas/NOTICE``);
-events are checked against its ``RunEvent`` definition. The Rust validator
+events are checked against its ``RunEvent`` definition, or, for the static events that
+``forebear.model.openlineage.static_event_type`` names (accepted, not recorded), against
+their ``DatasetEvent`` or ``JobEvent`` definition (``validate_event``). The Rust validator
 ``jsonschema_rs`` is used when installed (about a hundred times faster, which matters on
 the ingest path); otherwise the pure-Python ``jsonschema``. Both report the first
 problem with the path of the field it concerns.
@@ -16,8 +18,9 @@ from importlib import resources
 from typing import Any
 
 from forebear.errors import InvalidInputError
+from forebear.model.openlineage import static_event_type
 
-__all__ = ["SCHEMA_URL", "can_validate", "load_schema", "validate_run_event"]
+__all__ = ["SCHEMA_URL", "can_validate", "load_schema", "validate_event", "validate_run_event"]
 
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 _MESSAGE_LIMIT = 300
@@ -32,10 +35,10 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def _run_event_schema() -> dict[str, Any]:
+def _event_schema(definition: str) -> dict[str, Any]:
     schema = load_schema()
     schema.pop("oneOf", None)
-    schema["$ref"] = "#/$defs/RunEvent"
+    schema["$ref"] = f"#/$defs/{definition}"
     return schema
 
 
@@ -48,9 +51,9 @@ def _clip(text: str) -> str:
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 3] + "..."
 
 
-@lru_cache(maxsize=1)
-def _validator() -> Callable[[Any], str | None]:
-    schema = _run_event_schema()
+@lru_cache(maxsize=3)
+def _validator(definition: str = "RunEvent") -> Callable[[Any], str | None]:
+    schema = _event_schema(definition)
     try:
         import jsonschema_rs
     except ImportError:
@@ -89,11 +92,25 @@ def can_validate() -> bool:
     return True
 
 
-def validate_run_event(event: Any) -> None:
-    """Raise InvalidInputError naming the first field that breaks the RunEvent schema."""
-    problem = _validator()(event)
+def _check(event: Any, definition: str) -> None:
+    problem = _validator(definition)(event)
     if problem is not None:
         raise InvalidInputError(
-            "not an OpenLineage RunEvent: " + _clip(problem),
-            hint=f"see the RunEvent definition in {SCHEMA_URL}",
+            f"not an OpenLineage {definition}: " + _clip(problem),
+            hint=f"see the {definition} definition in {SCHEMA_URL}",
         )
+
+
+def validate_run_event(event: Any) -> None:
+    """Raise InvalidInputError naming the first field that breaks the RunEvent schema."""
+    _check(event, "RunEvent")
+
+
+def validate_event(event: Any) -> str:
+    """Check ``event`` against the definition of its type and return that type:
+    ``"RunEvent"``, or ``"DatasetEvent"`` / ``"JobEvent"`` for a static event (which
+    forebear does not record: a caller skips it). Raises InvalidInputError naming the
+    first field that breaks the definition."""
+    definition = static_event_type(event) or "RunEvent"
+    _check(event, definition)
+    return definition

@@ -22,6 +22,7 @@ NODE_POSITIONS: Final[dict[str, tuple[int, ...]]] = {
     "exec_start": (0,),
     "exec_full": (0,),
     "exec_end": (0,),
+    "exec_kind": (0,),
     "edge": (0, 1),
     "metric": (0,),
     "alias": (),
@@ -142,7 +143,9 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
     _anchor(proj, run, entry.get("code"), "code", seq)
     _anchor(proj, run, entry.get("environment"), "environment", seq)
     start_cols = (
-        entry.get("kind"),
+        # A guessed kind (an OpenLineage event without a job type) changes no kind
+        # already known: it only fills a run that has none, through ``exec_kind``.
+        None if entry.get("kind_guess") else entry.get("kind"),
         entry.get("name"),
         entry.get("namespace"),
         _json(entry.get("params") or {}),
@@ -167,6 +170,8 @@ def _execution(proj: Projection, entry: Mapping[str, Any], seq: int) -> None:
         start_seq = None if entry.get("start_guess") else seq
         proj.rows["exec_start"].append(
             (run, entry["run_id"], *start_cols, entry["time"], start_seq, submitted))
+        if entry.get("kind_guess"):
+            proj.rows["exec_kind"].append((run, entry["run_id"], entry.get("kind")))
     elif kind == "execution.end":
         proj.rows["exec_end"].append(
             (
@@ -248,6 +253,24 @@ best of all seen, not the first: a real start (``start_seq`` set) beats a guesse
 event that only shows the run existed by then), then the earlier time, then the earlier
 seq. That is a maximum over a total order, the same whatever order rows are applied in,
 so a batch grouped by statement leaves what the entries one by one would."""
+_LATER_END: Final = (
+    "(execution.ended_at IS NULL OR excluded.ended_at > execution.ended_at "
+    "OR (excluded.ended_at = execution.ended_at AND execution.end_seq IS NOT NULL "
+    "AND excluded.end_seq < execution.end_seq))"
+)
+"""Whether the ``execution.end`` being upserted is a better end than the stored one.
+
+A run may be ended more than once (an OpenLineage FAIL stamped before the COMPLETE that
+was sent first, arriving late): the end kept is the latest by its time, the client's
+claim, not by arrival; at the same time the first recorded (the lower seq) stays. Status,
+end time, error, traceback, exit code and metrics all come from that one end, so a run
+that succeeded later shows no error of the attempt that failed before. Like the start,
+a maximum over a total order: the same whatever order the rows are applied in. (A whole
+``execution`` entry states the run as it is and replaces its end as before; it has no
+``end_seq``, so an ``execution.end`` at the same time leaves it.)"""
+_NO_METRICS: Final = "'{}'"
+"""An empty JSON object as an SQL literal: merged with an end's metrics, it stores them in
+the text form every other merge leaves (jsonb's, on PostgreSQL)."""
 _START_COLUMNS: Final = (
     f"started_at = CASE WHEN {_EARLIER_START} THEN excluded.started_at "
     "ELSE execution.started_at END, "
@@ -266,6 +289,10 @@ def _statements(patch: str) -> dict[str, str]:
 
     def merge(col: str) -> str:
         return patch.format(old=f"execution.{col}", new=f"excluded.{col}")
+
+    def if_later(col: str, new: str | None = None) -> str:
+        return (f"{col} = CASE WHEN {_LATER_END} THEN {new or f'excluded.{col}'} "
+                f"ELSE execution.{col} END")
 
     return {
         "artifact": (
@@ -320,11 +347,17 @@ def _statements(patch: str) -> dict[str, str]:
             "kind = COALESCE(execution.kind, excluded.kind), "
             "name = COALESCE(execution.name, excluded.name), "
             f"params = {merge('params')}, tags = {merge('tags')}, "
-            f"metrics = {merge('metrics')}, "
-            "status = excluded.status, error = excluded.error, traceback = excluded.traceback, "
-            "exit_code = excluded.exit_code, ended_at = excluded.ended_at, "
-            "end_seq = excluded.end_seq, "
+            # The winning end's metrics, in the text form a merge leaves.
+            f"{if_later('metrics', patch.format(old=_NO_METRICS, new='excluded.metrics'))}, "
+            f"{if_later('status')}, {if_later('error')}, {if_later('traceback')}, "
+            f"{if_later('exit_code')}, {if_later('ended_at')}, {if_later('end_seq')}, "
             "submitted_by = COALESCE(execution.submitted_by, excluded.submitted_by)"
+        ),
+        # After every start and end of the batch: a guessed kind fills a run without one
+        # (the row is there, the start made it); a kind an event gave is never replaced.
+        "exec_kind": (
+            "INSERT INTO execution (node, run_id, kind, status) VALUES (?, ?, ?, 'running') "
+            "ON CONFLICT (node) DO UPDATE SET kind = COALESCE(execution.kind, excluded.kind)"
         ),
         "edge": (
             "INSERT INTO edge (src, dst, role, seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"

@@ -10,6 +10,11 @@ entry's ``actor`` and ``submitted_by`` name the token that sent it. A token limi
 namespace may send only events of jobs in that namespace, and read the graph around a
 job or dataset of that namespace.
 
+OpenLineage 2.x static events (a DatasetEvent or a JobEvent: lineage without a run) are
+validated against their own definition and answered 202 with ``{"recorded": false, ...}``:
+forebear records runs, so nothing of them is journaled, and a client that emits them
+(``openlineage-python``'s ``emit`` raises on any non-2xx) carries on.
+
 ``GET ?nodeId=...&depth=...`` answers Marquez's ``{"graph": [...]}`` (see
 ``forebear.server.marquez``).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +32,7 @@ from forebear import _canonical
 from forebear.errors import InvalidInputError
 from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
-from forebear.model.openlineage import event_key, event_namespace
+from forebear.model.openlineage import event_key, event_namespace, static_event_type
 from forebear.server import marquez
 from forebear.server.auth import (
     SUBMITTED_BY,
@@ -41,7 +47,7 @@ from forebear.server.committer import user_key
 from forebear.server.errors import HttpError
 from forebear.server.resources.queries import WaitQuery
 from forebear.server.state import state, wait_projected
-from forebear.server.validation import validate_run_event
+from forebear.server.validation import validate_event, validate_run_event
 from forebear.store.sql import MAX_ENTRY_BYTES
 
 router = APIRouter(tags=["openlineage"])
@@ -84,7 +90,9 @@ RUN_EVENT_BODY: dict[str, Any] = {
          summary="Ingest one OpenLineage RunEvent (as Marquez does)",
          openapi_extra={"requestBody": RUN_EVENT_BODY},
          responses={200: {"description": "The same event was already journaled"},
-                    201: {"description": "Journaled (durable); empty body"}})
+                    201: {"description": "Journaled (durable); empty body"},
+                    202: {"description": "A DatasetEvent or JobEvent: valid, not recorded "
+                          "(forebear records runs); says so in the body"}})
 async def post_lineage(request: Request) -> Response:
     """Journal one OpenLineage RunEvent; 201 once durable, 200 for a resent event."""
     found = state(request)
@@ -93,6 +101,8 @@ async def post_lineage(request: Request) -> Response:
     if not isinstance(event, dict):
         raise HttpError(400, "invalid_input", "the body must be one OpenLineage RunEvent "
                         "object", hint="send one event per request")
+    if static_event_type(event) is not None:
+        return static_answer(request, event)
     validate_run_event(event)
     check_namespace(request, event_namespace(event))
     await check_run_namespaces(request, found.reader, [openlineage_run_id(event)])
@@ -112,6 +122,23 @@ async def post_lineage(request: Request) -> Response:
         keys=(user_key(key), event_id) if key else (event_id,), request_hash=digest,
     )
     return Response(status_code=200 if receipt.replayed else 201)
+
+
+def static_answer(request: Request, event: dict[str, Any]) -> JSONResponse:
+    """The answer to a valid static event: 202, nothing journaled (see the module docstring).
+
+    A JobEvent names a job, so a token limited to a namespace is held to it as for a
+    RunEvent; a DatasetEvent names none, and nothing of it is kept to guard.
+    """
+    kind = validate_event(event)
+    if kind == "JobEvent":
+        check_namespace(request, event_namespace(event))
+    return JSONResponse(status_code=202, content={
+        "recorded": False,
+        "event_type": kind,
+        "detail": f"forebear records runs: a {kind} has no run, so it was accepted and not "
+                  "recorded; its datasets and jobs appear once a RunEvent names them",
+    })
 
 
 def entry_bytes(entry: dict[str, Any], event_bytes: bytes) -> bytes:
