@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable
 from operator import itemgetter
-from typing import Any
+from typing import Any, Literal
 
 from forebear.errors import InvalidInputError
 
@@ -427,21 +427,42 @@ def _parse_int(text: str) -> int | float:
     )
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_pairs,
-    parse_constant=_constant,
-    parse_float=_parse_float,
-    parse_int=_parse_int,
-    strict=True,
-)
+def _parse_int_or_text(text: str) -> int | float | str:
+    # What _parse_int refuses is kept as its decimal text: a JSON integer token has no
+    # sign but "-", no leading zeros and no exponent, so the token is already that text.
+    try:
+        return _parse_int(text)
+    except InvalidInputError:
+        return text
 
 
-def loads(text: str | bytes) -> Any:
+def _decoder(parse_int: Callable[[str], Any]) -> json.JSONDecoder:
+    return json.JSONDecoder(
+        object_pairs_hook=_pairs,
+        parse_constant=_constant,
+        parse_float=_parse_float,
+        parse_int=parse_int,
+        strict=True,
+    )
+
+
+_DECODERS = {"refuse": _decoder(_parse_int), "text": _decoder(_parse_int_or_text)}
+
+BigInts = Literal["refuse", "text"]
+"""What :func:`loads` does with an integer a double cannot hold: refuse it, or keep its text."""
+
+
+def loads(text: str | bytes, *, big_ints: BigInts = "refuse") -> Any:
     """Parse JSON strictly: no NaN/Infinity, duplicate keys, lone surrogates or huge integers.
 
     Bytes must be UTF-8. An integer beyond ±(2**53 - 1) is accepted only as the canonical
     spelling of a double (``9007199254740992``, ``100000000000000000000``) and returned as
-    that float. Whatever :func:`loads` returns, :func:`canonical_bytes` accepts, and
+    that float; any other is refused, or with ``big_ints="text"`` returned as its exact
+    decimal text, a ``str`` (``"4236560510546011815"``), as I-JSON (RFC 7493 section 2.2)
+    advises for such numbers. That is for documents forebear keeps but does not define
+    (OpenLineage facets, where a 64-bit snapshot id is ordinary); the canonical spellings
+    still read as doubles there, so a document forebear wrote reads back unchanged.
+    Whatever :func:`loads` returns, :func:`canonical_bytes` accepts, and
     ``loads(canonical_bytes(v)) == v``.
     """
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -459,7 +480,7 @@ def loads(text: str | bytes) -> Any:
         except UnicodeEncodeError as exc:
             raise _surrogate_error() from exc
     try:
-        value = _DECODER.decode(text)
+        value = _DECODERS[big_ints].decode(text)
     except InvalidInputError:
         raise
     except RecursionError as exc:

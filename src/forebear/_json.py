@@ -12,14 +12,21 @@ reads as an int).
 ``strict_loads`` reads JSON that comes from outside (a request body, an event log) as
 strictly as the journal needs it (``forebear._canonical.loads``: no duplicate keys,
 which canonicalisation would silently drop, no NaN or Infinity, no lone surrogates, no
-integer beyond what a JSON number holds), with bounded nesting.
+integer beyond what a JSON number holds), with bounded nesting. OpenLineage events are
+the one exception to the integer rule (``big_ints="text"``): their facets are other
+tools' documents, where a 64-bit id (an Iceberg ``snapshotId``) is ordinary, so such an
+integer is kept as its exact decimal text, a JSON string, as I-JSON (RFC 7493) advises,
+rather than refusing the whole event; forebear's own documents stay refused.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from forebear._canonical import BigInts
 
 __all__ = ["MAX_DEPTH", "NotStrictJson", "dumps", "loads", "strict_loads"]
 
@@ -126,15 +133,21 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-def strict_loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def strict_loads(text: str, *, max_depth: int = MAX_DEPTH, big_ints: BigInts = "refuse") -> Any:
     """``text`` read as strictly as the journal needs it (``forebear._canonical.loads``:
     what it returns canonical JSON can encode), and nested at most ``max_depth`` deep;
-    ``NotStrictJson`` naming what is wrong otherwise."""
+    ``NotStrictJson`` naming what is wrong otherwise.
+
+    An integer beyond ±(2**53 - 1) that is not a double's canonical spelling is refused,
+    or with ``big_ints="text"`` (OpenLineage events only, see the module docstring)
+    returned as its exact decimal text: ``4236560510546011815`` reads as
+    ``"4236560510546011815"``. Everything else stays as strict either way.
+    """
     from forebear import _canonical
     from forebear.errors import InvalidInputError
 
     try:
-        value = _canonical.loads(text)
+        value = _canonical.loads(text, big_ints=big_ints)
     except InvalidInputError as exc:
         raise NotStrictJson(exc.message, exc.hint,
                             syntax=exc.message.startswith("invalid JSON")) from None

@@ -54,7 +54,7 @@ def test_a_clients_event_log_becomes_lineage_once(
     _emit_to_file(log)
     assert len(log.read_text().splitlines()) == 4
     report = cli_ok(capsys, "import", "openlineage", str(log), "--json")
-    assert report == {"read": 4, "imported": 4, "known": 0, "schema_checked": True}
+    assert report == {"read": 4, "imported": 4, "known": 0, "static": 0, "schema_checked": True}
     runs = {r["run_id"]: r for r in cli_ok(capsys, "log", "--json")}
     assert {r["name"] for r in runs.values()} == {"train_fraud", "evaluate_fraud"}
     assert {r["status"] for r in runs.values()} == {"succeeded"}

@@ -232,3 +232,28 @@ def test_show_prints_the_engine_and_the_parent_run(
     assert "spark 3.5.1" in human
     [line] = [line for line in human.splitlines() if PARENT in line]
     assert "parent run" in line and "nightly" in line
+
+
+def test_an_event_log_with_static_events_imports_its_runs_and_counts_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A client's file transport writes every event it emits: one DatasetEvent refused the
+    # whole log, all or nothing.
+    from forebear.store.registry import init_store
+    from tests.clikit import cli_fails, cli_ok
+
+    project = tmp_path / "project"
+    project.mkdir()
+    init_store(project)
+    run_id = "01a217de-8245-7ff6-8ad3-a684e45146c1"
+    log = tmp_path / "events.jsonl"
+    events = [DATASET_EVENT, ol_event("COMPLETE", run_id, namespace="ns"), JOB_EVENT]
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    store = f"sqlite:///{project / '.forebear' / 'forebear.db'}"
+    report = cli_ok(capsys, "--store", store, "import", "openlineage", str(log), "--json")
+    assert (report["read"], report["imported"], report["static"], report["known"]) == (3, 1, 2, 0)
+    shown = cli_ok(capsys, "--store", store, "show", run_id, "--json")
+    assert shown["id"] == run_id or shown.get("run_id") == run_id
+    broken = {**DATASET_EVENT, "dataset": {"name": "no namespace"}}
+    log.write_text(json.dumps(broken) + "\n")
+    code, message = cli_fails(capsys, "--store", store, "import", "openlineage", str(log))
+    assert code == 1 and "events.jsonl:1: not an OpenLineage DatasetEvent" in message

@@ -172,5 +172,7 @@ def openlineage(files: tuple[str, ...], store: str | None, json_out: bool) -> No
         emit_json(report.to_json())
         return
     checked = "" if report.schema_checked else " (schema not checked: install forebear[server])"
+    static = (f"; {report.static} DatasetEvent/JobEvent(s) not recorded (forebear records "
+              "runs)") if report.static else ""
     console().print(f"imported {report.imported} of {report.read} OpenLineage event(s); "
-                    f"{report.known} already here{checked}")
+                    f"{report.known} already here{static}{checked}")

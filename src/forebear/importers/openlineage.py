@@ -25,7 +25,7 @@ from forebear._json import MAX_DEPTH, NotStrictJson, strict_loads
 from forebear.errors import InvalidInputError
 from forebear.model.entries import validate_entry
 from forebear.model.ids import format_time, utc_now
-from forebear.model.openlineage import event_key
+from forebear.model.openlineage import event_key, static_event_type
 from forebear.store.idempotency import known_keys, record_keys
 
 __all__ = ["EventsReport", "import_events", "read_events"]
@@ -39,17 +39,21 @@ class EventsReport:
     imported: int
     known: int
     schema_checked: bool
+    static: int = 0
+    """DatasetEvents and JobEvents read: valid, and not recorded (forebear records runs)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"read": self.read, "imported": self.imported, "known": self.known,
-                "schema_checked": self.schema_checked}
+                "static": self.static, "schema_checked": self.schema_checked}
 
 
 def read_events(name: str, text: str) -> list[tuple[str, Any]]:
     """The events in one file's ``text``: a JSON array, one JSON object, or one object per
-    line, each read as strictly as the server reads a request body
-    (``forebear._json.strict_loads``). Each comes with where it was (``name:line``), for
-    errors. A leading byte order mark (as some Windows editors save UTF-8) is skipped."""
+    line, each read as strictly as the server reads an OpenLineage request body
+    (``forebear._json.strict_loads``; an integer beyond ±(2**53 - 1), such as an Iceberg
+    facet's 64-bit ``snapshotId``, is kept as its exact decimal text, a JSON string).
+    Each comes with where it was (``name:line``), for errors. A leading byte order mark
+    (as some Windows editors save UTF-8) is skipped."""
     text = text.removeprefix("\ufeff")
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -62,7 +66,7 @@ def read_events(name: str, text: str) -> list[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            found.append((f"{name}:{number}", strict_loads(line)))
+            found.append((f"{name}:{number}", strict_loads(line, big_ints="text")))
         except NotStrictJson as exc:
             if number == 1 and stripped.startswith("{") and "\n" in stripped.rstrip() \
                     and _is_json(text):  # one pretty-printed event across several lines
@@ -88,17 +92,18 @@ def _is_json(text: str) -> bool:
 
 def _strict(text: str, name: str, hint: str, *, depth: int = MAX_DEPTH) -> Any:
     try:
-        return strict_loads(text, max_depth=depth)
+        return strict_loads(text, max_depth=depth, big_ints="text")
     except NotStrictJson as exc:
         raise InvalidInputError(f"{name}: {exc.message}",
                                 hint=hint if exc.syntax else exc.hint) from None
 
 
 def _schema_check() -> Any:
-    """The OpenLineage schema check, or None in a core install (no validator)."""
-    from forebear.server.validation import can_validate, validate_run_event
+    """The OpenLineage schema check (of a RunEvent, or of any event for its type), or
+    None in a core install (no validator)."""
+    from forebear.server.validation import can_validate, validate_event, validate_run_event
 
-    return validate_run_event if can_validate() else None
+    return (validate_run_event, validate_event) if can_validate() else None
 
 
 def import_events(
@@ -114,15 +119,24 @@ def import_events(
     now = format_time(clock())
     fresh: list[tuple[str, bytes, dict[str, Any]]] = []
     seen: set[str] = set()
-    read = 0
+    read = static = 0
     for where, event in events:
         read += 1
         if not isinstance(event, Mapping):
             raise InvalidInputError(f"{where}: an OpenLineage event must be a JSON object",
                                     hint="one RunEvent per line or array item")
+        if static_event_type(event) is not None:
+            # Static lineage (OpenLineage 2.x): checked as the server checks it, not kept.
+            try:
+                if check is not None:
+                    check[1](dict(event))
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{where}: {exc.message}", hint=exc.hint) from None
+            static += 1
+            continue
         try:
             if check is not None:
-                check(event)
+                check[0](event)
             entry = {"type": "openlineage", "time": now, "actor": actor, "event": dict(event)}
             validate_entry(entry)
             key, digest = event_key(_canonical.canonical_bytes(event))
@@ -141,5 +155,5 @@ def import_events(
 
     if todo:
         store.append_batch([entry for _, _, entry in todo], before_commit=keys)
-    return EventsReport(read=read, imported=len(todo), known=read - len(todo),
-                        schema_checked=check is not None)
+    return EventsReport(read=read, imported=len(todo), known=read - static - len(todo),
+                        schema_checked=check is not None, static=static)

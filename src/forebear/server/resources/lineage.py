@@ -97,7 +97,8 @@ async def post_lineage(request: Request) -> Response:
     """Journal one OpenLineage RunEvent; 201 once durable, 200 for a resent event."""
     found = state(request)
     key = idempotency_key(request)
-    event = await read_json(request, found.config.max_body)
+    # Other tools' facets hold 64-bit ids (an Iceberg snapshotId): kept as exact text.
+    event = await read_json(request, found.config.max_body, big_ints="text")
     if not isinstance(event, dict):
         raise HttpError(400, "invalid_input", "the body must be one OpenLineage RunEvent "
                         "object", hint="send one event per request")
