@@ -260,3 +260,33 @@ def test_code_from_a_prompt_says_it_is_not_recorded(
     code = _execution(project, run_id)["code"]
     assert code is not None
     assert any(text.startswith(note) for text in code["notes"]), code
+
+
+# -- runs side by side in a thread pool ------------------------------------------------
+
+
+def test_runs_side_by_side_in_threads_keep_only_their_own_outputs(project: Path) -> None:
+    # Each run's watch sees every file appear; a run ending while another one was between
+    # stopping its capture and handing its files over took them as its own (2 to 8 of 8
+    # runs, in the review's reproduction).
+    import random
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    shards = project / "shards"
+    shards.mkdir()
+    for i in range(8):
+        (shards / f"s{i}.txt").write_text(str(i))
+
+    def work(rnd: int, i: int) -> tuple[int, list[str]]:
+        with forebear.run(f"w{i}", kind="step") as run:
+            time.sleep(random.random() * 0.02)
+            (shards / f"s{i}.txt").read_text()
+            (shards / f"o{rnd}_{i}.json").write_text(str(i))
+            time.sleep(random.random() * 0.02)
+        return i, sorted(Path(ref["name"]).name for ref in run._outputs.values())
+
+    for rnd in range(4):
+        with ThreadPoolExecutor(8) as pool:
+            found = list(pool.map(lambda i, r=rnd: work(r, i), range(8)))
+        assert found == [(i, [f"o{rnd}_{i}.json"]) for i in range(8)]

@@ -592,6 +592,7 @@ class FileCapture:
         self._globs = tuple(ignore_globs)
         self._state: _Active | None = None
         self._token: Token[_Active | None] | None = None
+        self._written: tuple[str, ...] = ()  # what written() answers once stopped
         # How a file read and then opened for writing is hashed there and then (a run
         # gives its hash cache's); forebear.hashing.hash_path when None.
         self.digest: Callable[[str], object] | None = None
@@ -612,7 +613,6 @@ class FileCapture:
         if state is None:
             return Captured((), ())
         _remove(state)
-        self._state = None
         token, self._token = self._token, None
         if token is not None:
             # ValueError: stopped in another context than it started in (nothing to undo)
@@ -620,7 +620,11 @@ class FileCapture:
                 _current.reset(token)
         if state.spool is not None:
             _read_children(state)
-        return self._classify(state.events, state.early)
+        found = self._classify(state.events, state.early)
+        # written() answers from the events until now, from the result from now on.
+        self._written = found.writes
+        self._state = None
+        return found
 
     def _classify(self, events: list[object], early: Mapping[str, str | None]) -> Captured:
         reads: dict[str, int | None] = {}  # each file read, when it was first opened
@@ -677,10 +681,11 @@ class FileCapture:
 
     def written(self) -> set[str]:
         """The files this capture has seen opened for writing (or renamed into place) so
-        far, as real paths, while it runs (in this process; children's come at stop)."""
+        far, as real paths, while it runs (in this process; children's come at stop);
+        once stopped, the files it recorded as written."""
         state = self._state
         if state is None:
-            return set()
+            return set(self._written)
         events = state.events[:]  # a copy in one step: other threads append meanwhile
         found: set[str] = set()
         records = iter(events)

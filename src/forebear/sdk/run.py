@@ -41,7 +41,7 @@ from types import TracebackType
 from typing import Any, SupportsFloat, SupportsIndex
 
 from forebear._canonical import canonical_bytes
-from forebear.capture.files import real_path, uncaptured
+from forebear.capture.files import FileCapture, real_path, uncaptured
 from forebear.errors import ForebearError, InvalidInputError, NotFoundError, UsageError
 from forebear.hashing import is_digest_text
 from forebear.model.entries import artifact_ref
@@ -80,17 +80,12 @@ _watching_lock = threading.Lock()
 _capturing: weakref.WeakSet[Run] = weakref.WeakSet()
 
 
-def _not_being_written(paths: list[str]) -> list[str]:
-    """``paths`` (found by a run's watch) without those that a run still going was seen
-    writing: they are that run's outputs when it ends (see _capturing)."""
-    if not paths:
-        return paths
-    with _watching_lock:
-        others = [run._capture for run in _capturing if run._capture is not None]
-    theirs: set[str] = set()
-    for capture in others:
-        theirs |= capture.written()
-    return [path for path in paths if path not in theirs]
+def _written_by(captures: list[FileCapture]) -> set[str]:
+    """What ``captures`` were seen writing (so far, or in all if they have stopped)."""
+    found: set[str] = set()
+    for capture in captures:
+        found |= capture.written()
+    return found
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -241,9 +236,11 @@ class Run:
         self._started = True
         _active.set((*stack, self))
         if self._watch is not None:
-            self._watch.start()
+            # Watching first, then the snapshot: a run that ends in between hands this one
+            # the files it made, which the snapshot may have missed.
             with _watching_lock:
                 _watching.add(self)
+            self._watch.start()
         if self._capture is not None:
             self._capture.start()
             with _watching_lock:
@@ -269,17 +266,23 @@ class Run:
             _active.set(tuple(run for run in stack if run is not self))
         captured = self._capture.stop() if self._capture is not None else None
         if captured is not None:
-            with _watching_lock:
-                _capturing.discard(self)
             self.record_found(reads=captured.reads, writes=captured.writes,
                               read_at=captured.read_at, rewritten=captured.rewritten)
         if self._watch is not None:
+            changed = self._watch.changed()
+            # One step: stop being told of others' files, and take the runs capturing
+            # now. A run ending beside this one either handed its files over before
+            # (they are in `elsewhere`) or is still among `capturing` (its capture
+            # answers what it wrote even once stopped): never neither.
             with _watching_lock:
                 _watching.discard(self)
                 elsewhere, self._made_elsewhere = self._made_elsewhere, {}
-            changed = [path for path in self._watch.changed()
-                       if path not in elsewhere or _stamp(path) != elsewhere[path]]
-            self.record_found(writes=_not_being_written(changed))
+                capturing = [run._capture for run in _capturing
+                             if run is not self and run._capture is not None]
+            theirs = _written_by(capturing)
+            self.record_found(writes=[
+                path for path in changed if path not in theirs
+                and (path not in elsewhere or _stamp(path) != elsewhere[path])])
         self._hand_outputs_to_watchers()
         steps, history = self._metric_history()
         if history is not None:
@@ -368,15 +371,15 @@ class Run:
         return None, None
 
     def _hand_outputs_to_watchers(self) -> None:
-        """Tell the runs watching the tree now which files this one made (see _watching)."""
-        with _watching_lock:
-            others = [run for run in _watching if run is not self]
-        if not others or not self._produced_paths:
-            return
+        """Tell the runs watching the tree now which files this one made (see _watching),
+        and stop being one of the runs capturing, in one step (see end())."""
         made = {path: _stamp(path) for path in self._produced_paths}
         with _watching_lock:
-            for run in others:
-                run._made_elsewhere.update(made)
+            if made:
+                for run in _watching:
+                    if run is not self:
+                        run._made_elsewhere.update(made)
+            _capturing.discard(self)
 
     def record_found(
         self,
