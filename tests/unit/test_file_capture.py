@@ -538,3 +538,21 @@ def test_captures_in_asyncio_tasks_side_by_side_each_get_their_tasks_opens(tree:
     for i, found in enumerate(asyncio.run(main())):
         assert found == ({names[i]}, set()), i
     assert files._record is None and not files._active
+
+
+def test_files_in_the_temp_folder_are_recorded_only_when_asked(
+        tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    # A temp folder beside the project, not around it (one around it is not ignored).
+    scratch = tree.parent / f"{tree.name}-temp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    data = scratch / "downloaded.csv"
+    data.write_text("a,b\n")
+    for setting, expected in (("", set()), ("1", {os.path.realpath(data)})):
+        monkeypatch.setenv(files.TEMP_ENV, setting)
+        capture = FileCapture(cwd=str(tree))
+        capture.start()
+        data.read_text()
+        assert _captured(capture) == (expected, set()), setting

@@ -181,6 +181,8 @@ def _compiled_hook() -> ModuleType | None:
     return _audit
 
 
+TEMP_ENV = "FOREBEAR_CAPTURE_TEMP"
+"""``1`` records files in the system's temp folder too (ignored by default: scratch)."""
 HOOK_ENV = "FOREBEAR_CAPTURE_HOOK"
 """``python`` makes capture use its pure-Python audit hook even where the C one was built."""
 hook_kind = "none"
@@ -572,8 +574,10 @@ class FileCapture:
         ignore_dirs: Iterable[str] = (),
         ignore_globs: Sequence[str] = (),
         cwd: str | None = None,
-        include_temp: bool = False,
+        include_temp: bool | None = None,
     ) -> None:
+        if include_temp is None:  # FOREBEAR_CAPTURE_TEMP: data kept in the temp folder
+            include_temp = os.environ.get(TEMP_ENV, "").strip().lower() in ("1", "true", "yes")
         self._cwd = cwd or os.getcwd()
         explicit = [os.path.realpath(d) for d in ignore_dirs]
         ignores = list(explicit)

@@ -8,7 +8,7 @@ import tempfile
 import threading
 from typing import Any
 
-from forebear.capture.files import FileCapture
+from forebear.capture.files import TEMP_ENV, FileCapture
 from forebear.capture.watch import TreeWatch
 from forebear.sdk.session import Session
 
@@ -36,7 +36,8 @@ def _clone(proto: Any) -> Any:
 
 def new_capture(session: Session) -> FileCapture:
     store_dir = str(session.store_dir) if session.store_dir else None
-    key = ("capture", store_dir, session.ignore_globs, *_layout_key())
+    key = ("capture", store_dir, session.ignore_globs, os.environ.get(TEMP_ENV),
+           *_layout_key())
     with _prototypes_lock:
         proto = _prototypes.get(key)
     if proto is None:
