@@ -262,6 +262,25 @@ def test_code_from_a_prompt_says_it_is_not_recorded(
     assert any(text.startswith(note) for text in code["notes"]), code
 
 
+def test_diff_of_two_models_made_by_code_typed_at_a_prompt_warns_it_cannot_tell(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Different code, no code recorded on either side: diff said "no differences".
+    from tests.clikit import cli_ok
+
+    for name, model in (("a", "upper"), ("b", "lower")):
+        session = ("import forebear\n"
+                   f"with forebear.run('fit', store='.') as run:\n"
+                   f"    open('model_{name}.txt', 'w').write('x'.{model}())\n")
+        done = subprocess.run([sys.executable, "-q"], input=session, cwd=project,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    store = str(project / ".forebear")
+    result = cli_ok(capsys, "--store", store, "diff", str(project / "model_a.txt"),
+                    str(project / "model_b.txt"), "--json")
+    assert len(result["warnings"]) == 2
+    assert all("the code run is not recorded" in w for w in result["warnings"])
+
+
 # -- runs side by side in a thread pool ------------------------------------------------
 
 

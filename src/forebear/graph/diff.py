@@ -190,6 +190,14 @@ def diff_lineages(
                 inputs[side][prefix + role] = names
     environment: dict[str, Any] = {"packages": changes(*sides["packages"])}
     environment.update(changes(*sides["env"]))
+    warnings = [
+        f"{closure.key}: {note}; code differences in steps such as {node.get('name')!r} "
+        "cannot be told"
+        for closure, run in ((left, left.root_step), (right, right.root_step))
+        if run is not None
+        for node in [closure.runs[run]]
+        for note in _unrecorded(node.get("code"))
+    ]
     return {
         "from": left.key,
         "to": right.key,
@@ -199,7 +207,15 @@ def diff_lineages(
         "environment": environment,
         "metrics": changes(*sides["metrics"]),
         "steps": changes(left.step_counts(), right.step_counts()),
+        "warnings": warnings,
     }
+
+
+def _unrecorded(code: Any) -> list[str]:
+    """The notes of a code record that say some code that ran is not recorded (typed at
+    a prompt, read from stdin): two such runs can differ in code and show no change."""
+    notes = code.get("notes") if isinstance(code, Mapping) else None
+    return [note for note in notes or () if isinstance(note, str) and "not recorded" in note]
 
 
 def diff(store: Queryable, a: int, b: int, *, packages: PackageLoader | None = None,
