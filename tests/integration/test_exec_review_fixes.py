@@ -255,3 +255,31 @@ def test_a_huge_exception_is_kept_within_bounds(project: Path) -> None:
     assert shown["error"].endswith("(exit code 1)") and len(shown["error"]) <= 4096
     assert 0 < len(shown["traceback"]) <= 65536
     assert shown["traceback"].endswith("x\n")  # the end, where the exception is, is kept
+
+
+# -- a command that uses the SDK itself --------------------------------------------------
+
+
+def test_runs_a_command_starts_are_nested_in_the_exec_run_and_keep_their_outputs(
+        project: Path) -> None:
+    # The exec run claimed the model its command's own forebear.run made (two producers,
+    # one without inputs), and the inner run had no parent.
+    _write(project / "train.py", """\
+        import forebear
+        with forebear.run("fit", kind="train") as run:
+            rows = open("data.csv").read()
+            open("model.txt", "w").write(rows.upper())
+        """)
+    code, outer = _exec(project, sys.executable, "train.py", options=("--kind", "pipeline"))
+    assert code == 0
+    assert not outer["outputs"], outer["outputs"]
+    lineage = json.loads(subprocess.run(
+        [*_FOREBEAR, "upstream", "model.txt", "--json"], cwd=project, capture_output=True,
+        text=True, check=True).stdout)
+    producers = [e["source"] for e in lineage["edges"] if e["target"] == lineage["root"]]
+    assert len(producers) == 1
+    inner = json.loads(subprocess.run([*_FOREBEAR, "show", producers[0], "--json"],
+                                      cwd=project, capture_output=True, text=True,
+                                      check=True).stdout)
+    assert inner["parent_run_id"] == outer["id"]
+    assert [p["name"] for p in inner["parents"] if p.get("name") == "data.csv"]

@@ -33,6 +33,11 @@ from forebear.sdk.run import Run
 
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)
 _FAILURE_FILE = "failure"  # JSON, but not *.json: no process's report
+_MADE_FILE = "made"  # one output path per line, appended by runs in the command
+PARENT_ENV = "FOREBEAR_EXEC_RUN"
+"""The run id of the ``forebear exec`` run a command's own runs are nested in."""
+MADE_ENV = "FOREBEAR_EXEC_MADE"
+"""Where runs in a ``forebear exec`` command append the outputs they recorded."""
 
 
 def _entry(command: Sequence[str]) -> tuple[str, str]:
@@ -140,6 +145,11 @@ def execute(
     report_dir = tempfile.mkdtemp(prefix="forebear-exec-")
     ignore = [str(run.session.store_dir)] if run.session.store_dir else []
     env = child_env(report_dir, ignore, os.environ) if capture else dict(os.environ)
+    # Runs the command starts with the SDK are this run's children, and what they record
+    # as outputs is theirs: this run's watch leaves those files to them (as a run leaves
+    # the outputs of runs nested in it), told through MADE_ENV.
+    env[PARENT_ENV] = run.run_id
+    env[MADE_ENV] = os.path.join(report_dir, _MADE_FILE)
     live = LiveWrites(os.getcwd()) if watchers else None
     if live is not None and capture:
         env[LIVE_ENV] = str(live.path)
@@ -161,7 +171,8 @@ def execute(
         else:
             status = "succeeded" if code == 0 else ("aborted" if code < 0 else "failed")
         failure = _read_failure(report_dir)
-        _record_reports(run, report_dir)
+        made = _made_by_nested_runs(report_dir)
+        _record_reports(run, report_dir, made)
         for path in outputs:
             if os.path.exists(path):
                 run.produce(path, kind=guess_kind(path))
@@ -170,7 +181,7 @@ def execute(
                                  "not recorded\n")
         # What another exec in this folder, running meanwhile, was seen writing is its.
         for watcher in watchers:
-            found = watcher.changed()
+            found = [path for path in watcher.changed() if path not in made]
             run.record_found(writes=live.mine(found) if live is not None else found)
     finally:
         shutil.rmtree(report_dir, ignore_errors=True)
@@ -286,7 +297,17 @@ def _read_failure(report_dir: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if k in ("error", "traceback") and isinstance(v, str)}
 
 
-def _record_reports(run: Run, report_dir: str) -> None:
+def _made_by_nested_runs(report_dir: str) -> set[str]:
+    """The outputs that runs the command started (``forebear.run`` in it) recorded."""
+    try:
+        with open(os.path.join(report_dir, _MADE_FILE), encoding="utf-8",
+                  errors="surrogateescape") as handle:
+            return {line.rstrip("\n") for line in handle if line.strip()}
+    except OSError:
+        return set()
+
+
+def _record_reports(run: Run, report_dir: str, made: set[str]) -> None:
     reads: dict[str, None] = {}
     writes: dict[str, None] = {}
     read_at: dict[str, int] = {}  # a path's first read, in any process
@@ -310,7 +331,8 @@ def _record_reports(run: Run, report_dir: str) -> None:
             blobs = run.session.blobs
             if blobs is not None and isinstance(manifest, str):
                 blobs.put_bytes(manifest.encode("utf-8"))
-    run.record_found(reads=reads, writes=writes, read_at=read_at, rewritten=rewritten)
+    run.record_found(reads=reads, writes=[w for w in writes if w not in made],
+                     read_at=read_at, rewritten=rewritten)
     if environment is None:
         from forebear.sdk.anchors import environment_record
 

@@ -88,6 +88,29 @@ def _written_by(captures: list[FileCapture]) -> set[str]:
     return found
 
 
+# Set by `forebear exec` for the command it runs (forebear.capture.execute): the exec
+# run's id, and the file where runs in the command list their outputs, which are theirs
+# and not the exec run's. Named here, not imported: the SDK need not load exec's module.
+_EXEC_PARENT = "FOREBEAR_EXEC_RUN"
+_EXEC_MADE = "FOREBEAR_EXEC_MADE"
+
+
+def _tell_exec(paths: Iterable[str]) -> None:
+    """Append ``paths`` to the exec run's list of files its nested runs made, if any."""
+    where = os.environ.get(_EXEC_MADE)
+    lines = "".join(f"{path}\n" for path in paths)
+    if not where or not lines:
+        return
+    try:
+        fd = os.open(where, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, lines.encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # the exec run may claim them too; the run's own record is what matters
+
+
 def _stamp(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -219,6 +242,8 @@ class Run:
             entry["reason"] = self.reason
         if self.parent is not None:
             entry["parent_run_id"] = self.parent.run_id
+        elif os.environ.get(_EXEC_PARENT):  # a run in a command `forebear exec` started
+            entry["parent_run_id"] = os.environ[_EXEC_PARENT]
         if self._want_code:
             record = code_record(session, entry=self._entry_point)
             if record:
@@ -284,6 +309,7 @@ class Run:
                 path for path in changed if path not in theirs
                 and (path not in elsewhere or _stamp(path) != elsewhere[path])])
         self._hand_outputs_to_watchers()
+        _tell_exec(self._produced_paths)
         steps, history = self._metric_history()
         if history is not None:
             self._outputs[(history["id"], "metric_history")] = history
