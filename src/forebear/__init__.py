@@ -35,6 +35,7 @@ __all__ = [
     "flagged",
     "human_edit",
     "log",
+    "metric_history",
     "online",
     "open_store",
     "path",
@@ -58,6 +59,7 @@ _LAZY = {
     "flagged": "forebear.sdk.queries",
     "human_edit": "forebear.sdk.lifecycle",
     "log": "forebear.sdk.queries",
+    "metric_history": "forebear.sdk.queries",
     "online": "forebear.sdk.online",
     "open_store": "forebear.store.registry",
     "path": "forebear.sdk.queries",
@@ -75,7 +77,16 @@ if TYPE_CHECKING:
     from forebear.sdk.federated import federated
     from forebear.sdk.lifecycle import deploy, human_edit, resolve_alias, set_alias
     from forebear.sdk.online import online
-    from forebear.sdk.queries import diff, downstream, flagged, log, path, show, upstream
+    from forebear.sdk.queries import (
+        diff,
+        downstream,
+        flagged,
+        log,
+        metric_history,
+        path,
+        show,
+        upstream,
+    )
     from forebear.sdk.run import Run, current_run, run
     from forebear.sdk.track import track
     from forebear.store.registry import open_store

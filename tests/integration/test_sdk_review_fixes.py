@@ -279,6 +279,9 @@ def test_diff_of_two_models_made_by_code_typed_at_a_prompt_warns_it_cannot_tell(
                     str(project / "model_b.txt"), "--json")
     assert len(result["warnings"]) == 2
     assert all("the code run is not recorded" in w for w in result["warnings"])
+    shown = cli_ok(capsys, "--store", store, "diff", str(project / "model_a.txt"),
+                   str(project / "model_b.txt"))
+    assert "cannot be told" in shown and "no differences in lineage that the records" in shown
 
 
 # -- runs side by side in a thread pool ------------------------------------------------

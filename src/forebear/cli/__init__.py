@@ -46,7 +46,7 @@ def _build() -> click.Group:
         _journal.init, _journal.verify, _journal.journal, _journal.checkpoint,
         _migrate.migrate, _capture.exec_,
         _query.log, _query.show, _query.upstream, _query.downstream, _query.path,
-        _query.diff,
+        _query.diff, _query.metrics,
         _query.flag, _query.flagged,
         _lifecycle.alias_app, _lifecycle.deploy, _lifecycle.human_edit, _lifecycle.key_app,
         _online.prove, _export.export, _importing.import_app,

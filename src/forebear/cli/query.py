@@ -1,5 +1,5 @@
-"""``show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log``, ``flag``, ``flagged``:
-queries.
+"""``show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log``, ``metrics``, ``flag``,
+``flagged``: queries.
 
 Every command but ``flag`` only reads. REFs are resolved by ``forebear.graph.refs``.
 """
@@ -67,11 +67,30 @@ def _run_name(reader: Any, run_id: str) -> str | None:
     return str(name) if name else None
 
 
+CLIP = 200
+"""Longest value ``show`` prints whole (a 100,000-character param is cut, never in
+``--json``)."""
+
+
+def clip(text: str, limit: int = CLIP) -> str:
+    """``text``, or its first ``limit`` characters and how long it is."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters; --json for all)"
+
+
+def error_text(error: str) -> str:
+    """A run's recorded error for reading: an exception without a message, recorded as
+    ``KeyboardInterrupt: ``, is just its name."""
+    text = error.rstrip()
+    return text[:-1] if text.endswith(":") else text
+
+
 def _kv(values: dict[str, Any] | None) -> str:
-    """``k=v, ...`` as rich markup (the values escaped), or a dim "none"."""
+    """``k=v, ...`` as rich markup (the values escaped, each clipped), or a dim "none"."""
     if not values:
         return "[dim]none[/]"
-    return escape(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
+    return escape(", ".join(f"{k}={clip(json.dumps(v, ensure_ascii=False))}"
                             for k, v in values.items()))
 
 
@@ -107,9 +126,12 @@ def _print_record(record: dict[str, Any], parent_name: str | None = None) -> Non
     step = record["transformation"]
     if record["type"] == "artifact" and record.get("size") is not None:
         out.print(f"  [dim]size[/]         {record['size']:,} bytes")
+    is_run = record["type"] == "execution"
     if step:
-        out.print(f"  [dim]made by[/]      ⚙ {escape(str(step['kind']))} "
-                  f"{escape(str(step['name']))}  {escape(str(step['run_id']))}  {step['status']}")
+        if not is_run:  # a run's own heading already names it
+            out.print(f"  [dim]made by[/]      ⚙ {escape(str(step['kind']))} "
+                      f"{escape(str(step['name']))}  {escape(str(step['run_id']))}  "
+                      f"{step['status']}")
         out.print(f"  [dim]actor[/]        {escape(str(step['actor']))}"
                   + (f"  [dim]reason[/] {escape(step['reason'])}" if step.get("reason") else "")
                   + (f"  [dim]submitted by[/] {escape(step['submitted_by'])}"
@@ -127,15 +149,19 @@ def _print_record(record: dict[str, Any], parent_name: str | None = None) -> Non
     if env:
         out.print(f"  [dim]environment[/]  {_environment(env)}")
     out.print(f"  [dim]metrics[/]      {_kv(record['metrics'])}")
-    out.print(f"  [dim]time[/]         {escape(str(record['time'] or '-'))}")
-    for parent in record["parents"]:
-        out.print(f"  [dim]parent[/]       {escape(parent['role'])} ← "
+    if is_run and step:
+        out.print(f"  [dim]started[/]      {escape(str(step.get('started_at') or '-'))}")
+        out.print(f"  [dim]ended[/]        {escape(str(step.get('ended_at') or '-'))}")
+    else:
+        out.print(f"  [dim]time[/]         {escape(str(record['time'] or '-'))}")
+    for parent in record["parents"]:  # a run's inputs; an artifact's run's inputs
+        out.print(f"  [dim]{'input ' if is_run else 'parent'}[/]       {escape(parent['role'])} ← "
                   f"{escape(str(parent['name'] or parent['id']))}  {escape(short(parent['id']))}")
     for output in record.get("outputs", []):
         out.print(f"  [dim]output[/]       {escape(output['role'])} → "
                   f"{escape(str(output['name'] or output['id']))}  {escape(short(output['id']))}")
     if record.get("error"):
-        out.print(f"  [red]error[/]        {escape(record['error'])}")
+        out.print(f"  [red]error[/]        {escape(clip(error_text(record['error']), 400))}")
     aliases = ", ".join(a["name"] for a in record["aliases"])
     if aliases:
         out.print(f"  [dim]aliases[/]      {escape(aliases)}")
@@ -306,8 +332,11 @@ def _print_diff(result: dict[str, Any]) -> None:
         _print_changes(out, "metrics", result["metrics"]),
         _print_changes(out, "steps (runs per step)", result["steps"]),
     ]
+    for warning in result.get("warnings") or ():
+        out.print(f"[yellow]⚠ {escape(warning)}[/]")
     if not any(shown):
-        out.print("no differences in lineage")
+        out.print("no differences in lineage" + (" that the records can tell"
+                                                  if result.get("warnings") else ""))
 
 
 # -- log ----------------------------------------------------------------------------------
@@ -326,13 +355,24 @@ def log(store: str | None, json_out: bool, limit: int, kind: str | None, status:
     """Recent runs, newest first, failed ones included."""
     from forebear.sdk.queries import Reader
 
+    filters = {"kind": kind, "status": status, "name": name, "since": since, "until": until}
     with Reader(store) as reader:
-        runs = reader.log(limit=limit, kind=kind, status=status, name=name, since=since,
-                          until=until)
-    if json_out:
-        emit_json(runs)
-        return
+        if json_out:
+            emit_json(reader.log(limit=limit, **filters))
+            return
+        # One more than asked says whether there are more; a local store counts them.
+        runs = reader.log(limit=limit + 1 if reader.remote else limit, **filters)
+        more = None
+        if reader.remote and len(runs) > limit:
+            runs, more = runs[:limit], f"the newest {limit:,} runs"
+        elif not reader.remote and len(runs) == limit:
+            from forebear.graph.log import count
+
+            total = count(reader.db, **filters)
+            more = f"{limit:,} of {total:,} runs" if total > limit else None
     _print_log(runs)
+    if more:
+        console().print(f"[dim]{more}; --limit N for more[/]")
 
 
 def _columns(rows: list[list[str]]) -> list[str]:
@@ -340,6 +380,18 @@ def _columns(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             .rstrip() for row in rows]
+
+
+def _metrics_text(metrics: dict[str, Any], width: int = 60) -> str:
+    """A run's last metric values in one short line: ``acc=0.97 loss=0.0412 …``."""
+    text = ""
+    for key, value in metrics.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        part = f"{key}={shown}"
+        if text and len(text) + len(part) + 1 > width:
+            return text + " …"
+        text = f"{text} {part}" if text else part
+    return text if len(text) <= width else text[:width] + "…"
 
 
 def _print_log(runs: list[dict[str, Any]]) -> None:
@@ -362,8 +414,36 @@ def _print_log(runs: list[dict[str, Any]]) -> None:
         status = str(item.get("status") or "?")
         text = text[: len(text) - len(status)] + f"[{colour}]{status}[/]"
         if item.get("error"):
-            text += f"  [dim]{escape(str(item['error']).splitlines()[0][:80])}[/]"
+            first = (error_text(str(item["error"])).splitlines() or [""])[0]
+            text += f"  [dim]{escape(first[:80])}[/]"
+        elif item.get("metrics"):
+            text += f"  [dim]{escape(_metrics_text(item['metrics']))}[/]"
         out.print(text)
+
+
+# -- metrics ------------------------------------------------------------------------------
+
+
+@click.command(epilog=_REF_HELP + " An artifact stands for the run that made it.")
+@click.argument("ref")
+@common
+@click.option("--key", "keys", metavar="K", multiple=True,
+              help="Only this metric (repeatable).")
+@click.option("--all", "every", is_flag=True,
+              help="Every point, not a summary of a long history (over 20 points).")
+def metrics(ref: str, store: str | None, json_out: bool, keys: tuple[str, ...],
+            every: bool) -> None:
+    """The metric history of a run (run.log_metrics(..., step=N)): each metric's points
+    by step, a long one summarized (first, last, min, max, its curve)."""
+    from forebear.graph.metrics import history_lines
+    from forebear.sdk.queries import Reader
+
+    with Reader(store) as reader:
+        history = reader.metrics(ref, keys)
+    if json_out:
+        emit_json(history)
+    else:
+        emit_text("".join(line + "\n" for line in history_lines(history, every=every)))
 
 
 # -- flags --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Filters combine (AND): ``kind``, ``status`` and ``name`` match exactly; ``since`` and
 ``until`` bound the start time (ISO 8601, UTC when they carry no offset; ``until`` is
 exclusive). Each run is an execution NODE plus ``exit_code`` where known and ``error``
-for a run that failed.
+for a run that failed. ``count`` is how many runs the filters match in all.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from forebear.graph._sql import Queryable, fetch_nodes, run
 from forebear.model.entries import STATUSES
 from forebear.model.ids import format_time, parse_time
 
-__all__ = ["DEFAULT_LIMIT", "log"]
+__all__ = ["DEFAULT_LIMIT", "count", "log"]
 
 DEFAULT_LIMIT = 50
 
@@ -30,19 +30,11 @@ def _time(option: str, text: str) -> str:
         ) from None
 
 
-def log(
-    store: Queryable,
-    *,
-    limit: int = DEFAULT_LIMIT,
-    kind: str | None = None,
-    status: str | None = None,
-    name: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-) -> list[dict[str, Any]]:
-    """Runs newest first (see the module docstring)."""
-    if limit < 1:
-        raise UsageError(f"--limit must be 1 or more, not {limit}")
+def _where(
+    kind: str | None, status: str | None, name: str | None, since: str | None,
+    until: str | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause of the filters (see the module docstring) and its parameters."""
     if status is not None and status not in STATUSES:
         raise UsageError(
             f"unknown status {status!r}", hint="use one of " + ", ".join(sorted(STATUSES))
@@ -59,11 +51,28 @@ def log(
     if until is not None:
         where.append("x.started_at < ?")
         params.append(_time("--until", until))
+    return " AND ".join(where), params
+
+
+def log(
+    store: Queryable,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    kind: str | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> list[dict[str, Any]]:
+    """Runs newest first (see the module docstring)."""
+    if limit < 1:
+        raise UsageError(f"--limit must be 1 or more, not {limit}")
+    where, params = _where(kind, status, name, since, until)
     # The newest runs by start first (execution_started index), then their details.
     rows = run(
         store,
         "SELECT x.node, x.exit_code, x.error FROM execution x "
-        f"WHERE {' AND '.join(where)} ORDER BY x.started_at DESC, x.node DESC LIMIT ?",
+        f"WHERE {where} ORDER BY x.started_at DESC, x.node DESC LIMIT ?",
         [*params, limit],
     )
     if not rows:
@@ -78,3 +87,18 @@ def log(
             node["error"] = error
         out.append(node)
     return out
+
+
+def count(
+    store: Queryable,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    name: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> int:
+    """How many runs ``log`` with these filters would list without a limit (``forebear
+    log`` says so when it shows fewer)."""
+    where, params = _where(kind, status, name, since, until)
+    return int(run(store, f"SELECT COUNT(*) FROM execution x WHERE {where}", params)[0][0])

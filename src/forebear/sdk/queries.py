@@ -1,12 +1,13 @@
 """Lineage queries from Python, the CLI's and the server's in one place.
 
-``forebear.show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log`` and
-``flagged`` answer what ``forebear <command> --json`` prints (DESIGN.md's shapes), from
-the store the settings name: the embedded one found upward from the working directory,
-PostgreSQL, or a server (``FOREBEAR_STORE=http://...``, which answers the same
-questions over HTTP). A REF is what the CLI takes: a file or folder path (hashed, through
-the store's hash cache, and looked up), an alias, a digest or its 8+ hex prefix, a run
-id or its prefix. They write nothing, and open the store without its signing key.
+``forebear.show``, ``upstream``, ``downstream``, ``path``, ``diff``, ``log``,
+``flagged`` and ``metric_history`` answer what ``forebear <command> --json`` prints
+(DESIGN.md's shapes), from the store the settings name: the embedded one found upward
+from the working directory, PostgreSQL, or a server (``FOREBEAR_STORE=http://...``,
+which answers the same questions over HTTP; ``metric_history`` not yet). A REF is what
+the CLI takes: a file or folder path (hashed, through the store's hash cache, and looked
+up), an alias, a digest or its 8+ hex prefix, a run id or its prefix. They write
+nothing, and open the store without its signing key.
 
 ``Reader`` is the store opened once for several questions; the CLI uses it too.
 """
@@ -21,7 +22,8 @@ from typing import Any
 from forebear import config
 from forebear.errors import ForebearError
 
-__all__ = ["Reader", "diff", "downstream", "flagged", "log", "path", "show", "upstream"]
+__all__ = ["Reader", "diff", "downstream", "flagged", "log", "metric_history", "path", "show",
+           "upstream"]
 
 
 def resolve_ref(db: Any, found: config.Settings, ref: str, *, cache: bool = False) -> Any:
@@ -169,6 +171,31 @@ class Reader:
 
         return log(self.db, **filters)
 
+    def metrics(self, ref: str, keys: Collection[str] = ()) -> dict[str, Any]:
+        """The metric history of the run REF names, ``{"run", "metrics"}`` (``forebear
+        metrics REF --json``); a long one is read from the blob store."""
+        if self.remote:
+            from forebear.errors import UsageError
+
+            raise UsageError("a server does not answer metric histories yet",
+                             hint="ask the store itself: --store with its path or "
+                             "postgresql:// URL")
+        from forebear.graph.metrics import metric_history
+
+        return metric_history(self.db, resolve_ref(self.db, self.settings, ref), keys=keys,
+                              read_blob=self._read_blob)
+
+    def _read_blob(self, digest: str) -> bytes:
+        """A blob's bytes from the settings' blob store (local or S3), verified."""
+        from forebear.artifacts.base import open_blob_store
+        from forebear.errors import NotFoundError
+        from forebear.hashing import Digest
+
+        if not self.settings.blob_url:
+            raise NotFoundError(f"blob {digest} is needed and no blob store is configured",
+                                hint="set FOREBEAR_BLOBS to the blob store the run wrote to")
+        return open_blob_store(self.settings.blob_url).get_bytes(Digest.parse(digest))
+
     def flagged(self) -> list[dict[str, Any]]:
         """Every flag, newest first."""
         if self.remote:
@@ -240,3 +267,15 @@ def flagged(*, store: str | None = None) -> list[dict[str, Any]]:
     """Every flag, newest first (``forebear flagged --json``)."""
     with Reader(store) as reader:
         return reader.flagged()
+
+
+def metric_history(ref: str, *, keys: Collection[str] = (),
+                   store: str | None = None) -> dict[str, list[tuple[int | None, float | str]]]:
+    """Each metric's history, ``{key: [(step, value), ...]}`` by step, of the run REF
+    names (for an artifact, the run that made it); ``keys`` to keep only those. A value
+    that is not finite is ``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (``forebear
+    metrics REF --json`` prints the same points, as lists, under ``"metrics"``)."""
+    with Reader(store) as reader:
+        found = reader.metrics(ref, keys)
+    return {key: [(step, value) for step, value in points]
+            for key, points in found["metrics"].items()}

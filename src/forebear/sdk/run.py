@@ -146,8 +146,9 @@ def end_on_exit(
     if asyncio is not None:
         stopped += (asyncio.CancelledError,)
     status = "aborted" if isinstance(exc, stopped) else "failed"
+    said = str(exc)
     try:
-        end(status, error=f"{type(exc).__name__}: {exc}",
+        end(status, error=f"{type(exc).__name__}: {said}" if said else type(exc).__name__,
             traceback_text="".join(traceback.format_exception(exc_type, exc, tb)))
     except Exception as record_error:
         sys.stderr.write(f"forebear: could not record the failed run: {record_error}\n")
