@@ -36,7 +36,9 @@ or the ``version`` facet's ``datasetVersion`` holds one, otherwise known by name
 ``parent_run_id``; ``sourceCodeLocation`` (job) and ``processing_engine`` (run) give the
 code and environment anchors, whose digests are derived from the facet's identifying
 fields; ``errorMessage`` gives the error and stack trace; ``tags`` gives tags; a
-``forebear`` run or job facet may carry ``kind``, ``params`` and ``metrics``.
+``forebear`` run or job facet may carry ``kind``, ``params`` and ``metrics``, and (from
+``forebear export``) the run's ``code`` and ``environment`` records themselves, which
+then stand instead of those derived from the standard facets.
 
 Names are data, never paths: namespaces and names must be non-empty NFC text of at most
 ``MAX_NAME`` characters without control or format characters or surrounding spaces, so
@@ -233,6 +235,19 @@ def _environment(run_facets: Mapping[str, Any]) -> dict[str, Any] | None:
         "openlineage_adapter": adapter,
         "source": "openlineage",
     }
+
+
+def _record(ours: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    """The code or environment record forebear's own facet carries (an export's), if it
+    is one the journal takes: an object with a digest, and a name if any that is text. A
+    claim that is not is left out, as ``_claim``'s are."""
+    record = ours.get(key)
+    if not isinstance(record, dict) or not is_digest_text(record.get("digest")):
+        return None
+    name = record.get("name")
+    if name is not None and _claim(name) is None:
+        return None
+    return dict(record)
 
 
 def _numbers(value: object, where: str) -> dict[str, float]:
@@ -436,12 +451,14 @@ def to_entries(event: object, *, actor: str | None = None) -> list[dict[str, Any
         parent_run = _mapping(parent.get("run"), "run.facets.parent.run")
         start["parent_run_id"] = _run_id(parent_run.get("runId"), "run.facets.parent.run.runId")
     # A forebear export names the run's code and environment nodes themselves, as inputs
-    # in those roles: no second node is derived from the standard facets beside them.
+    # in those roles, and carries the records in its own facet: the records come back as
+    # they were, and no second node is derived from the standard facets beside them.
     anchored = {ref.get("role") for ref in inputs}
-    code = None if "code" in anchored else _code(job_facets)
+    code = _record(ours, "code") or (None if "code" in anchored else _code(job_facets))
     if code is not None:
         start["code"] = code
-    environment = None if "environment" in anchored else _environment(run_facets)
+    environment = _record(ours, "environment") or (
+        None if "environment" in anchored else _environment(run_facets))
     if environment is not None:
         start["environment"] = environment
     metrics = _numbers(ours.get("metrics"), "forebear.metrics")
