@@ -312,3 +312,51 @@ def test_runs_side_by_side_in_threads_keep_only_their_own_outputs(project: Path)
         with ThreadPoolExecutor(8) as pool:
             found = list(pool.map(lambda i, r=rnd: work(r, i), range(8)))
         assert found == [(i, [f"o{rnd}_{i}.json"]) for i in range(8)]
+
+
+_SEARCH = """
+import json, multiprocessing, os, random, sys, time
+from concurrent.futures import ProcessPoolExecutor
+import forebear
+
+def trial(i):
+    with forebear.run(f"trial{i}", kind="train") as run:
+        time.sleep(random.random() * 0.05)
+        open(f"shards/s{i}.txt").read()
+        with open(f"shards/o{i}.json", "w") as out:
+            out.write(f"[{i}]")
+        time.sleep(random.random() * 0.05)
+    return run.run_id
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    with forebear.run("sweep", kind="search") as sweep:
+        with ProcessPoolExecutor(4, mp_context=context) as pool:
+            trials = list(pool.map(trial, range(8)))
+    print(json.dumps({"sweep": sweep.run_id, "trials": trials}))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_trials_in_a_process_pool_keep_only_their_own_outputs(project: Path,
+                                                             method: str) -> None:
+    # Each trial's watch saw its siblings' files appear in other processes and took them
+    # (5 to 7 of 8 trials), and the sweep took all of them too.
+    (project / "shards").mkdir()
+    for i in range(8):
+        (project / "shards" / f"s{i}.txt").write_text(str(i))
+    (project / "search.py").write_text(_SEARCH)
+    done = subprocess.run([sys.executable, "search.py", method], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ids = json.loads(done.stdout.strip().splitlines()[-1])
+    store = _store(project)
+
+    def outputs(run_id: str) -> list[str]:
+        rows = store.execute(
+            "SELECT a.name FROM edge e JOIN artifact a ON a.node = e.dst JOIN execution x "
+            "ON x.node = e.src WHERE x.run_id = ?", (run_id,))
+        return sorted(Path(name).name for (name,) in rows)
+
+    assert [outputs(run_id) for run_id in ids["trials"]] == [[f"o{i}.json"] for i in range(8)]
+    assert outputs(ids["sweep"]) == []

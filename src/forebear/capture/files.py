@@ -246,7 +246,10 @@ _live_fd: int | None = None
 def publish_writes(path: str) -> None:
     """Append every file this process opens for writing from now on to ``path``."""
     global _live_fd
-    _live_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    old, _live_fd = _live_fd, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    if old is not None:  # a list inherited from the process this one was forked from
+        with contextlib.suppress(OSError):
+            os.close(old)
 
 
 def _publish(path: object) -> None:
@@ -254,7 +257,8 @@ def _publish(path: object) -> None:
     try:
         if not isinstance(path, int):
             name = os.path.abspath(os.fsdecode(path))  # type: ignore[arg-type]
-            os.write(_live_fd, name.encode("utf-8", "surrogateescape") + b"\n")  # type: ignore[arg-type]
+            line = b"%d %s\n" % (_now(), name.encode("utf-8", "surrogateescape"))
+            os.write(_live_fd, line)  # type: ignore[arg-type]
     except (OSError, TypeError, ValueError):
         pass
 

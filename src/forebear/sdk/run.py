@@ -33,6 +33,7 @@ import os
 import stat
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -42,6 +43,7 @@ from typing import Any, SupportsFloat, SupportsIndex
 
 from forebear._canonical import canonical_bytes
 from forebear.capture.files import FileCapture, real_path, uncaptured
+from forebear.capture.live import LiveWrites, process_list
 from forebear.errors import ForebearError, InvalidInputError, NotFoundError, UsageError
 from forebear.hashing import is_digest_text
 from forebear.model.entries import artifact_ref
@@ -109,6 +111,15 @@ def _tell_exec(paths: Iterable[str]) -> None:
             os.close(fd)
     except OSError:
         pass  # the exec run may claim them too; the run's own record is what matters
+
+
+def _published(root: str) -> LiveWrites | None:
+    """This process's list of published writes (``forebear.capture.live``), or None
+    where one cannot be made (no temporary folder to write to)."""
+    try:
+        return process_list(root)
+    except OSError:
+        return None
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
@@ -192,6 +203,8 @@ class Run:
         self._produced_paths: set[str] = set()
         self._used_paths: set[str] = set()
         self._made_elsewhere: dict[str, tuple[int, int, int] | None] = {}
+        self._live: LiveWrites | None = None  # this process's published writes (start())
+        self._watch_since = 0
         self._rewritten_paths: set[str] = set()  # read, then overwritten by the run
         self._capture = new_capture(self.session) if capture else None
         watch_dir = os.getcwd() if watch is True else (None if watch in (False, None) else watch)
@@ -266,6 +279,9 @@ class Run:
             # the files it made, which the snapshot may have missed.
             with _watching_lock:
                 _watching.add(self)
+            self._watch_since = time.time_ns()
+            if self._capture is not None:
+                self._live = _published(self._watch.root)
             self._watch.start()
         if self._capture is not None:
             self._capture.start()
@@ -306,9 +322,13 @@ class Run:
                 capturing = [run._capture for run in _capturing
                              if run is not self and run._capture is not None]
             theirs = _written_by(capturing)
-            self.record_found(writes=[
-                path for path in changed if path not in theirs
-                and (path not in elsewhere or _stamp(path) != elsewhere[path])])
+            found = [path for path in changed if path not in theirs
+                     and (path not in elsewhere or _stamp(path) != elsewhere[path])]
+            if self._live is not None and any(p not in self._produced_paths for p in found):
+                # What another process was seen writing meanwhile (a sibling trial in a
+                # process pool) is its own run's, not this one's.
+                found = self._live.mine(found, since=self._watch_since)
+            self.record_found(writes=found)
         self._hand_outputs_to_watchers()
         _tell_exec(self._produced_paths)
         steps, history = self._metric_history()
