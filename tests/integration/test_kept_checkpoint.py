@@ -123,3 +123,15 @@ def test_a_corrupt_signing_key_does_not_stop_verify(tmp_path: Path) -> None:
     code, report = _verify(store_dir)
     assert code == 1
     assert [p["what"].split(":")[0] for p in report["problems"]] == ["signing key"]  # type: ignore[union-attr]
+
+
+def test_the_text_checkpoint_tells_the_key_that_checks_the_note_kept(tmp_path: Path) -> None:
+    # `forebear checkpoint > cp.note` kept the note, and verify then asked for a --key that
+    # only --json showed.
+    store_dir = _store(tmp_path)
+    done = cli("checkpoint", "--store", str(store_dir), env=clean_env())
+    note = tmp_path / "cp.note"
+    note.write_text(done.stdout)
+    assert done.stdout.count("\n") >= 3 and "verifier key" not in done.stdout
+    key = done.stderr.strip().rsplit(" ", 1)[-1]
+    assert _verify(store_dir, "--checkpoint", str(note), "--key", key)[0] == 0

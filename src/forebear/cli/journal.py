@@ -194,4 +194,7 @@ def checkpoint(store: str | None, json_out: bool) -> None:
     if json_out:
         emit_json(payload)
     else:
-        emit_text(cp.note)
+        emit_text(cp.note)  # stdout: the note alone, to keep in a file
+        # Whoever checks the kept note later needs the key that signed it.
+        click.echo(f"forebear: verifier key (forebear verify --checkpoint FILE --key ...): "
+                   f"{verifier}", err=True)

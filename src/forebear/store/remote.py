@@ -495,8 +495,9 @@ def refusal_fix(reason: str) -> str:
 def refusal_error(reason: str) -> ForebearError:
     """The error of a command whose writes the server refused for ``reason``."""
     error = AuthError if _for_its_token(reason) else ForebearError
-    return error(f"the server refused what this command wrote ({reason}); nothing was "
-                 "recorded", hint=f"{refusal_fix(reason)}, then run `forebear spool retry`")
+    return error(f"the server refused what this command wrote ({reason}): not recorded; "
+                 "it is kept in the spool's rejected/ folder",
+                 hint=f"{refusal_fix(reason)}, then `forebear spool retry` sends it")
 
 
 def _close_at_exit(ref: weakref.ReferenceType[RemoteStore]) -> None:
