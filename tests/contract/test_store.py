@@ -86,7 +86,9 @@ def test_checkpoints_are_signed_stored_and_verified(store: Any) -> None:
     first = store.checkpoint()
     store.append(_artifact_entry("later"))
     second = store.checkpoint()
+    again = store.checkpoint()  # nothing appended since: the same note, kept once
     assert (first.size, second.size) == (10, 11)
+    assert again == second
     assert first.note.split("\n")[1] == "10"
     assert [c.size for c in store.checkpoints()] == [10, 11]
     merkle.verify_consistency(

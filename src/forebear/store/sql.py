@@ -473,6 +473,13 @@ class SqlJournal:
             size = self._size_in(cur)
             root = merkle.root_from(size, lambda ids: self._fetch_nodes(cur, ids))
             note = sign(Checkpoint(origin=self._origin, size=size, root=root), [self._signer])
+            # Ed25519 signs deterministically: nothing appended since the last checkpoint
+            # gives the same note, which is kept once (as `forebear migrate` keeps them).
+            cur.execute(f"SELECT created_at FROM checkpoint WHERE size = {p} AND note = {p}",
+                        (size, note))
+            found = cur.fetchone()
+            if found is not None:
+                return StoredCheckpoint(size=size, root=root, note=note, created_at=found[0])
             created = format_time(self._clock())
             cur.execute(
                 "INSERT INTO checkpoint (size, root, note, created_at) "
