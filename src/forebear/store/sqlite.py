@@ -131,7 +131,8 @@ class SqliteStore(SqlJournal):
         clock: Clock = utc_now,
     ) -> None:
         self.path = Path(path)
-        self.url = f"sqlite:///{self.path}"
+        # Absolute (sqlite:////abs/path.db): a message naming the store names where it is.
+        self.url = f"sqlite:///{self.path.absolute()}"
         if not self.path.is_file():
             raise NotAStoreError(f"no forebear store at {self.path}")
         self.read_only = not _writable(self.path)
