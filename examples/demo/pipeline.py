@@ -81,7 +81,7 @@ def failing_run() -> None:
     try:
         train("data/train.csv", alpha=-1.0, epochs=3, out="models/broken.pkl")
     except ValueError as exc:
-        print(f"  (the failing run failed as intended: {str(exc).splitlines()[0][:70]})")
+        print(f"  (the failing run failed as intended: {str(exc).splitlines()[0][:200]})")
 
 
 def main() -> int:

@@ -20,7 +20,23 @@ store_option = click.option(
 )
 json_option = click.option("--json", "json_out", is_flag=True, help="Print JSON for scripts.")
 
-NUMBER = click.IntRange(max=1 << 62)
+class _Number(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
+    """A whole number no larger than any store holds (2**62), as one line otherwise."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if number > 1 << 62:
+            self.fail(f"{number} is larger than any store holds (at most 2**62)", param, ctx)
+        return number
+
+
+NUMBER = _Number()
 """A count, depth or index option: larger than any store holds is refused by click, in
 one line, rather than overflowing a 64-bit database integer."""
 
