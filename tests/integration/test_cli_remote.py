@@ -130,3 +130,29 @@ def test_prove_over_http_is_checked_by_the_client(tmp_path: Path) -> None:
                       env=remote, check=False)
         assert missing.returncode == 1 and missing.stderr.startswith("error:")
         assert "Traceback" not in missing.stderr
+
+
+def test_write_commands_through_a_server_take_any_ref_the_server_resolves(
+        tmp_path: Path) -> None:
+    # `alias set NAME <digest prefix>` and `deploy <prefix>` worked on a local store and
+    # were refused through a server ("not a file, a digest or an alias").
+    project = tmp_path / "project"
+    with running_server(project) as server:
+        work = tmp_path / "work"
+        tuned = run_client(server, PIPELINE, work, tmp_path / "spool").stdout.strip()
+        _projected(server, 4)
+        writer = clean_env(FOREBEAR_TOKEN=server.tokens["write"])
+        reader = clean_env(FOREBEAR_TOKEN=server.tokens["read"])
+        prefix = tuned.removeprefix("sha256:")[:12]
+        cli("alias", "set", "staging", prefix, "--store", server.url, env=writer)
+        shown = json.loads(cli("alias", "show", "staging", "--json", "--store", server.url,
+                               env=reader).stdout)
+        assert shown["digest"] == tuned
+        run_id = json.loads(cli("log", "--json", "--store", server.url, env=reader).stdout)[0][
+            "run_id"]
+        refused = cli("alias", "set", "staging", run_id, "--store", server.url,
+                      env=writer, check=False)
+        assert refused.returncode != 0 and "not an artifact" in refused.stderr
+        unknown = cli("alias", "set", "staging", "feedbeef00", "--store", server.url,
+                      env=writer, check=False)
+        assert unknown.returncode != 0 and unknown.stderr.count("\n") == 1

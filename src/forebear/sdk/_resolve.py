@@ -91,6 +91,29 @@ def hash_file_ref(session: Session, path: str, *, kind: str, name: str | None = 
     return Target(ref=ref, known=False, path=full)
 
 
+def _resolved_by_server(store: Any, text: str, *, kind: str, what: str) -> Target:
+    ask = getattr(store, "query", None)
+    # The server's own error names what is wrong (nothing matches; candidates of an
+    # ambiguous prefix), so it is not caught.
+    shown = ask("show", ref=text) if ask is not None else None
+    if not isinstance(shown, dict):
+        raise NotFoundError(f"{text!r} is not a file, a digest or an alias",
+                            hint="give a path that exists, a digest or an alias name")
+    node = shown.get("node") or {}
+    if shown.get("type") != "artifact":
+        raise InvalidInputError(
+            f"{what} {text!r} names run {shown.get('id')}, not an artifact",
+            hint=f"give the model or dataset it produced (see `forebear show {shown.get('id')}`)")
+    digest = node.get("digest")
+    if not isinstance(digest, str):
+        namespace, _, name = str(shown.get("id")).removeprefix("dataset:").partition(":")
+        made = artifact_ref(digest=None, kind=node.get("kind") or kind, name=name,
+                            namespace=namespace)
+    else:
+        made = artifact_ref(digest=digest, kind=node.get("kind") or kind, name=node.get("name"))
+    return Target(ref=made, known=True)
+
+
 def resolve_artifact(
     session: Session, ref: str | os.PathLike[str], *, kind: str, what: str = "REF"
 ) -> Target:
@@ -110,15 +133,11 @@ def resolve_artifact(
         return hash_file_ref(session, text, kind=kind)
     store = session.store
     if getattr(store, "execute", None) is None:
-        # No SQL reads: only a full digest or an alias the store resolves can be named.
-        digest = text if is_digest_text(text) else None
-        if digest is None:
-            by_alias = getattr(store, "resolve_alias", None)
-            digest = by_alias(text) if by_alias is not None else None
-        if digest is None:
-            raise NotFoundError(f"{text!r} is not a file, a digest or an alias",
-                                hint="give a path that exists, a digest or an alias name")
-        return Target(ref=artifact_ref(digest=digest, kind=kind), known=True)
+        # No SQL reads (a server): a full digest as it is, any other REF (a digest prefix,
+        # an alias, a run id) as the server's `show` resolves it.
+        if is_digest_text(text):
+            return Target(ref=artifact_ref(digest=text, kind=kind), known=True)
+        return _resolved_by_server(store, text, kind=kind, what=what)
     from forebear.graph.refs import resolve
 
     cache = session.hash_cache
