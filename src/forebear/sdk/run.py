@@ -526,8 +526,9 @@ class Run:
         """``use`` of a file or directory whose real path is ``path``; ``read_at``, when
         the run first read it (``time.time_ns``), if it was captured."""
         self._used_paths.add(path)
-        artifact, mtime_ns = self._hash_stat(path, kind=kind or "data", role=role, name=name,
-                                             cwd=cwd)
+        # Inputs are data unless their suffix says model (a base model loaded to tune).
+        kind = kind or ("model" if guess_kind(path) == "model" else "data")
+        artifact, mtime_ns = self._hash_stat(path, kind=kind, role=role, name=name, cwd=cwd)
         if read_at is not None and mtime_ns > read_at:
             # Modified after the run read it (by another process: the run's own writes
             # make it an output): the digest now is of bytes the run never saw. The stat
@@ -577,14 +578,19 @@ class Run:
         self,
         path: str | os.PathLike[str],
         *,
-        kind: str = "artifact",
+        kind: str | None = None,
         role: str = "output",
         name: str | None = None,
         store_blob: bool = True,
     ) -> Artifact:
-        """Record an output file or directory; a file's bytes go to the blob store."""
+        """Record an output file or directory; a file's bytes go to the blob store.
+
+        ``kind`` defaults to what the file's suffix says (``.pt``, ``.pkl``: a model;
+        ``.csv``, ``.parquet``: data; see ``forebear.sdk._names``), else ``artifact``.
+        """
         self._check_open("run.produce()")
-        return self._produce(path, kind=kind, role=role, name=name, store_blob=store_blob)
+        chosen = kind or guess_kind(os.fspath(path))
+        return self._produce(path, kind=chosen, role=role, name=name, store_blob=store_blob)
 
     def _produce(
         self,
