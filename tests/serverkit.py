@@ -76,6 +76,21 @@ class Api:
         return self.request("DELETE", url, **options)
 
 
+def ol_client(server: ServerProcess, scope: str = "write") -> Any:
+    """The real ``openlineage-python`` client, sending to ``server`` over HTTP with a
+    token of ``scope`` as its API key (``HttpConfig`` + ``ApiKeyTokenProvider``)."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import (
+        ApiKeyTokenProvider,
+        HttpConfig,
+        HttpTransport,
+    )
+
+    config = HttpConfig(url=server.url, endpoint="api/v1/lineage",
+                        auth=ApiKeyTokenProvider({"apiKey": server.tokens[scope]}))
+    return OpenLineageClient(transport=HttpTransport(config))
+
+
 def free_port() -> int:
     """A TCP port on the loopback interface that nothing listens on (now)."""
     with socket.socket() as sock:

@@ -17,7 +17,7 @@ from forebear.cli import main
 from forebear.errors import InvalidInputError
 from forebear.model.openlineage import static_event_type, to_entries
 from forebear.store.registry import open_store
-from tests.serverkit import ServerProcess, ol_event, running_server
+from tests.serverkit import ServerProcess, ol_client, ol_event, running_server
 
 T = "2026-01-01T10:00:00.000000Z"
 FACET = {"_producer": "https://example.com/producer", "_schemaURL": "https://example.com/f"}
@@ -164,18 +164,9 @@ def _journal_size(server: ServerProcess) -> int:
 
 
 def test_the_openlineage_client_emits_static_events(server: ServerProcess) -> None:
-    pytest.importorskip("openlineage.client")
-    from openlineage.client import OpenLineageClient
     from openlineage.client.event_v2 import DatasetEvent, Job, JobEvent, StaticDataset
-    from openlineage.client.transport.http import (
-        ApiKeyTokenProvider,
-        HttpConfig,
-        HttpTransport,
-    )
 
-    config = HttpConfig(url=server.url, endpoint="api/v1/lineage",
-                        auth=ApiKeyTokenProvider({"apiKey": server.tokens["write"]}))
-    client = OpenLineageClient(transport=HttpTransport(config))
+    client = ol_client(server)
     before = _journal_size(server)
     client.emit(DatasetEvent(eventTime="2026-01-01T00:00:00.000Z",
                              producer="https://example.com/tests",

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.serverkit import ServerProcess, clean_env, cli, running_server
+from tests.serverkit import ServerProcess, clean_env, cli, ol_client, running_server
 
 pytest.importorskip("openlineage.client")
 
@@ -28,7 +28,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 def _emit_with_http_config(server: ServerProcess, run_id: str) -> None:
     """START and COMPLETE through ``HttpConfig`` + ``ApiKeyTokenProvider`` (in-process)."""
-    from openlineage.client import OpenLineageClient
     from openlineage.client.event_v2 import (
         InputDataset,
         Job,
@@ -37,15 +36,7 @@ def _emit_with_http_config(server: ServerProcess, run_id: str) -> None:
         RunEvent,
         RunState,
     )
-    from openlineage.client.transport.http import (
-        ApiKeyTokenProvider,
-        HttpConfig,
-        HttpTransport,
-    )
-
-    config = HttpConfig(url=server.url, endpoint="api/v1/lineage",
-                        auth=ApiKeyTokenProvider({"apiKey": server.tokens["write"]}))
-    client = OpenLineageClient(transport=HttpTransport(config))
+    client = ol_client(server)
     job = Job(namespace=NAMESPACE, name="train_resnet")
     inputs = [InputDataset(namespace="s3://datasets", name="imagenet/train")]
     outputs = [OutputDataset(namespace="s3://models", name="resnet50")]
