@@ -28,6 +28,8 @@ def test_init_journal_checkpoint_verify(
     assert _run(capsys, "init")[0] == 0
     key = project_dir / ".forebear" / "signing.key"
     assert key.stat().st_mode & 0o777 == 0o600
+    # The store folder is its owner's alone: other local users cannot read past tokens.
+    assert (project_dir / ".forebear").stat().st_mode & 0o077 == 0
     store = open_store()
     store.append_batch([make_run(outputs=[ref(f"m{i}")]) for i in range(5)])
     store.close()

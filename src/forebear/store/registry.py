@@ -108,7 +108,10 @@ def _create_store(directory: Path, env: Mapping[str, str]) -> Path:
     db = store_dir / config.DB_FILE
     if db.exists():
         raise StoreError(f"{store_dir} already holds a forebear store", hint="use it as it is")
-    store_dir.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    # Only its owner may read the store: the journal, the blobs and the server's token
+    # hashes are the whole record, and a server's read tokens are how it is shared.
+    store_dir.mkdir(mode=0o700, exist_ok=True)
     blobs = store_dir / config.BLOBS_DIR
     # All 256 shard folders up front: the first blob of a shard then costs no mkdir and
     # no fsync of the parent folder.
