@@ -199,3 +199,28 @@ def test_a_worker_whose_server_is_gone_stops_even_while_projection_fails(
     thread.join(timeout=5)
     assert not thread.is_alive()
     store.close()
+
+
+def test_a_namespace_token_cannot_take_a_run_journaled_and_not_yet_projected(
+        world: dict[str, Any]) -> None:
+    # The check read the projection only: a hijack sent while the victim's start waited
+    # for the worker passed, and the projection then gave the run the attacker's namespace.
+    store = world["store"]
+    project = store.project_pending
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return project(*args, **kwargs)
+
+    store.project_pending = slow
+    owner = Api(world["app"], world["tokens"]["team-b"])
+    assert owner.post("/api/v1/events", json=[_run("r-slow", "team-b")]).status_code == 201
+    attacker = Api(world["app"], world["tokens"]["team-a"])
+    hijack = [_run("r-slow", "team-a"),
+              {"type": "execution.end", "time": T, "run_id": "r-slow", "namespace": "team-a",
+               "status": "failed", "error": "hijacked"}]
+    answer = attacker.post("/api/v1/events", json=hijack)
+    assert answer.status_code == 403, answer.text
+    _projected(store)
+    assert store.execute("SELECT namespace, status FROM execution WHERE run_id = 'r-slow'") \
+        == [("team-b", "running")]

@@ -131,14 +131,18 @@ async def check_run_namespaces(request: Request, store: Any, run_ids: Iterable[o
 
     ``check_namespace`` checks the namespace an entry claims; this checks the run it
     touches, or a token limited to one namespace could end, fail or add outputs to
-    another namespace's run by naming it. ``store``'s execution table is the projection, so a
-    run whose first entries are not projected yet is let through here: the projection
-    itself then keeps a run's namespace (see ``forebear.store.projection``).
+    another namespace's run by naming it. ``store``'s execution table is the projection:
+    it is waited for up to the journal as it is now, so that a run journaled and not yet
+    projected is checked too; and it keeps a run's first namespace, so that no entry
+    can move a run into another (``forebear.store.projection``).
     """
     limit = principal(request).token.namespace
     wanted = sorted({run_id for run_id in run_ids if isinstance(run_id, str)})
     if limit is None or not wanted:
         return
+    from forebear.server.state import state, wait_projected
+
+    await wait_projected(request, await run_in_threadpool(state(request).store.size))
 
     def stored() -> list[tuple[Any, ...]]:
         from forebear.graph._sql import chunks, marks, run

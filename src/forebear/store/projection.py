@@ -314,7 +314,9 @@ def _statements(patch: str) -> dict[str, str]:
             "ON CONFLICT (node) DO UPDATE SET "
             "kind = COALESCE(excluded.kind, execution.kind), "
             "name = COALESCE(excluded.name, execution.name), "
-            "namespace = COALESCE(excluded.namespace, execution.namespace), "
+            # A run's namespace is the first one given (a token limited to one namespace
+            # may not move another's run into its own: forebear.server.auth).
+            "namespace = COALESCE(execution.namespace, excluded.namespace), "
             f"params = {merge('params')}, tags = {merge('tags')}, "
             "actor = COALESCE(execution.actor, excluded.actor), "
             "reason = COALESCE(execution.reason, excluded.reason), "
@@ -329,7 +331,8 @@ def _statements(patch: str) -> dict[str, str]:
             "exit_code, started_at, ended_at, start_seq, submitted_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (node) DO UPDATE SET "
-            "kind = excluded.kind, name = excluded.name, namespace = excluded.namespace, "
+            "kind = excluded.kind, name = excluded.name, "
+            "namespace = COALESCE(execution.namespace, excluded.namespace), "
             f"params = {merge('params')}, tags = {merge('tags')}, "
             f"metrics = {merge('metrics')}, "
             "actor = excluded.actor, reason = excluded.reason, code = excluded.code, "
