@@ -24,7 +24,7 @@ from typing import Any
 
 import forebear
 from forebear.capture.files import BOOT, SPOOL_ENV
-from forebear.capture.live import LIVE_ENV, LiveWrites
+from forebear.capture.live import EXEC_MADE_ENV, EXEC_PID_ENV, EXEC_RUN_ENV, LIVE_ENV, LiveWrites
 from forebear.capture.watch import TreeWatch
 from forebear.errors import UsageError
 from forebear.sdk._names import guess_kind
@@ -34,10 +34,6 @@ from forebear.sdk.run import Run
 _SRC = str(Path(forebear.__file__).resolve().parent.parent)
 _FAILURE_FILE = "failure"  # JSON, but not *.json: no process's report
 _MADE_FILE = "made"  # one output path per line, appended by runs in the command
-PARENT_ENV = "FOREBEAR_EXEC_RUN"
-"""The run id of the ``forebear exec`` run a command's own runs are nested in."""
-MADE_ENV = "FOREBEAR_EXEC_MADE"
-"""Where runs in a ``forebear exec`` command append the outputs they recorded."""
 
 
 def _entry(command: Sequence[str]) -> tuple[str, str]:
@@ -103,7 +99,7 @@ def child_env(report_dir: str, ignore: Sequence[str], base: Mapping[str, str]) -
     # The uncaught exception of the process we start (its parent is us), not of the ones
     # it starts in turn, is the run's error (see sitecustomize).
     env["FOREBEAR_EXEC_ERROR"] = os.path.join(report_dir, _FAILURE_FILE)
-    env["FOREBEAR_EXEC_PID"] = str(os.getpid())
+    env[EXEC_PID_ENV] = str(os.getpid())
     # Run under a capture elsewhere, the command still reports to this run, not past it.
     env.pop(SPOOL_ENV, None)
     return env
@@ -147,10 +143,10 @@ def execute(
     env = child_env(report_dir, ignore, os.environ) if capture else dict(os.environ)
     # Runs the command starts with the SDK are this run's children, and what they record
     # as outputs is theirs: this run's watch leaves those files to them (as a run leaves
-    # the outputs of runs nested in it), told through MADE_ENV.
-    env[PARENT_ENV] = run.run_id
-    env[MADE_ENV] = os.path.join(report_dir, _MADE_FILE)
-    live = LiveWrites(os.getcwd()) if watchers else None
+    # the outputs of runs nested in it), told through EXEC_MADE_ENV.
+    env[EXEC_RUN_ENV] = run.run_id
+    env[EXEC_MADE_ENV] = os.path.join(report_dir, _MADE_FILE)
+    live = LiveWrites() if watchers else None
     if live is not None and capture:
         env[LIVE_ENV] = str(live.path)
     run.start()

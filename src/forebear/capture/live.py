@@ -13,42 +13,50 @@ program are not published: two commands running at once can still both see those
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LIVE_ENV", "LiveWrites", "process_list"]
+__all__ = ["EXEC_MADE_ENV", "EXEC_PID_ENV", "EXEC_RUN_ENV", "LIVE_ENV", "LiveWrites",
+           "process_list"]
 
 LIVE_ENV = "FOREBEAR_EXEC_LIVE"
 """Where the command's Python process publishes its writes (one file per exec)."""
+EXEC_PID_ENV = "FOREBEAR_EXEC_PID"
+"""The pid of the ``forebear exec`` that started the command (its parent)."""
+EXEC_RUN_ENV = "FOREBEAR_EXEC_RUN"
+"""The run id of the ``forebear exec`` run a command's own runs are nested in."""
+EXEC_MADE_ENV = "FOREBEAR_EXEC_MADE"
+"""Where runs in a ``forebear exec`` command append the outputs they recorded."""
 
 _SUFFIX = ".writes"
-_KEEP_SECONDS = 24 * 3600  # lists older than this belong to no exec still running
+_KEEP_SECONDS = 24 * 3600  # lists older than this belong to no process still running
 _COARSE_NS = 1_000_000_000  # more than any file system's time granularity here
 
 
 class LiveWrites:
-    """This exec's list of published writes, and the lists of the others in its folder."""
+    """This process's list of published writes, and the lists of the others.
 
-    def __init__(self, root: str, *, path: str | None = None) -> None:
-        """A new list for this process in ``root``'s folder, or with ``path`` the list a
-        ``forebear exec`` gave this process to publish to (``LIVE_ENV``)."""
-        key = hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:16]
-        uid = os.getuid() if hasattr(os, "getuid") else 0
-        self.folder = Path(tempfile.gettempdir()) / f"forebear-live-{uid}-{key}"
+    One folder per user holds every list: they hold absolute paths, so a run's watch,
+    whatever folder it watches, looks them up by path.
+    """
+
+    def __init__(self, *, path: str | None = None) -> None:
+        """A new list for this process, or with ``path`` the list a ``forebear exec``
+        gave this process to publish to (``LIVE_ENV``)."""
         if path is not None:
             self.path = Path(path)
             self.folder = self.path.parent
         else:
+            uid = os.getuid() if hasattr(os, "getuid") else 0
+            self.folder = Path(tempfile.gettempdir()) / f"forebear-live-{uid}"
             self.folder.mkdir(mode=0o700, exist_ok=True)
             self.path = self.folder / f"{os.getpid()}-{time.time_ns()}{_SUFFIX}"
             self.path.touch(mode=0o600)
-        self.started = time.time_ns()
-        if path is None:
             self._prune()
+        self.started = time.time_ns()
 
     def mine(self, paths: list[str], since: int | None = None) -> list[str]:
         """``paths`` (a watch's finds) less what other processes published while this
@@ -60,20 +68,22 @@ class LiveWrites:
                 and (not theirs or os.path.realpath(path) not in theirs)]
 
     def others_since_start(self, since: int | None = None) -> set[str]:
-        """Paths (resolved) the other processes published while this one ran: lists
-        modified since it began (or ``since``), or of processes still running."""
+        """Paths (resolved) the other processes published while this one ran (or since
+        ``since``), and every path a process still running published: a log it opened
+        before and writes on is its, not this run's."""
         started = self.started if since is None else since
         found: set[str] = set()
         for path in self.folder.glob(f"*{_SUFFIX}"):
             if path == self.path:
                 continue
             with contextlib.suppress(OSError):
+                alive = _alive(path.name)
                 # A file's times tick coarsely (a clock tick, 4 ms and more): a list
                 # written just after `started` may show a time just before it. Its lines
                 # carry exact times, and decide.
-                if path.stat().st_mtime_ns >= started - _COARSE_NS:
+                if alive or path.stat().st_mtime_ns >= started - _COARSE_NS:
                     text = path.read_bytes().decode("utf-8", "surrogateescape")
-                    found.update(_since(text, started))
+                    found.update(_since(text, 0 if alive else started))
         return {os.path.realpath(path) for path in found}
 
     def _prune(self) -> None:
@@ -86,18 +96,31 @@ class LiveWrites:
 
 def _since(text: str, started: int) -> Iterator[str]:
     """The paths of a list's lines (``<time_ns> <path>``) published at ``started`` or
-    later: a process running for days published much before this run began."""
+    later."""
     for line in text.split("\n"):
         stamp, _, path = line.partition(" ")
         if path and stamp.isdigit() and int(stamp) >= started:
             yield path
 
 
+def _alive(name: str) -> bool:
+    """Whether the process whose list this is (``<pid>-<ns>.writes``) still runs."""
+    if os.name != "posix":  # os.kill(pid, 0) would not ask, elsewhere
+        return False
+    try:
+        os.kill(int(name.split("-", 1)[0]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 _mine: LiveWrites | None = None
 _mine_pid = 0
 
 
-def process_list(root: str) -> LiveWrites:
+def process_list() -> LiveWrites:
     """This process's published list, made (and published to) on first use: under
     ``forebear exec`` the list it was given; a forked child makes its own, or what it and
     its siblings write would be one list, each other's "own"."""
@@ -105,10 +128,10 @@ def process_list(root: str) -> LiveWrites:
     if _mine is None or _mine_pid != os.getpid():
         from forebear.capture.files import publish_writes, uncaptured
 
-        given = os.environ.get(LIVE_ENV) if os.environ.get("FOREBEAR_EXEC_PID") == str(
+        given = os.environ.get(LIVE_ENV) if os.environ.get(EXEC_PID_ENV) == str(
             os.getppid()) else None
         with uncaptured():  # forebear's own files, never a run's
-            _mine = LiveWrites(root, path=given) if given else LiveWrites(root)
+            _mine = LiveWrites(path=given) if given else LiveWrites()
             if not given:
                 publish_writes(str(_mine.path))
         _mine_pid = os.getpid()

@@ -43,7 +43,7 @@ from typing import Any, SupportsFloat, SupportsIndex
 
 from forebear._canonical import canonical_bytes
 from forebear.capture.files import FileCapture, real_path, uncaptured
-from forebear.capture.live import LiveWrites, process_list
+from forebear.capture.live import EXEC_MADE_ENV, EXEC_RUN_ENV, LiveWrites, process_list
 from forebear.errors import ForebearError, InvalidInputError, NotFoundError, UsageError
 from forebear.hashing import is_digest_text
 from forebear.model.entries import artifact_ref
@@ -90,16 +90,9 @@ def _written_by(captures: list[FileCapture]) -> set[str]:
     return found
 
 
-# Set by `forebear exec` for the command it runs (forebear.capture.execute): the exec
-# run's id, and the file where runs in the command list their outputs, which are theirs
-# and not the exec run's. Named here, not imported: the SDK need not load exec's module.
-_EXEC_PARENT = "FOREBEAR_EXEC_RUN"
-_EXEC_MADE = "FOREBEAR_EXEC_MADE"
-
-
 def _tell_exec(paths: Iterable[str]) -> None:
     """Append ``paths`` to the exec run's list of files its nested runs made, if any."""
-    where = os.environ.get(_EXEC_MADE)
+    where = os.environ.get(EXEC_MADE_ENV)
     lines = "".join(f"{path}\n" for path in paths)
     if not where or not lines:
         return
@@ -113,11 +106,11 @@ def _tell_exec(paths: Iterable[str]) -> None:
         pass  # the exec run may claim them too; the run's own record is what matters
 
 
-def _published(root: str) -> LiveWrites | None:
+def _published() -> LiveWrites | None:
     """This process's list of published writes (``forebear.capture.live``), or None
     where one cannot be made (no temporary folder to write to)."""
     try:
-        return process_list(root)
+        return process_list()
     except OSError:
         return None
 
@@ -256,8 +249,8 @@ class Run:
             entry["reason"] = self.reason
         if self.parent is not None:
             entry["parent_run_id"] = self.parent.run_id
-        elif os.environ.get(_EXEC_PARENT):  # a run in a command `forebear exec` started
-            entry["parent_run_id"] = os.environ[_EXEC_PARENT]
+        elif os.environ.get(EXEC_RUN_ENV):  # a run in a command `forebear exec` started
+            entry["parent_run_id"] = os.environ[EXEC_RUN_ENV]
         if self._want_code:
             record = code_record(session, entry=self._entry_point)
             if record:
@@ -281,7 +274,7 @@ class Run:
                 _watching.add(self)
             self._watch_since = time.time_ns()
             if self._capture is not None:
-                self._live = _published(self._watch.root)
+                self._live = _published()
             self._watch.start()
         if self._capture is not None:
             self._capture.start()
