@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,14 +31,21 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         source = Path(self.root) / SOURCE
         if version == "editable":
             target = source.with_name("_audit" + suffix)
-        else:
-            target = Path(tempfile.mkdtemp(prefix="forebear-build-")) / ("_audit" + suffix)
+        else:  # beside the wheel being built, removed in finalize()
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            self._built = Path(tempfile.mkdtemp(prefix="forebear-build-", dir=self.directory))
+            target = self._built / ("_audit" + suffix)
         if not _compile(source, target):
             return
         if version != "editable":
             build_data["force_include"][str(target)] = f"forebear/capture/_audit{suffix}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        built = getattr(self, "_built", None)
+        if built is not None:
+            shutil.rmtree(built, ignore_errors=True)
 
 
 def _compile(source: Path, target: Path) -> bool:

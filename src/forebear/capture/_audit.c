@@ -152,7 +152,8 @@ set_recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     (void)module;
     if (nargs != 2
         || (args[0] != Py_None && !PyList_CheckExact(args[0]) && !PyCallable_Check(args[0]))) {
-        PyErr_SetString(PyExc_TypeError, "set_recorder(list, callable or None, fast)");
+        PyErr_SetString(PyExc_TypeError,
+                        "set_recorder(record, fast): record is a list, a callable or None");
         return NULL;
     }
     int is_fast = PyObject_IsTrue(args[1]);
@@ -183,7 +184,7 @@ static PyMethodDef methods[] = {
     {"set_recorder", (PyCFunction)(void (*)(void))set_recorder, METH_FASTCALL,
      "set_recorder(record, fast): while record is not None (a capture runs), the hook's "
      "events go to hook(event, args), except read opens when fast: "
-     "record((path, mode, flags, time_ns)), or record.extend(...) for a list. "
+     "record((path, mode, flags, time_ns)), or the four appended to a list. "
      "None: every event is ignored."},
     {NULL, NULL, 0, NULL},
 };

@@ -232,8 +232,9 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
                 _publish(target)
             _record((source, _RENAME, target, None))
     elif event == "os.chdir" and _record is not None:  # raised before the change
-        _cwd_moved = True
-        _tell_compiled()
+        with _active_lock:  # as a start or stop tells the compiled hook, not between
+            _cwd_moved = True
+            _tell_compiled()
 
 
 _now = time.time_ns

@@ -154,6 +154,16 @@ def _claim(value: object) -> str | None:
         return None
 
 
+def run_id_of(event: object) -> str | None:
+    """The run id forebear keeps for an event's ``run.runId`` (the UUID in canonical
+    form), or None when it has none that ``to_entries`` would take."""
+    run = event.get("run") if isinstance(event, dict) else None
+    try:
+        return _run_id(run.get("runId") if isinstance(run, dict) else None, "run.runId")
+    except InvalidInputError:
+        return None
+
+
 def _run_id(value: object, where: str) -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise _fail(f"{where} must be a UUID string")

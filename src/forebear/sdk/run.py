@@ -307,8 +307,10 @@ class Run:
             changed = self._watch.changed()
             # One step: stop being told of others' files, and take the runs capturing
             # now. A run ending beside this one either handed its files over before
-            # (they are in `elsewhere`) or is still among `capturing` (its capture
-            # answers what it wrote even once stopped): never neither.
+            # (they are in `elsewhere`) or is still among `capturing`, whose capture
+            # answers what it wrote even once stopped. Files another run's own watch
+            # found (a native writer's) are in neither until that run hands them over:
+            # two runs ending at that moment may both record such a file.
             with _watching_lock:
                 _watching.discard(self)
                 elsewhere, self._made_elsewhere = self._made_elsewhere, {}

@@ -15,7 +15,6 @@ set by the server and never taken from the client (``stamp_entries``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -29,8 +28,7 @@ from forebear.server.errors import HttpError
 from forebear.server.tokens import TokenInfo, TokenStore, scope_allows
 
 __all__ = ["PUBLIC_PATHS", "SUBMITTED_BY", "Guard", "Principal", "check_namespace",
-           "check_run_namespaces", "guard_of", "guarded", "openlineage_run_id", "principal",
-           "stamp_entries"]
+           "check_run_namespaces", "guard_of", "guarded", "principal", "stamp_entries"]
 
 # /health, and the web page's static shell (``resources.ui``): the same bytes for
 # everyone, no data.
@@ -160,19 +158,6 @@ async def check_run_namespaces(request: Request, store: Any, run_ids: Iterable[o
                 f"run {str(run_id)[:64]} is in namespace {namespace!r}; this token is limited "
                 f"to {limit!r}", hint="use a token for that namespace, or one without "
                 "--namespace")
-
-
-def openlineage_run_id(event: object) -> str | None:
-    """The run id forebear keeps for an OpenLineage event's ``run.runId`` (the UUID in
-    its canonical form), or None when it has none that validation would take."""
-    run = event.get("run") if isinstance(event, dict) else None
-    value = run.get("runId") if isinstance(run, dict) else None
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 def stamp_entries(request: Request, entries: list[Any]) -> list[Any]:

@@ -28,13 +28,12 @@ from forebear.graph._sql import marks, run
 from forebear.hashing import Digest
 from forebear.model.aliases import new_alias_name
 from forebear.model.ids import parse_time
-from forebear.model.openlineage import event_namespace
+from forebear.model.openlineage import event_namespace, run_id_of
 from forebear.server.auth import (
     SUBMITTED_BY,
     check_namespace,
     check_run_namespaces,
     guarded,
-    openlineage_run_id,
     principal,
     stamp_entries,
 )
@@ -80,7 +79,7 @@ async def _check_alias_moves(request: Request, entries: list[Any]) -> None:
     """What ``PUT /api/v1/aliases/{name}`` checks, for ``alias.set`` entries sent here
     (the SDK's transport): a name that may be set (``new_alias_name``: not shaped like a
     digest prefix it would shadow), a target that is the digest of an artifact (recorded,
-    or registered earlier in the same batch), and a time not ahead of the server's clock."""
+    or registered in the same batch), and a time not ahead of the server's clock."""
     moves = [e for e in entries if isinstance(e, dict) and e.get("type") == "alias.set"]
     if not moves:
         return
@@ -141,7 +140,7 @@ def _run_of(entry: Any) -> str | None:
     if not isinstance(entry, dict):
         return None
     if entry.get("type") == "openlineage":
-        return openlineage_run_id(entry.get("event"))
+        return run_id_of(entry.get("event"))
     run_id = entry.get("run_id")
     return run_id if isinstance(run_id, str) else None
 

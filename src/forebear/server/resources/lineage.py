@@ -32,14 +32,18 @@ from forebear import _canonical
 from forebear.errors import InvalidInputError
 from forebear.model.entries import refuse_nul, validate_entry
 from forebear.model.ids import format_time
-from forebear.model.openlineage import event_key, event_namespace, static_event_type
+from forebear.model.openlineage import (
+    event_key,
+    event_namespace,
+    run_id_of,
+    static_event_type,
+)
 from forebear.server import marquez
 from forebear.server.auth import (
     SUBMITTED_BY,
     check_namespace,
     check_run_namespaces,
     guarded,
-    openlineage_run_id,
     principal,
 )
 from forebear.server.bodies import idempotency_key, read_json
@@ -106,7 +110,7 @@ async def post_lineage(request: Request) -> Response:
         return static_answer(request, event)
     validate_run_event(event)
     check_namespace(request, event_namespace(event))
-    await check_run_namespaces(request, found.reader, [openlineage_run_id(event)])
+    await check_run_namespaces(request, found.reader, [run_id_of(event)])
     who = principal(request)
     entry = {
         "type": "openlineage",
