@@ -44,7 +44,7 @@ def _build() -> click.Group:
 
     for command in (
         _journal.init, _journal.verify, _journal.journal, _journal.checkpoint,
-        _migrate.migrate, _capture.exec_,
+        _migrate.migrate, _capture.exec_, _capture.restore,
         _query.log, _query.show, _query.upstream, _query.downstream, _query.path,
         _query.diff, _query.metrics,
         _query.flag, _query.flagged,

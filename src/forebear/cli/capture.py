@@ -1,4 +1,4 @@
-"""``exec``: run any command as a tracked execution."""
+"""``exec``: run any command as a tracked execution; ``restore``: bring its code back."""
 
 from __future__ import annotations
 
@@ -79,3 +79,29 @@ def exec_(
         click.echo(f"forebear: run {run.run_id} {run.status} (exit code {code})", err=True)
     if code:
         raise click.exceptions.Exit(code)
+
+
+@click.command()
+@common
+@click.argument("ref")
+@click.argument("directory", type=_PATH)
+@click.option("--repo", help="Clone the commit from here (a path or URL); default: the "
+              "folder the run ran in, else its remote.")
+def restore(ref: str, directory: Path, repo: str | None, store: str | None,
+            json_out: bool) -> None:
+    """Rebuild in DIRECTORY (new or empty) the code REF's run used: its commit checked
+    out and its uncommitted changes applied (REF may be a model: the run that made it)."""
+    from forebear.sdk.restore import restore_code
+
+    done = restore_code(ref, directory, repo=repo, store=store)
+    if json_out:
+        emit_json(done)
+        return
+    commit = (done["commit"] or "no commit")[:12]
+    changes = " with its uncommitted changes" if done["diff_digest"] else ""
+    click.echo(f"restored {commit}{changes} of run {done['run']} into {done['dir']} "
+               f"(from {done['repo']})")
+    if not done["exact"]:
+        click.echo("forebear: the record says its diff does not hold the whole tree "
+                   "(untracked files skipped or a patch over the size cap): see "
+                   "`forebear show --json`, transformation.code.notes", err=True)

@@ -49,17 +49,11 @@ class Session:
     @classmethod
     def from_settings(cls, settings: config.Settings, **kwargs: Any) -> Session:
         """Open the store, blob store and hash cache that ``settings`` name."""
-        from forebear.artifacts.base import open_blob_store
         from forebear.hashing import HashCache
         from forebear.store.registry import open_from
 
         store = open_from(settings)
-        blobs: Any = open_blob_store(settings.blob_url) if settings.blob_url else None
-        if blobs is None and settings.is_remote:
-            from forebear.artifacts.http import HttpBlobStore
-
-            # Outputs go to the server with the events, unless FOREBEAR_BLOBS says where.
-            blobs = HttpBlobStore(settings.store_url, settings.token)
+        blobs = blob_store_of(settings)
         cache_path = (
             settings.store_dir / config.HASH_CACHE_FILE if settings.store_dir else None
         )
@@ -80,6 +74,20 @@ class Session:
     @property
     def store_dir(self) -> Path | None:
         return self.settings.store_dir if self.settings else None
+
+
+def blob_store_of(settings: config.Settings) -> Any:
+    """The blob store ``settings`` name: ``FOREBEAR_BLOBS``, else a server's own (blobs go
+    to the server with the events), else None."""
+    from forebear.artifacts.base import open_blob_store
+
+    if settings.blob_url:
+        return open_blob_store(settings.blob_url)
+    if settings.is_remote:
+        from forebear.artifacts.http import HttpBlobStore
+
+        return HttpBlobStore(settings.store_url, settings.token)
+    return None
 
 
 def default_actor() -> str:
