@@ -11,13 +11,7 @@ import pytest
 
 from forebear.store.registry import init_store
 from tests.clikit import cli_fails, cli_ok
-
-_FOREBEAR = [sys.executable, "-m", "forebear"]
-
-
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-                   cwd=cwd, check=True, capture_output=True)
+from tests.integration.test_exec_review_fixes import _FOREBEAR, _git
 
 
 def _exec(cwd: Path) -> None:

@@ -10,6 +10,7 @@ command is itself the first record of it. Everything else goes through the query
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,18 +101,8 @@ def _resolved_by_server(store: Any, text: str, *, kind: str, what: str) -> Targe
         raise NotFoundError(f"{text!r} is not a file, a digest or an alias",
                             hint="give a path that exists, a digest or an alias name")
     node = shown.get("node") or {}
-    if shown.get("type") != "artifact":
-        raise InvalidInputError(
-            f"{what} {text!r} names run {shown.get('id')}, not an artifact",
-            hint=f"give the model or dataset it produced (see `forebear show {shown.get('id')}`)")
-    digest = node.get("digest")
-    if not isinstance(digest, str):
-        namespace, _, name = str(shown.get("id")).removeprefix("dataset:").partition(":")
-        made = artifact_ref(digest=None, kind=node.get("kind") or kind, name=name,
-                            namespace=namespace)
-    else:
-        made = artifact_ref(digest=digest, kind=node.get("kind") or kind, name=node.get("name"))
-    return Target(ref=made, known=True)
+    return _known_target(what, text, str(shown.get("id")), str(shown.get("type")),
+                         {**node, "kind": node.get("kind") or kind})
 
 
 def resolve_artifact(
@@ -146,18 +137,25 @@ def resolve_artifact(
         return str(cache.digest(path))
 
     found = resolve(store, text, hasher=cached if cache is not None else None)
-    if found.type != "artifact":
+    row = (_known(store, found.key) or {}) if found.type == "artifact" else {}
+    return _known_target(what, text, found.key, found.type,
+                         {**row, "kind": row.get("kind") or kind})
+
+
+def _known_target(what: str, text: str, key: str, node_type: str,
+                  recorded: Mapping[str, Any]) -> Target:
+    """The artifact a REF resolved to, from what the store recorded of it (``digest``,
+    ``kind``, ``name``, ``size``); a run is an error naming what to give instead."""
+    if node_type != "artifact":
         raise InvalidInputError(
-            f"{what} {text!r} names run {found.key}, not an artifact",
-            hint="give the model or dataset it produced (see `forebear show " + found.key + "`)",
-        )
-    row = _known(store, found.key) or {}
-    digest = row.get("digest")
-    if digest is None:
-        namespace, _, name = found.key.removeprefix("dataset:").partition(":")
-        made = artifact_ref(digest=None, kind=row.get("kind") or kind, name=name,
+            f"{what} {text!r} names run {key}, not an artifact",
+            hint=f"give the model or dataset it produced (see `forebear show {key}`)")
+    digest = recorded.get("digest")
+    if not isinstance(digest, str):  # a dataset known by name: dataset:<namespace>:<name>
+        namespace, _, name = key.removeprefix("dataset:").partition(":")
+        made = artifact_ref(digest=None, kind=recorded["kind"], name=name,
                             namespace=namespace)
     else:
-        made = artifact_ref(digest=digest, kind=row.get("kind") or kind, name=row.get("name"),
-                            size=row.get("size"))
+        made = artifact_ref(digest=digest, kind=recorded["kind"], name=recorded.get("name"),
+                            size=recorded.get("size"))
     return Target(ref=made, known=True)

@@ -304,7 +304,8 @@ class Run:
             self.record_found(reads=captured.reads, writes=captured.writes,
                               read_at=captured.read_at, rewritten=captured.rewritten)
         if self._watch is not None:
-            changed = self._watch.changed()
+            # What the run recorded already (produced, or captured just above) is its.
+            changed = [p for p in self._watch.changed() if p not in self._produced_paths]
             # One step: stop being told of others' files, and take the runs capturing
             # now. A run ending beside this one either handed its files over before
             # (they are in `elsewhere`) or is still among `capturing`, whose capture
@@ -316,10 +317,10 @@ class Run:
                 elsewhere, self._made_elsewhere = self._made_elsewhere, {}
                 capturing = [run._capture for run in _capturing
                              if run is not self and run._capture is not None]
-            theirs = _written_by(capturing)
+            theirs = _written_by(capturing) if changed and capturing else set()
             found = [path for path in changed if path not in theirs
                      and (path not in elsewhere or _stamp(path) != elsewhere[path])]
-            if self._live is not None and any(p not in self._produced_paths for p in found):
+            if self._live is not None and found:
                 # What another process was seen writing meanwhile (a sibling trial in a
                 # process pool) is its own run's, not this one's.
                 found = self._live.mine(found, since=self._watch_since)
@@ -415,12 +416,16 @@ class Run:
     def _hand_outputs_to_watchers(self) -> None:
         """Tell the runs watching the tree now which files this one made (see _watching),
         and stop being one of the runs capturing, in one step (see end())."""
+        with _watching_lock:
+            if not self._produced_paths or not any(run is not self for run in _watching):
+                _capturing.discard(self)  # nobody to tell: no stat per output
+                return
+        # A run that starts watching from here on snapshots these files as they are.
         made = {path: _stamp(path) for path in self._produced_paths}
         with _watching_lock:
-            if made:
-                for run in _watching:
-                    if run is not self:
-                        run._made_elsewhere.update(made)
+            for run in _watching:
+                if run is not self:
+                    run._made_elsewhere.update(made)
             _capturing.discard(self)
 
     def record_found(
